@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './names.js';
+export * from './frames.js';
+export * from './codec.js';
+export * from './capability.js';

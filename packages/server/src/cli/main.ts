@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+import { join } from 'node:path';
+import { parseCapability } from '@hubbub/protocol';
+import { pino } from 'pino';
+import { HubbubServer } from '../service/server.js';
+import { KeyStore } from '../service/keys.js';
+import { TokenAuthority } from '../service/tokens.js';
+import { resolveSigningKey } from '../service/signing-key.js';
+import { parseDuration } from '../service/duration.js';
+import { UsageError, helpText, parseArgs, type OptionSpec } from './args.js';
+
+const DATA_DIR: OptionSpec = {
+  name: 'data-dir',
+  env: 'HUBBUB_DATA_DIR',
+  type: 'string',
+  default: '.hubbub',
+  value: 'DIR',
+  help: 'Where API keys and the development signing key are kept',
+};
+
+const SERVE: OptionSpec[] = [
+  { name: 'port', env: 'PORT', type: 'number', default: 3000, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
+  { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', help: 'Interface to listen on' },
+  DATA_DIR,
+  { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'string', default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
+  { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', default: 65536, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
+  { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', default: 10000, help: 'Connections past this are refused with 1013' },
+  { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets (unset: any)' },
+  { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', default: 50, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
+  { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', default: 500, value: 'N', help: 'Channels one connection may subscribe to' },
+  { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', default: 100, value: 'N', help: 'Messages kept per channel for history and recovery' },
+  { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'string', default: '2m', value: 'DURATION', help: 'How long messages are kept per channel' },
+  { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'string', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
+  { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'string', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
+  { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', help: 'fatal, error, warn, info, debug or trace' },
+];
+
+const DEVTOKEN: OptionSpec[] = [
+  { name: 'app', env: 'HUBBUB_APP', type: 'string', help: 'App (tenant) the token is for (required)' },
+  { name: 'client', env: 'HUBBUB_CLIENT', type: 'string', help: 'Client id, the token subject (required)' },
+  { name: 'ttl', env: 'HUBBUB_TOKEN_TTL', type: 'string', default: '1h', value: 'DURATION', help: 'Lifetime, e.g. 90s, 15m, 1h, 7d' },
+  { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Channel pattern to operations, e.g. \'{"chat:*":["subscribe","publish"]}\'' },
+  DATA_DIR,
+];
+
+const KEYS: OptionSpec[] = [
+  { name: 'app', env: 'HUBBUB_APP', type: 'string', help: 'App the key belongs to (keys create)' },
+  { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Limit the key (and tokens it mints) to these channels and operations' },
+  DATA_DIR,
+];
+
+const MAIN_HELP = `Usage: hubbub <command> [options]
+
+Commands:
+  serve                 Run the server (WebSocket + HTTP API on one port)
+  devtoken              Print a JWT signed with JWT_SIGNING_KEY (or the dev key in the data dir)
+  keys create|list|revoke
+                        Manage API keys kept in the data dir
+
+Environment:
+  JWT_SIGNING_KEY       HS256 secret for tokens. Unset: a development key is made in the data dir.
+
+Run 'hubbub <command> --help' for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  switch (command) {
+    case 'serve':
+      if (wantsHelp) return print(helpText('hubbub serve [options]', 'Run the Hubbub server.', SERVE));
+      return serve(rest);
+    case 'devtoken':
+      if (wantsHelp) return print(helpText('hubbub devtoken --app APP --client ID [options]', 'Print a signed development token.', DEVTOKEN));
+      return devtoken(rest);
+    case 'keys':
+      if (wantsHelp) return print(helpText('hubbub keys create --app APP | keys list | keys revoke APP.KEYID', 'Manage API keys.', KEYS));
+      return keys(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return print(MAIN_HELP);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs(argv, SERVE);
+  const logger = pino({ level: String(v['log-level']) });
+  const server = await HubbubServer.start({
+    port: v.port as number,
+    host: v.host as string,
+    dataDir: v['data-dir'] as string,
+    signingKey: process.env.JWT_SIGNING_KEY || undefined,
+    heartbeatMs: parseDuration(v.heartbeat, '--heartbeat'),
+    maxPayloadBytes: v['max-payload'] as number,
+    maxConnections: v['max-connections'] as number,
+    allowedOrigins: v['allowed-origins'] as string[] | undefined,
+    limits: {
+      publishRate: v['publish-rate'] as number,
+      publishBurst: 2 * (v['publish-rate'] as number),
+      maxSubscriptions: v['max-subscriptions'] as number,
+      authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
+    },
+    retention: {
+      historyLimit: v['history-limit'] as number,
+      historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
+      dedupWindowMs: parseDuration(v['dedup-window'], '--dedup-window'),
+    },
+    logger,
+  });
+  if (server.signingKeySource === 'dev-file') {
+    logger.warn({ dataDir: v['data-dir'] }, 'JWT_SIGNING_KEY is not set: using a development signing key kept in the data dir');
+  }
+  logger.info({ port: server.port, engine: server.engine.kind }, `hubbub listening on http://localhost:${server.port}`);
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => process.exit(1), 10_000);
+    deadline.unref();
+    server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+async function devtoken(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs(argv, DEVTOKEN);
+  if (!v.app || !v.client) throw new UsageError('devtoken needs --app and --client');
+  const { key } = resolveSigningKey(process.env.JWT_SIGNING_KEY || undefined, v['data-dir'] as string);
+  const capability = v.capability === undefined ? undefined : parseCapability(v.capability);
+  const { token } = await new TokenAuthority(key).mint({
+    app: v.app as string,
+    clientId: v.client as string,
+    ttlMs: parseDuration(v.ttl, '--ttl'),
+    capability,
+  });
+  return print(`${token}\n`);
+}
+
+async function keys(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs(argv, KEYS);
+  const store = new KeyStore(join(v['data-dir'] as string, 'keys.json'));
+  const [action, name] = positionals;
+  if (action === 'create') {
+    if (!v.app) throw new UsageError('keys create needs --app');
+    const capability = v.capability === undefined ? undefined : parseCapability(v.capability);
+    return print(`${store.create(v.app as string, capability).key}\n`);
+  }
+  if (action === 'list') {
+    const rows = store.list().map((r) => `${r.app}.${r.keyId}\t${r.revokedAt ? `revoked ${r.revokedAt}` : `created ${r.createdAt}`}`);
+    return print(rows.length ? `${rows.join('\n')}\n` : 'no keys\n');
+  }
+  if (action === 'revoke') {
+    if (!name) throw new UsageError('keys revoke needs the key name APP.KEYID');
+    if (!store.revoke(name)) throw new UsageError(`no active key ${name}`);
+    return print(`revoked ${name}\n`);
+  }
+  throw new UsageError('keys needs create, list or revoke');
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const usage = err instanceof UsageError;
+    process.stderr.write(`hubbub: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (usage) process.stderr.write("Run 'hubbub --help' for usage.\n");
+    process.exitCode = usage ? 2 : 1;
+  },
+);

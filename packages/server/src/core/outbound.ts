@@ -1,0 +1,54 @@
+import type { MessageFrame, PresenceEventFrame } from '@hubbub/protocol';
+import type { PresenceChange, StoredMessage } from '../engine/engine.js';
+
+/**
+ * A frame bound for many connections, encoded at most once: every subscriber of a channel
+ * shares the same text instead of paying for its own JSON.stringify.
+ */
+export class Outbound {
+  private json?: string;
+  constructor(private readonly frame: MessageFrame | PresenceEventFrame) {}
+
+  get text(): string {
+    return (this.json ??= JSON.stringify(this.frame));
+  }
+}
+
+/** The user-visible channel name of an app-scoped key `app/channel`. */
+export function channelOf(channelKey: string): string {
+  return channelKey.slice(channelKey.indexOf('/') + 1);
+}
+
+export function appOf(channelKey: string): string {
+  return channelKey.slice(0, channelKey.indexOf('/'));
+}
+
+export function channelKeyOf(app: string, channel: string): string {
+  return `${app}/${channel}`;
+}
+
+/** The wire shape of a stored message; the publisher's connection id stays on the server. */
+export function messageFrame(channel: string, m: StoredMessage): MessageFrame {
+  const frame: MessageFrame = { t: 'msg', channel, name: m.name, data: m.data, messageId: m.messageId, timestamp: m.timestamp };
+  if (m.clientId !== undefined) frame.clientId = m.clientId;
+  if (m.encoding !== undefined) frame.encoding = m.encoding;
+  if (m.seq !== undefined) frame.seq = m.seq;
+  if (m.messages !== undefined) frame.messages = m.messages;
+  if (m.ephemeral) frame.ephemeral = true;
+  return frame;
+}
+
+export function presenceFrame(channel: string, change: PresenceChange): PresenceEventFrame {
+  const { member } = change;
+  const frame: PresenceEventFrame = {
+    t: 'presEvt',
+    channel,
+    action: change.action,
+    clientId: member.clientId,
+    connectionId: member.connectionId,
+    timestamp: change.timestamp,
+  };
+  if (member.data !== undefined) frame.data = member.data;
+  if (member.encoding !== undefined) frame.encoding = member.encoding;
+  return frame;
+}

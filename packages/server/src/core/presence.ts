@@ -1,0 +1,94 @@
+import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
+
+/** One connection's hold on a member: what it entered with. */
+interface Hold {
+  data: unknown;
+  encoding?: string;
+}
+
+interface Member {
+  /** Connections holding this member, in order of entry; the last one speaks for the member. */
+  holds: Map<string, Hold>;
+}
+
+/**
+ * Presence of one channel: members keyed by client id, reference-counted by connection.
+ * A client on two devices is one member; it leaves when its last connection lets go, so a
+ * connection that replaces another (connect, then drop the old one) causes no flicker.
+ */
+export class ChannelPresence {
+  private readonly members = new Map<string, Member>();
+
+  /** Enter or update through one connection. Returns the event others should see, if any. */
+  enter(clientId: string, connectionId: string, data?: unknown, encoding?: string): PresenceAction | null {
+    const member = this.members.get(clientId);
+    if (!member) {
+      this.members.set(clientId, { holds: new Map([[connectionId, { data, encoding }]]) });
+      return 'enter';
+    }
+    const before = latest(member);
+    member.holds.delete(connectionId);
+    member.holds.set(connectionId, { data, encoding });
+    return sameHold(before, { data, encoding }) ? null : 'update';
+  }
+
+  /** Release one connection's hold. 'leave' when it was the last; 'update' when the visible data changed. */
+  leave(clientId: string, connectionId: string): PresenceAction | null {
+    const member = this.members.get(clientId);
+    if (!member || !member.holds.has(connectionId)) return null;
+    const before = latest(member);
+    member.holds.delete(connectionId);
+    if (member.holds.size === 0) {
+      this.members.delete(clientId);
+      return 'leave';
+    }
+    return sameHold(before, latest(member)) ? null : 'update';
+  }
+
+  has(clientId: string): boolean {
+    return this.members.has(clientId);
+  }
+
+  holds(clientId: string, connectionId: string): boolean {
+    return this.members.get(clientId)?.holds.has(connectionId) ?? false;
+  }
+
+  /** The member as others see it: its latest connection's data. */
+  member(clientId: string): PresenceMember | undefined {
+    const member = this.members.get(clientId);
+    return member ? view(clientId, member) : undefined;
+  }
+
+  list(): PresenceMember[] {
+    return [...this.members].map(([clientId, member]) => view(clientId, member));
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get connectionCount(): number {
+    let n = 0;
+    for (const m of this.members.values()) n += m.holds.size;
+    return n;
+  }
+}
+
+function latest(member: Member): Hold & { connectionId: string } {
+  let last: [string, Hold] | undefined;
+  for (const entry of member.holds) last = entry;
+  const [connectionId, hold] = last!;
+  return { connectionId, ...hold };
+}
+
+function view(clientId: string, member: Member): PresenceMember {
+  const { connectionId, data, encoding } = latest(member);
+  const out: PresenceMember = { clientId, connectionId };
+  if (data !== undefined) out.data = data;
+  if (encoding !== undefined) out.encoding = encoding;
+  return out;
+}
+
+function sameHold(a: Hold, b: Hold): boolean {
+  return a.encoding === b.encoding && JSON.stringify(a.data) === JSON.stringify(b.data);
+}

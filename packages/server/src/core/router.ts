@@ -1,0 +1,103 @@
+import type { Engine, EngineEvents, PresenceChange, StoredMessage } from '../engine/engine.js';
+import { Outbound, channelOf, messageFrame, presenceFrame } from './outbound.js';
+
+/** What the router needs of a connection. */
+export interface Peer {
+  readonly connectionId: string;
+  /** False when the connection asked not to receive its own publishes. */
+  readonly echo: boolean;
+  deliver(frame: Outbound): void;
+}
+
+/**
+ * One subscription of one peer to one channel. While `pending` is set the subscription is
+ * catching up on history, and live messages wait there so none is delivered out of order.
+ */
+export interface Subscription {
+  readonly peer: Peer;
+  pending?: StoredMessage[];
+}
+
+/**
+ * This node's local subscribers, and fan-out of what the engine delivers to them. The node
+ * listens to a channel on the engine only while it has local subscribers there.
+ */
+export class Router implements EngineEvents {
+  private readonly messageSubs = new Map<string, Set<Subscription>>();
+  private readonly presenceSubs = new Map<string, Set<Peer>>();
+  /** Extra listeners (ChannelHub, createRealtime) that see every message and presence change. */
+  private readonly taps = new Set<EngineEvents>();
+
+  constructor(private readonly engine: Engine) {}
+
+  subscribe(channelKey: string, sub: Subscription): void {
+    this.interest(channelKey);
+    let subs = this.messageSubs.get(channelKey);
+    if (!subs) this.messageSubs.set(channelKey, (subs = new Set()));
+    subs.add(sub);
+  }
+
+  unsubscribe(channelKey: string, sub: Subscription): void {
+    const subs = this.messageSubs.get(channelKey);
+    if (!subs?.delete(sub)) return;
+    if (subs.size === 0) this.messageSubs.delete(channelKey);
+    this.release(channelKey);
+  }
+
+  subscribePresence(channelKey: string, peer: Peer): void {
+    this.interest(channelKey);
+    let peers = this.presenceSubs.get(channelKey);
+    if (!peers) this.presenceSubs.set(channelKey, (peers = new Set()));
+    peers.add(peer);
+  }
+
+  unsubscribePresence(channelKey: string, peer: Peer): void {
+    const peers = this.presenceSubs.get(channelKey);
+    if (!peers?.delete(peer)) return;
+    if (peers.size === 0) this.presenceSubs.delete(channelKey);
+    this.release(channelKey);
+  }
+
+  /** Listen to one channel key on behalf of something that is not a peer. */
+  tap(listener: EngineEvents): () => void {
+    this.taps.add(listener);
+    return () => this.taps.delete(listener);
+  }
+
+  subscriberCount(channelKey: string): number {
+    return this.messageSubs.get(channelKey)?.size ?? 0;
+  }
+
+  get channelCount(): number {
+    return new Set([...this.messageSubs.keys(), ...this.presenceSubs.keys()]).size;
+  }
+
+  message(channelKey: string, message: StoredMessage): void {
+    for (const tap of this.taps) tap.message(channelKey, message);
+    const subs = this.messageSubs.get(channelKey);
+    if (!subs) return;
+    const out = new Outbound(messageFrame(channelOf(channelKey), message));
+    const from = message.connectionId;
+    for (const sub of subs) {
+      if (sub.pending) sub.pending.push(message);
+      else if (sub.peer.echo || sub.peer.connectionId !== from) sub.peer.deliver(out);
+    }
+  }
+
+  presence(channelKey: string, change: PresenceChange): void {
+    for (const tap of this.taps) tap.presence(channelKey, change);
+    const peers = this.presenceSubs.get(channelKey);
+    if (!peers) return;
+    const out = new Outbound(presenceFrame(channelOf(channelKey), change));
+    for (const peer of peers) peer.deliver(out);
+  }
+
+  /** The engine is told on the first and the last local interest in a channel. */
+  private interest(channelKey: string): void {
+    if (!this.messageSubs.has(channelKey) && !this.presenceSubs.has(channelKey)) this.engine.listen(channelKey);
+  }
+
+  private release(channelKey: string): void {
+    if (!this.messageSubs.has(channelKey) && !this.presenceSubs.has(channelKey)) this.engine.unlisten(channelKey);
+  }
+}

@@ -1,0 +1,389 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ErrorCode,
+  FrameError,
+  HubbubError,
+  assertAllowed,
+  decodeClientFrame,
+  type AuthFrame,
+  type ClientFrame,
+  type FetchFrame,
+  type HistoryFrame,
+  type MessageFrame,
+  type PresenceFrame,
+  type PublishFrame,
+  type ServerFrame,
+  type SubscribeFrame,
+} from '@hubbub/protocol';
+import type { Engine, StoredMessage } from '../engine/engine.js';
+import type { Authenticate, Identity } from './identity.js';
+import { channelKeyOf, messageFrame, type Outbound } from './outbound.js';
+import { TokenBucket } from './rate-limit.js';
+import type { Peer, Router, Subscription } from './router.js';
+import { CloseCode } from './close-codes.js';
+
+/** The byte-level side of a connection, provided by a transport. */
+export interface Wire {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionLimits {
+  /** The client should send something at least this often; advertised in `connected`. */
+  keepAliveMs: number;
+  /** Close connections that have not authenticated by then. */
+  authTimeoutMs: number;
+  /** After the token expires, how long the client has to send a fresh one. */
+  authGraceMs: number;
+  /** Publishes per second per connection (sustained), and the burst allowed. */
+  publishRate: number;
+  publishBurst: number;
+  /** Channels one connection may subscribe to. */
+  maxSubscriptions: number;
+  /** Presence data, serialized, in bytes. */
+  maxPresenceBytes: number;
+  /** Most messages one history page returns. */
+  maxHistoryPage: number;
+}
+
+export const DEFAULT_LIMITS: SessionLimits = {
+  keepAliveMs: 15_000,
+  authTimeoutMs: 10_000,
+  authGraceMs: 15_000,
+  publishRate: 50,
+  publishBurst: 100,
+  maxSubscriptions: 500,
+  maxPresenceBytes: 4096,
+  maxHistoryPage: 1000,
+};
+
+/** Everything a session needs from the node it lives on. */
+export interface SessionContext {
+  engine: Engine;
+  router: Router;
+  authenticate: Authenticate;
+  limits: SessionLimits;
+  sessions: SessionRegistry;
+  onError?(code: number): void;
+}
+
+/** Live sessions by connection id, so a resumed connection id is never shared by two. */
+export class SessionRegistry {
+  private readonly byId = new Map<string, Session>();
+  add(session: Session): void {
+    this.byId.set(session.connectionId, session);
+  }
+  remove(session: Session): void {
+    if (this.byId.get(session.connectionId) === session) this.byId.delete(session.connectionId);
+  }
+  has(connectionId: string): boolean {
+    return this.byId.has(connectionId);
+  }
+  get size(): number {
+    return this.byId.size;
+  }
+  all(): IterableIterator<Session> {
+    return this.byId.values();
+  }
+}
+
+type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
+
+/**
+ * One connection's protocol state machine: authenticate, then subscribe, publish and take part
+ * in presence, each checked against the token's capability. Knows frames, not sockets.
+ */
+export class Session implements Peer {
+  connectionId = '';
+  echo = true;
+  private identity?: Identity;
+  private closed = false;
+  /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
+  private chain: Promise<void> = Promise.resolve();
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly presenceSubs = new Set<string>();
+  private readonly presenceHeld = new Set<string>();
+  private readonly publishBucket: TokenBucket;
+  private authTimer?: NodeJS.Timeout;
+  private expiryTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ctx: SessionContext,
+    private readonly wire: Wire,
+  ) {
+    this.publishBucket = new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst);
+    this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
+  }
+
+  get clientId(): string | undefined {
+    return this.identity?.clientId;
+  }
+
+  get app(): string | undefined {
+    return this.identity?.app;
+  }
+
+  /** A frame from the transport. This connection speaks JSON text frames. */
+  receive(data: string | Buffer): void {
+    let frame: ClientFrame;
+    try {
+      if (typeof data !== 'string') throw new FrameError('binary frame on a JSON connection: send text frames');
+      frame = decodeClientFrame(data);
+    } catch (err) {
+      // Answered in turn, after the frames before it, so replies keep the order of requests.
+      this.chain = this.chain.then(() => this.fail(err, err instanceof FrameError ? err.requestId : undefined));
+      return;
+    }
+    this.chain = this.chain.then(() => this.handle(frame)).catch((err) => this.fail(err, requestIdOf(frame)));
+  }
+
+  deliver(frame: Outbound): void {
+    if (!this.closed) this.wire.send(frame.text);
+  }
+
+  send(frame: ServerFrame): void {
+    if (!this.closed) this.wire.send(JSON.stringify(frame));
+  }
+
+  /** Close from the server side (drain, slow consumer, policy). */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.wire.close(code, reason);
+    this.dispose();
+  }
+
+  /** The transport saw the socket go: release everything this connection held. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    this.ctx.sessions.remove(this);
+    const app = this.identity?.app;
+    if (!app) return;
+    for (const [channel, sub] of this.subscriptions) this.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
+    for (const channel of this.presenceSubs) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
+    for (const channel of this.presenceHeld) {
+      this.ctx.engine.presenceLeave(channelKeyOf(app, channel), this.identity!.clientId, this.connectionId).catch(() => {});
+    }
+  }
+
+  private async handle(frame: ClientFrame): Promise<void> {
+    if (this.closed) return;
+    if (frame.t === 'auth') return this.auth(frame);
+    if (frame.t === 'ping') return this.send(frame.id === undefined ? { t: 'pong' } : { t: 'pong', id: frame.id });
+    if (!this.identity) throw new HubbubError(ErrorCode.BadAuth, 'send an auth frame first');
+    switch (frame.t) {
+      case 'sub':
+        return this.subscribe(frame);
+      case 'unsub':
+        return this.unsubscribe(frame.channel, frame.id);
+      case 'pub':
+        return this.publish(frame);
+      case 'pres':
+        return this.presence(frame);
+      case 'presSub':
+        return this.presenceSubscribe(frame.channel, frame.id);
+      case 'presUnsub':
+        return this.presenceUnsubscribe(frame.channel, frame.id);
+      case 'hist':
+        return this.history(frame);
+      case 'fetch':
+        return this.fetch(frame);
+    }
+  }
+
+  private async auth(frame: AuthFrame): Promise<void> {
+    const identity = await this.ctx.authenticate(frame);
+    if (this.identity) {
+      // Renewal on a live connection: the same client of the same app, with a later expiry.
+      if (identity.app !== this.identity.app || identity.clientId !== this.identity.clientId) {
+        throw new HubbubError(ErrorCode.BadAuth, 'a renewed token must be for the same app and client id');
+      }
+    } else {
+      clearTimeout(this.authTimer);
+      this.connectionId = this.pickConnectionId(frame.resumeConnectionId);
+      this.echo = frame.echo !== false;
+      this.ctx.sessions.add(this);
+    }
+    this.identity = identity;
+    this.armExpiry(identity.expiresAt);
+    this.send({
+      t: 'connected',
+      connectionId: this.connectionId,
+      clientId: identity.clientId,
+      keepAliveMs: this.ctx.limits.keepAliveMs,
+      ...(identity.expiresAt ? { expiresAt: identity.expiresAt } : {}),
+    });
+  }
+
+  private pickConnectionId(resume: string | undefined): string {
+    const usable = resume !== undefined && /^[A-Za-z0-9_-]{8,64}$/.test(resume) && !this.ctx.sessions.has(resume);
+    return usable ? resume : randomBytes(9).toString('base64url');
+  }
+
+  /** When the token runs out: tell the client (40102), then close unless it renews in time. */
+  private armExpiry(expiresAt: number | undefined): void {
+    clearTimeout(this.expiryTimer);
+    if (!expiresAt) return;
+    const fire = () => {
+      this.send({ t: 'err', code: ErrorCode.AuthExpired, message: 'token expired: send a fresh auth frame' });
+      this.expiryTimer = setTimeout(() => this.close(CloseCode.AuthExpired, 'token expired'), this.ctx.limits.authGraceMs);
+    };
+    this.expiryTimer = setTimeout(fire, Math.max(0, expiresAt - Date.now()));
+  }
+
+  private key(channel: string): string {
+    return channelKeyOf(this.identity!.app, channel);
+  }
+
+  private async subscribe(frame: SubscribeFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
+    const key = this.key(frame.channel);
+    const existing = this.subscriptions.get(frame.channel);
+    if (!existing && this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
+      throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
+    }
+    if (existing && frame.lastSerial === undefined) {
+      const pos = await this.ctx.engine.position(key);
+      return this.send({ t: 'ack', id: frame.id, seq: pos.seq, epoch: pos.epoch });
+    }
+    const sub: Subscription = existing ?? { peer: this, pending: [] };
+    sub.pending ??= [];
+    if (!existing) {
+      this.subscriptions.set(frame.channel, sub);
+      this.ctx.router.subscribe(key, sub);
+    }
+    try {
+      let lastSent = 0;
+      let ack: { seq: number; epoch: string; resumed?: boolean };
+      if (frame.lastSerial !== undefined) {
+        const recovery = await this.ctx.engine.recover(key, frame.lastSerial, frame.epoch);
+        for (const m of recovery.messages) this.sendMessage(frame.channel, m);
+        lastSent = recovery.messages.at(-1)?.seq ?? frame.lastSerial;
+        ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
+      } else {
+        ack = await this.ctx.engine.position(key);
+        lastSent = ack.seq;
+      }
+      const pending = sub.pending;
+      sub.pending = undefined;
+      for (const m of pending) {
+        if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m);
+      }
+      this.send({ t: 'ack', id: frame.id, ...ack });
+    } catch (err) {
+      sub.pending = undefined;
+      this.subscriptions.delete(frame.channel);
+      this.ctx.router.unsubscribe(key, sub);
+      throw err;
+    }
+  }
+
+  private sendMessage(channel: string, m: StoredMessage): void {
+    if (!this.echo && m.connectionId === this.connectionId) return;
+    this.send(messageFrame(channel, m) satisfies MessageFrame);
+  }
+
+  private unsubscribe(channel: string, id: number): void {
+    const sub = this.subscriptions.get(channel);
+    if (sub) {
+      this.subscriptions.delete(channel);
+      this.ctx.router.unsubscribe(this.key(channel), sub);
+    }
+    this.send({ t: 'ack', id });
+  }
+
+  private async publish(frame: PublishFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.channel, 'publish');
+    if (!this.publishBucket.take()) {
+      throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
+    }
+    const result = await this.ctx.engine.publish(this.key(frame.channel), {
+      name: frame.name,
+      data: frame.data,
+      messageId: frame.messageId,
+      clientId: this.identity!.clientId,
+      connectionId: this.connectionId,
+      ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
+      ...(frame.messages !== undefined ? { messages: frame.messages } : {}),
+      ...(frame.ephemeral ? { ephemeral: true } : {}),
+    });
+    const ack: PublishAck = { t: 'ack', id: frame.id };
+    if (result.seq !== undefined) ack.seq = result.seq;
+    if (result.duplicate) ack.duplicate = true;
+    this.send(ack);
+  }
+
+  private async presence(frame: PresenceFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.channel, 'presence');
+    const key = this.key(frame.channel);
+    const { clientId } = this.identity!;
+    if (frame.action === 'leave') {
+      this.presenceHeld.delete(frame.channel);
+      await this.ctx.engine.presenceLeave(key, clientId, this.connectionId);
+      return this.send({ t: 'ack', id: frame.id });
+    }
+    const size = frame.data === undefined ? 0 : Buffer.byteLength(JSON.stringify(frame.data));
+    if (size > this.ctx.limits.maxPresenceBytes) {
+      throw new HubbubError(ErrorCode.TooLarge, `presence data is ${size} bytes; the limit is ${this.ctx.limits.maxPresenceBytes}`);
+    }
+    this.presenceHeld.add(frame.channel);
+    await this.ctx.engine.presenceEnter(key, {
+      clientId,
+      connectionId: this.connectionId,
+      ...(frame.data !== undefined ? { data: frame.data } : {}),
+      ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
+    });
+    this.send({ t: 'ack', id: frame.id });
+  }
+
+  private async presenceSubscribe(channel: string, id: number): Promise<void> {
+    assertAllowed(this.identity!.capability, channel, 'subscribe');
+    const key = this.key(channel);
+    if (!this.presenceSubs.has(channel)) {
+      this.presenceSubs.add(channel);
+      this.ctx.router.subscribePresence(key, this);
+    }
+    const members = await this.ctx.engine.presenceMembers(key);
+    this.send({ t: 'ack', id, members });
+  }
+
+  private presenceUnsubscribe(channel: string, id: number): void {
+    if (this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
+    this.send({ t: 'ack', id });
+  }
+
+  private async history(frame: HistoryFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
+    const limit = Math.min(Math.max(frame.limit ?? 100, 1), this.ctx.limits.maxHistoryPage);
+    const page = await this.ctx.engine.history(this.key(frame.channel), {
+      limit,
+      before: frame.before,
+      direction: frame.direction ?? 'backwards',
+    });
+    const messages = page.messages.map((m) => messageFrame(frame.channel, m));
+    this.send({ t: 'histRes', id: frame.id, channel: frame.channel, messages, more: page.more });
+  }
+
+  private async fetch(frame: FetchFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
+    const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial);
+    const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
+    this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });
+  }
+
+  /** Answer a failed frame with an error frame; the connection stays up. */
+  private fail(err: unknown, id: number | undefined): void {
+    const known = err instanceof HubbubError;
+    const code = known ? err.code : ErrorCode.Server;
+    const message = known ? err.message : 'internal server error';
+    this.ctx.onError?.(code);
+    this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
+    if (!known) console.error(err);
+  }
+}
+
+function requestIdOf(frame: ClientFrame): number | undefined {
+  return 'id' in frame ? frame.id : undefined;
+}

@@ -1,0 +1,101 @@
+import type { BatchMember, PresenceAction, PresenceMember } from '@hubbub/protocol';
+
+/**
+ * The one seam between a node and everything shared with other nodes: fan-out, presence,
+ * history and dedup records. Channel keys are already scoped by app (`app/channel`), so an
+ * engine never needs to know about tenants.
+ */
+export interface Engine {
+  readonly kind: string;
+  start(events: EngineEvents): Promise<void>;
+  close(): Promise<void>;
+  /** Dedup, give a serial, keep in history, and deliver to every node listening on the channel. */
+  publish(channelKey: string, draft: MessageDraft): Promise<PublishResult>;
+  /** This node has local subscribers on the channel: deliver its messages here. */
+  listen(channelKey: string): void;
+  unlisten(channelKey: string): void;
+  presenceEnter(channelKey: string, member: PresenceMember): Promise<void>;
+  presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void>;
+  presenceMembers(channelKey: string): Promise<PresenceMember[]>;
+  /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
+  recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;
+  history(channelKey: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** The channel's current serial and epoch, for a fresh subscription's cursor. */
+  position(channelKey: string): Promise<{ seq: number; epoch: string }>;
+}
+
+export interface EngineEvents {
+  message(channelKey: string, message: StoredMessage): void;
+  presence(channelKey: string, change: PresenceChange): void;
+}
+
+/** What a publisher hands the engine. */
+export interface MessageDraft {
+  name: string;
+  data: unknown;
+  messageId: string;
+  clientId?: string;
+  /** The publishing connection, so it can be skipped when it opted out of echoes. */
+  connectionId?: string;
+  encoding?: string;
+  messages?: BatchMember[];
+  ephemeral?: boolean;
+}
+
+export interface StoredMessage extends MessageDraft {
+  timestamp: number;
+  /** Contiguous per-channel serial; absent for ephemeral messages. */
+  seq?: number;
+}
+
+export interface PublishResult {
+  seq?: number;
+  duplicate: boolean;
+}
+
+export interface PresenceChange {
+  action: PresenceAction;
+  member: PresenceMember;
+  timestamp: number;
+}
+
+export interface Recovery {
+  messages: StoredMessage[];
+  resumed: boolean;
+  seq: number;
+  epoch: string;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  /** Backwards paging cursor: serials strictly below it. */
+  before?: number;
+  direction: 'backwards' | 'forwards';
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  messages: StoredMessage[];
+  more: boolean;
+}
+
+/** How much of a channel's past is kept. */
+export interface RetentionOptions {
+  /** Most messages kept per channel. */
+  historyLimit: number;
+  /** Oldest message kept, in ms. */
+  historyTtlMs: number;
+  /** How long a publish's messageId is remembered to collapse resends, in ms. */
+  dedupWindowMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionOptions = {
+  historyLimit: 100,
+  historyTtlMs: 120_000,
+  dedupWindowMs: 120_000,
+};
+
+/** Key for dedup records: a messageId only collapses resends of the same client on the same channel. */
+export function dedupKey(channelKey: string, draft: MessageDraft): string {
+  return `${channelKey}\u0000${draft.clientId ?? ''}\u0000${draft.messageId}`;
+}

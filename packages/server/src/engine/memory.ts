@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import type { PresenceMember } from '@hubbub/protocol';
+import { ChannelPresence } from '../core/presence.js';
+import {
+  DEFAULT_RETENTION,
+  dedupKey,
+  type Engine,
+  type EngineEvents,
+  type HistoryPage,
+  type HistoryQuery,
+  type MessageDraft,
+  type PublishResult,
+  type Recovery,
+  type RetentionOptions,
+  type StoredMessage,
+} from './engine.js';
+
+interface ChannelState {
+  epoch: string;
+  seq: number;
+  /** Oldest first, bounded by count and age. */
+  history: StoredMessage[];
+  presence: ChannelPresence;
+}
+
+/** The embedded default: one process, nothing shared, no service needed. */
+export class MemoryEngine implements Engine {
+  readonly kind = 'memory';
+  private events?: EngineEvents;
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly listening = new Set<string>();
+  private readonly dedup = new Map<string, { seq?: number; expiresAt: number }>();
+  private readonly retention: RetentionOptions;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(retention: Partial<RetentionOptions> = {}) {
+    this.retention = { ...DEFAULT_RETENTION, ...retention };
+  }
+
+  async start(events: EngineEvents): Promise<void> {
+    this.events = events;
+    this.sweeper = setInterval(() => this.sweep(Date.now()), 5_000);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
+    const now = Date.now();
+    const key = dedupKey(channelKey, draft);
+    const seen = this.dedup.get(key);
+    if (seen && seen.expiresAt > now) return { seq: seen.seq, duplicate: true };
+    const state = this.state(channelKey);
+    const message: StoredMessage = { ...draft, timestamp: now };
+    if (!draft.ephemeral) {
+      message.seq = ++state.seq;
+      state.history.push(message);
+      this.trim(state, now);
+    }
+    this.dedup.set(key, { seq: message.seq, expiresAt: now + this.retention.dedupWindowMs });
+    if (this.listening.has(channelKey)) this.events?.message(channelKey, message);
+    return { seq: message.seq, duplicate: false };
+  }
+
+  listen(channelKey: string): void {
+    this.listening.add(channelKey);
+  }
+
+  unlisten(channelKey: string): void {
+    this.listening.delete(channelKey);
+  }
+
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<void> {
+    const presence = this.state(channelKey).presence;
+    const action = presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
+    if (action) this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+  }
+
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void> {
+    const presence = this.channels.get(channelKey)?.presence;
+    if (!presence) return;
+    const before = presence.member(clientId);
+    const action = presence.leave(clientId, connectionId);
+    if (!action) return;
+    const member = action === 'leave' ? before! : presence.member(clientId)!;
+    this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+  }
+
+  async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
+    return this.channels.get(channelKey)?.presence.list() ?? [];
+  }
+
+  async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
+    const state = this.state(channelKey);
+    this.trim(state, Date.now());
+    const base = { seq: state.seq, epoch: state.epoch };
+    const sameStream = epoch === undefined ? fromSerial <= state.seq : epoch === state.epoch;
+    if (!sameStream) {
+      // The cursor belongs to a stream that was reset (e.g. a restart): replay what is kept, flag the gap.
+      return { ...base, messages: [...state.history], resumed: false };
+    }
+    const oldest = state.history[0]?.seq ?? state.seq + 1;
+    const messages = state.history.filter((m) => m.seq! > fromSerial);
+    return { ...base, messages, resumed: fromSerial + 1 >= oldest };
+  }
+
+  async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
+    const state = this.channels.get(channelKey);
+    if (!state) return { messages: [], more: false };
+    this.trim(state, Date.now());
+    const below = query.before === undefined ? state.history : state.history.filter((m) => m.seq! < query.before!);
+    if (query.direction === 'forwards') {
+      return { messages: below.slice(0, query.limit), more: below.length > query.limit };
+    }
+    return { messages: below.slice(-query.limit), more: below.length > query.limit };
+  }
+
+  async position(channelKey: string): Promise<{ seq: number; epoch: string }> {
+    const state = this.state(channelKey);
+    return { seq: state.seq, epoch: state.epoch };
+  }
+
+  private state(channelKey: string): ChannelState {
+    let state = this.channels.get(channelKey);
+    if (!state) {
+      state = { epoch: randomBytes(6).toString('base64url'), seq: 0, history: [], presence: new ChannelPresence() };
+      this.channels.set(channelKey, state);
+    }
+    return state;
+  }
+
+  private trim(state: ChannelState, now: number): void {
+    const { historyLimit, historyTtlMs } = this.retention;
+    let drop = Math.max(0, state.history.length - historyLimit);
+    while (drop < state.history.length && state.history[drop].timestamp < now - historyTtlMs) drop++;
+    if (drop > 0) state.history.splice(0, drop);
+  }
+
+  /** Forget what has aged out. A channel with nothing left is dropped; a later one gets a new epoch. */
+  private sweep(now: number): void {
+    for (const [key, record] of this.dedup) if (record.expiresAt <= now) this.dedup.delete(key);
+    for (const [key, state] of this.channels) {
+      this.trim(state, now);
+      if (state.history.length === 0 && state.presence.size === 0 && !this.listening.has(key)) this.channels.delete(key);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { HubbubServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './service/server.js';
+export { TokenAuthority } from './service/tokens.js';
+export { KeyStore } from './service/keys.js';
+export { MemoryEngine } from './engine/memory.js';
+export type * from './engine/engine.js';
+export { ChannelPresence } from './core/presence.js';
+export { Router } from './core/router.js';
+export { Session, DEFAULT_LIMITS, type SessionLimits } from './core/session.js';
+export { CloseCode } from './core/close-codes.js';
+export { HubbubError, ErrorCode } from '@hubbub/protocol';

@@ -1,0 +1,85 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode, HubbubError } from '@hubbub/protocol';
+
+export type Handler = (req: IncomingMessage, params: string[]) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+/** A small router for the JSON HTTP API: every answer is JSON, every failure a coded error. */
+export class HttpApi {
+  private readonly routes: Route[] = [];
+
+  constructor(private readonly maxBodyBytes: number) {}
+
+  route(method: string, pattern: RegExp, handler: Handler): this {
+    this.routes.push({ method, pattern, handler });
+    return this;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = decodeURIComponentSafe((req.url ?? '/').split('?')[0]);
+    let matchedPath = false;
+    try {
+      for (const route of this.routes) {
+        const match = route.pattern.exec(path);
+        if (!match) continue;
+        matchedPath = true;
+        if (route.method !== req.method) continue;
+        const body = await route.handler(req, match.slice(1));
+        return sendJson(res, 200, body);
+      }
+      if (matchedPath) throw new HubbubError(ErrorCode.NotFound, `${req.method} is not allowed on ${path}`, 405);
+      throw new HubbubError(ErrorCode.NotFound, `no route for ${req.method} ${path}`);
+    } catch (err) {
+      const known = err instanceof HubbubError;
+      if (!known) console.error(err);
+      const error = known ? err.toJSON() : { code: ErrorCode.Server, statusCode: 500, message: 'internal server error' };
+      sendJson(res, error.statusCode, { error });
+    }
+  }
+
+  /** Read a JSON body, refusing bodies over the limit before reading them whole. */
+  async json(req: IncomingMessage): Promise<unknown> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.maxBodyBytes) throw tooLarge(this.maxBodyBytes);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > this.maxBodyBytes) throw tooLarge(this.maxBodyBytes);
+      chunks.push(chunk as Buffer);
+    }
+    if (size === 0) return {};
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      throw new HubbubError(ErrorCode.BadFrame, 'request body is not valid JSON');
+    }
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body ?? {});
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://x').searchParams;
+}
+
+function tooLarge(limit: number): HubbubError {
+  return new HubbubError(ErrorCode.TooLarge, `request body over ${limit} bytes`);
+}
+
+function decodeURIComponentSafe(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}

@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import {
+  ErrorCode,
+  HubbubError,
+  assertAllowed,
+  assertChannelName,
+  isCapabilitySubset,
+  parseCapability,
+  type Capability,
+} from '@hubbub/protocol';
+import { pino, type Logger } from 'pino';
+import { Router } from '../core/router.js';
+import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits } from '../core/session.js';
+import { channelKeyOf, messageFrame } from '../core/outbound.js';
+import type { Identity } from '../core/identity.js';
+import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
+import { MemoryEngine } from '../engine/memory.js';
+import { WsTransport } from '../transport/ws.js';
+import { authenticateHeader, authenticator } from './authenticate.js';
+import { parseDuration } from './duration.js';
+import { HttpApi, queryOf } from './http.js';
+import { KeyStore } from './keys.js';
+import { resolveSigningKey } from './signing-key.js';
+import { TokenAuthority } from './tokens.js';
+
+export interface ServerOptions {
+  port: number;
+  host: string;
+  /** Where API keys (and the development signing key) are kept. */
+  dataDir: string;
+  /** HS256 secret for JWTs; without it a development key is kept in the data dir. */
+  signingKey?: string;
+  heartbeatMs: number;
+  maxPayloadBytes: number;
+  maxConnections: number;
+  maxBufferedBytes: number;
+  allowedOrigins?: string[];
+  /** Longest lifetime of a token minted by `POST /auth/token`. */
+  maxTokenTtlMs: number;
+  limits: Partial<SessionLimits>;
+  retention: Partial<RetentionOptions>;
+  /** Defaults to the embedded MemoryEngine. */
+  engine?: Engine;
+  logger?: Logger;
+}
+
+export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
+  port: 3000,
+  host: '0.0.0.0',
+  dataDir: '.hubbub',
+  heartbeatMs: 15_000,
+  maxPayloadBytes: 64 * 1024,
+  maxConnections: 10_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxTokenTtlMs: 24 * 3_600_000,
+  limits: {},
+  retention: {},
+};
+
+/** A running `hubbub serve`: WebSocket and HTTP API on one port. */
+export class HubbubServer {
+  readonly sessions = new SessionRegistry();
+  readonly router: Router;
+  readonly tokens: TokenAuthority;
+  readonly keys: KeyStore;
+  readonly log: Logger;
+  private readonly http: Server;
+  private readonly ws: WsTransport;
+  private readonly api: HttpApi;
+  private readonly limits: SessionLimits;
+
+  private constructor(
+    readonly options: ServerOptions,
+    readonly engine: Engine,
+    readonly signingKeySource: 'env' | 'dev-file',
+    signingKey: string,
+  ) {
+    this.log = options.logger ?? pino({ level: 'info' });
+    this.tokens = new TokenAuthority(signingKey);
+    this.keys = new KeyStore(join(options.dataDir, 'keys.json'));
+    this.router = new Router(engine);
+    this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, ...options.limits };
+    const authenticate = authenticator(this.tokens, this.keys);
+    this.ws = new WsTransport(
+      {
+        maxPayload: options.maxPayloadBytes,
+        heartbeatMs: options.heartbeatMs,
+        maxBufferedBytes: options.maxBufferedBytes,
+        maxConnections: options.maxConnections,
+        allowedOrigins: options.allowedOrigins,
+        paths: ['/', '/ws'],
+      },
+      {
+        open: (wire) =>
+          new Session(
+            { engine, router: this.router, authenticate, limits: this.limits, sessions: this.sessions },
+            wire,
+          ),
+      },
+    );
+    this.api = this.buildApi();
+    this.http = createServer((req, res) => void this.api.handle(req, res));
+    this.http.headersTimeout = 10_000;
+    this.http.requestTimeout = 30_000;
+    this.ws.attach(this.http);
+  }
+
+  static async start(partial: Partial<ServerOptions> = {}): Promise<HubbubServer> {
+    const options = { ...DEFAULT_SERVER_OPTIONS, ...partial };
+    const { key, source } = resolveSigningKey(options.signingKey, options.dataDir);
+    const engine = options.engine ?? new MemoryEngine(options.retention);
+    const server = new HubbubServer(options, engine, source, key);
+    await engine.start(server.router);
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', reject);
+      server.http.listen(options.port, options.host, () => resolve());
+    });
+    return server;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get connectionCount(): number {
+    return this.ws.connectionCount;
+  }
+
+  async close(): Promise<void> {
+    await this.ws.close();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeAllConnections();
+    await this.engine.close();
+  }
+
+  private buildApi(): HttpApi {
+    const api = new HttpApi(this.options.maxPayloadBytes);
+    const who = (req: IncomingMessage) => authenticateHeader(req.headers.authorization, this.tokens, this.keys);
+    const channelParam = (raw: string) => {
+      assertChannelName(raw);
+      return raw;
+    };
+    return api
+      .route('GET', /^\/healthz$/, async () => ({ ok: true }))
+      .route('POST', /^\/auth\/token$/, async (req) => this.requestToken(await who(req), await api.json(req)))
+      .route('POST', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => {
+        const channel = channelParam(raw);
+        const identity = await who(req);
+        assertAllowed(identity.capability, channel, 'publish');
+        return this.restPublish(identity, channel, await api.json(req));
+      })
+      .route('GET', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => {
+        const channel = channelParam(raw);
+        const identity = await who(req);
+        assertAllowed(identity.capability, channel, 'subscribe');
+        const q = queryOf(req);
+        const limit = Math.min(Math.max(Number(q.get('limit') ?? 100) || 100, 1), 1000);
+        const before = q.has('before') ? Number(q.get('before')) : undefined;
+        const direction = q.get('direction') === 'forwards' ? 'forwards' : 'backwards';
+        const page = await this.engine.history(channelKeyOf(identity.app, channel), { limit, before, direction });
+        return { messages: page.messages.map((m) => messageFrame(channel, m)), more: page.more };
+      })
+      .route('GET', /^\/channels\/([^/]+)\/presence$/, async (req, [raw]) => {
+        const channel = channelParam(raw);
+        const identity = await who(req);
+        assertAllowed(identity.capability, channel, 'subscribe');
+        return { members: await this.engine.presenceMembers(channelKeyOf(identity.app, channel)) };
+      });
+  }
+
+  /** `POST /auth/token`: an API key asks for a short-lived JWT for one of its clients. */
+  private async requestToken(identity: Identity & { viaKey: boolean }, body: unknown): Promise<unknown> {
+    if (!identity.viaKey) throw new HubbubError(ErrorCode.BadAuth, 'token requests need an API key, not a token');
+    const req = (body ?? {}) as { clientId?: unknown; ttl?: unknown; capability?: unknown };
+    if (typeof req.clientId !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'body needs a string "clientId"');
+    const ttlMs = req.ttl === undefined ? 3_600_000 : parseDuration(req.ttl, 'ttl');
+    if (ttlMs <= 0 || ttlMs > this.options.maxTokenTtlMs) {
+      throw new HubbubError(ErrorCode.BadFrame, `ttl must be more than 0 and at most ${this.options.maxTokenTtlMs / 1000} s`);
+    }
+    let capability: Capability | undefined = identity.capability;
+    if (req.capability !== undefined) {
+      capability = parseCapability(req.capability);
+      if (!isCapabilitySubset(capability, identity.capability)) {
+        throw new HubbubError(ErrorCode.Capability, 'requested capability is wider than the API key allows');
+      }
+    }
+    const minted = await this.tokens.mint({ app: identity.app, clientId: req.clientId, ttlMs, capability });
+    return { token: minted.token, expiresAt: minted.expiresAt, clientId: req.clientId };
+  }
+
+  private async restPublish(identity: Identity, channel: string, body: unknown): Promise<unknown> {
+    const msg = (body ?? {}) as { name?: unknown; data?: unknown; messageId?: unknown; encoding?: unknown };
+    if (typeof msg.name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'body needs a string "name"');
+    if (msg.messageId !== undefined && (typeof msg.messageId !== 'string' || msg.messageId.length > 128)) {
+      throw new HubbubError(ErrorCode.BadFrame, '"messageId" must be a string of at most 128 characters');
+    }
+    if (msg.encoding !== undefined && typeof msg.encoding !== 'string') throw new HubbubError(ErrorCode.BadFrame, '"encoding" must be a string');
+    const messageId = (msg.messageId as string | undefined) ?? randomBytes(12).toString('base64url');
+    const result = await this.engine.publish(channelKeyOf(identity.app, channel), {
+      name: msg.name,
+      data: msg.data,
+      messageId,
+      clientId: identity.clientId,
+      ...(msg.encoding !== undefined ? { encoding: msg.encoding as string } : {}),
+    });
+    return { messageId, seq: result.seq, duplicate: result.duplicate };
+  }
+}
+
+export { DEFAULT_RETENTION };

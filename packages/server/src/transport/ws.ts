@@ -1,0 +1,140 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { CloseCode } from '../core/close-codes.js';
+import type { Wire } from '../core/session.js';
+
+export interface WsTransportOptions {
+  /** Largest frame accepted, in bytes; larger ones close the connection with 1009. */
+  maxPayload: number;
+  /** Server-side ping interval; a peer silent for two intervals is dropped. */
+  heartbeatMs: number;
+  /** Unsent bytes past which a connection is a slow consumer and is cut. */
+  maxBufferedBytes: number;
+  maxConnections: number;
+  /** When set, upgrades from other origins get 403. */
+  allowedOrigins?: string[];
+  /** Only upgrades to these paths are accepted. */
+  paths: string[];
+}
+
+/** What the transport hands each accepted socket's owner. */
+export interface WsHandlers {
+  open(wire: Wire, req: IncomingMessage): WsPeer;
+}
+
+export interface WsPeer {
+  receive(data: string | Buffer): void;
+  dispose(): void;
+}
+
+/**
+ * Adapts `ws` sockets to wires. Writes are queued and flushed once per event-loop turn with the
+ * socket corked, so a burst of deliveries to one socket becomes one write system call.
+ */
+export class WsTransport {
+  private readonly wss: WebSocketServer;
+  private readonly lastSeen = new Map<WebSocket, number>();
+  private readonly heartbeat: NodeJS.Timeout;
+  slowConsumersCut = 0;
+
+  constructor(
+    private readonly options: WsTransportOptions,
+    private readonly handlers: WsHandlers,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
+    this.heartbeat = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.heartbeatMs / 2)));
+    this.heartbeat.unref();
+  }
+
+  get connectionCount(): number {
+    return this.wss.clients.size;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (!this.options.paths.includes(path)) return refuse(socket, 404, 'Not Found');
+    const origin = req.headers.origin;
+    if (this.options.allowedOrigins && origin && !this.options.allowedOrigins.includes(origin)) {
+      return refuse(socket, 403, 'Forbidden');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.wss.clients.size > this.options.maxConnections) {
+        ws.close(CloseCode.TryAgainLater, 'too many connections');
+        return;
+      }
+      this.accept(ws, req);
+    });
+  }
+
+  /** Tell every client to reconnect elsewhere, then close. */
+  async close(code: number = CloseCode.Restart, reason = 'server restarting'): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const ws of this.wss.clients) ws.close(code, reason);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const queue: string[] = [];
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (ws.readyState !== ws.OPEN) return;
+      const raw = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      raw?.cork();
+      for (const text of queue) ws.send(text);
+      queue.length = 0;
+      raw?.uncork();
+      if (ws.bufferedAmount > this.options.maxBufferedBytes) {
+        this.slowConsumersCut++;
+        ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
+        setTimeout(() => ws.terminate(), 1000).unref();
+      }
+    };
+    const wire: Wire = {
+      send(text) {
+        queue.push(text);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      },
+      close: (code, reason) => {
+        flush();
+        ws.close(code, reason);
+      },
+    };
+    const peer = this.handlers.open(wire, req);
+    this.lastSeen.set(ws, Date.now());
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.lastSeen.set(ws, Date.now());
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+      peer.receive(isBinary ? bytes : bytes.toString());
+    });
+    ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
+    ws.on('close', () => {
+      this.lastSeen.delete(ws);
+      peer.dispose();
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  /** Ping the quiet ones; drop the ones silent for two intervals. */
+  private sweep(): void {
+    const now = Date.now();
+    const { heartbeatMs } = this.options;
+    for (const [ws, seen] of this.lastSeen) {
+      const quiet = now - seen;
+      if (quiet > 2 * heartbeatMs) ws.terminate();
+      else if (quiet >= heartbeatMs / 2) ws.ping();
+    }
+  }
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
