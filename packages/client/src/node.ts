@@ -1,0 +1,21 @@
+/**
+ * Node entry of @hubbub/client: the browser SDK plus what needs Node. Node 20 has no global
+ * WebSocket, so the `ws` package is used when it is installed and none is passed in.
+ */
+import { Realtime as BrowserRealtime, type RealtimeOptions } from './realtime.js';
+import type { WebSocketConstructor } from './connection.js';
+
+export * from './index.js';
+
+const nodeWebSocket: WebSocketConstructor | undefined = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  ? undefined
+  : await import('ws').then(
+      (m) => (m.default ?? m) as unknown as WebSocketConstructor,
+      () => undefined,
+    );
+
+export class Realtime extends BrowserRealtime {
+  constructor(options: RealtimeOptions = {}) {
+    super({ ...options, WebSocket: options.WebSocket ?? nodeWebSocket });
+  }
+}
