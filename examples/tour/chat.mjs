@@ -1,0 +1,28 @@
+// A terminal chat client for the five-minute tour:
+//   node examples/tour/chat.mjs "$(npx hubbub devtoken --app demo --client alice)" [channel]
+// Type a line and press Enter to publish it; presence and messages of others are printed.
+import { createInterface } from 'node:readline';
+import { Realtime } from '@hubbub/client';
+
+const [token, channelName = 'chat:lobby'] = process.argv.slice(2);
+if (!token) {
+  console.error('usage: node examples/tour/chat.mjs TOKEN [CHANNEL]');
+  process.exit(2);
+}
+
+const realtime = new Realtime({ token, endpoint: process.env.HUBBUB_URL ?? 'ws://localhost:3000' });
+const channel = realtime.channels.get(channelName);
+
+realtime.connection.on((change) => console.log(`[connection] ${change.current}${change.reason ? ` (${change.reason.message})` : ''}`));
+channel.on((message) => console.log(`<${message.clientId}> ${message.data}`));
+channel.presence.on((member) => console.log(`[presence] ${member.clientId} ${member.action}`));
+
+await realtime.connection.once('connected');
+await channel.presence.enter({ since: new Date().toISOString() });
+console.log(`[joined] ${channelName} as ${realtime.connection.clientId}: type a message and press Enter`);
+
+const input = createInterface({ input: process.stdin });
+input.on('line', (line) => {
+  if (line.trim()) channel.publish('text', line).catch((err) => console.error(`[error ${err.code}] ${err.message}`));
+});
+input.on('close', () => realtime.close());
