@@ -112,3 +112,73 @@ describe('token expiry while connected', () => {
     expect(await raw.waitClosed(3000)).toMatchObject({ code: 4102 });
   });
 });
+
+/** Cut a client's socket under it, as a network drop would. */
+function dropSocket(realtime: { conn: unknown }): void {
+  const socket = (realtime.conn as { socket?: { _socket?: net.Socket } }).socket;
+  socket?._socket?.destroy();
+}
+
+describe('recovery with the memory engine', () => {
+  it('a dropped subscriber gets exactly the messages it missed, in order, before new ones', async () => {
+    const s = await serve();
+    const [alice, bob] = await Promise.all([devtoken('foony', 'alice'), devtoken('foony', 'bob')]);
+    const pub = client(s.url, { token: alice });
+    const sub = client(s.url, { token: bob, reconnectDelayMs: 500 });
+    const got: Message[] = [];
+    const attached: boolean[] = [];
+    const channel = sub.channels.get('recover');
+    channel.on((m) => got.push(m));
+    channel.onAttached((e) => attached.push(e.discontinuity));
+    await channel.attach();
+    for (let i = 1; i <= 3; i++) await pub.channels.get('recover').publish('n', i);
+    await until(() => got.length === 3, 'three before the drop');
+
+    dropSocket(sub);
+    await until(() => sub.connection.state !== 'connected', 'the drop');
+    for (let i = 4; i <= 10; i++) await pub.channels.get('recover').publish('n', i);
+    await sub.connection.once('connected');
+    await until(() => attached.length === 2, 're-attach');
+    await pub.channels.get('recover').publish('n', 11);
+    await until(() => got.length >= 11, 'all eleven');
+
+    expect(got.map((m) => m.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(got.map((m) => m.serial)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(attached).toEqual([false, false]);
+  });
+
+  it('says discontinuity when the cursor fell out of the retained window', async () => {
+    const s = await serve(['--history-limit', '3']);
+    const [alice, bob] = await Promise.all([devtoken('foony', 'alice'), devtoken('foony', 'bob')]);
+    const pub = client(s.url, { token: alice });
+    const sub = client(s.url, { token: bob, reconnectDelayMs: 500 });
+    const got: Message[] = [];
+    const attached: boolean[] = [];
+    sub.channels.get('gap').on((m) => got.push(m));
+    sub.channels.get('gap').onAttached((e) => attached.push(e.discontinuity));
+    await sub.channels.get('gap').attach();
+    await pub.channels.get('gap').publish('n', 1);
+    await until(() => got.length === 1, 'first');
+    dropSocket(sub);
+    await until(() => sub.connection.state !== 'connected', 'the drop');
+    for (let i = 2; i <= 8; i++) await pub.channels.get('gap').publish('n', i);
+    await until(() => attached.length === 2, 're-attach');
+    expect(attached).toEqual([false, true]);
+    expect(got.map((m) => m.data)).toEqual([1, 6, 7, 8]);
+  });
+
+  it('re-enters presence after a reconnect only with autoReenterPresence', async () => {
+    const s = await serve();
+    const watcher = client(s.url, { token: await devtoken('foony', 'watcher') });
+    const sticky = client(s.url, { token: await devtoken('foony', 'sticky'), autoReenterPresence: true, reconnectDelayMs: 300 });
+    const plain = client(s.url, { token: await devtoken('foony', 'plain'), reconnectDelayMs: 300 });
+    await sticky.channels.get('lobby').presence.enter('s');
+    await plain.channels.get('lobby').presence.enter('p');
+    const names = async () => (await watcher.channels.get('lobby').presence.get()).map((m) => m.clientId).sort();
+    await until(async () => (await names()).length === 2, 'both present');
+    dropSocket(sticky);
+    dropSocket(plain);
+    await until(async () => sticky.connection.state === 'connected' && plain.connection.state === 'connected', 'both back', 5000);
+    await until(async () => JSON.stringify(await names()) === JSON.stringify(['sticky']), 'only sticky re-entered');
+  });
+});
