@@ -8,3 +8,18 @@ export { Router } from './core/router.js';
 export { Session, DEFAULT_LIMITS, type SessionLimits } from './core/session.js';
 export { CloseCode } from './core/close-codes.js';
 export { HubbubError, ErrorCode } from '@hubbub/protocol';
+export { ChannelHub, ChannelEvents, type HubConnection, type ChannelHubOptions, type PublishScope } from './core/channel-hub.js';
+export { HubSocketServer, type HubSocketServerOptions, type ConnectionHandler } from './transport/hub-socket-server.js';
+export { EmbeddedSocket, type EmbeddedMessage } from './transport/embedded-socket.js';
+export {
+  createRealtime,
+  Realtime,
+  type CreateRealtimeOptions,
+  type RealtimeConnection,
+  type RealtimeChannel,
+  type OutgoingEvent,
+  type SseOptions,
+  type UpgradeHooks,
+  type ChannelHooks,
+} from './embed/realtime.js';
+export { toWebRequest, sendWebResponse } from './embed/node-adapter.js';

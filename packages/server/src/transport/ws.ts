@@ -14,13 +14,16 @@ export interface WsTransportOptions {
   maxConnections: number;
   /** When set, upgrades from other origins get 403. */
   allowedOrigins?: string[];
-  /** Only upgrades to these paths are accepted. */
-  paths: string[];
+  /** Only upgrades to these paths are accepted; unset: any path. */
+  paths?: string[];
+  /** Decide on the upgrade request; a rejection or a falsy result refuses it with 401. */
+  authorize?(req: IncomingMessage): unknown;
 }
 
 /** What the transport hands each accepted socket's owner. */
 export interface WsHandlers {
-  open(wire: Wire, req: IncomingMessage): WsPeer;
+  /** `auth` is what `authorize` returned, when it is set. */
+  open(wire: Wire, req: IncomingMessage, auth: unknown): WsPeer;
 }
 
 export interface WsPeer {
@@ -52,22 +55,31 @@ export class WsTransport {
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (!this.options.paths.includes(path)) return refuse(socket, 404, 'Not Found');
+    if (this.options.paths && !this.options.paths.includes(path)) return refuse(socket, 404, 'Not Found');
     const origin = req.headers.origin;
     if (this.options.allowedOrigins && origin && !this.options.allowedOrigins.includes(origin)) {
       return refuse(socket, 403, 'Forbidden');
+    }
+    let auth: unknown;
+    if (this.options.authorize) {
+      try {
+        auth = await this.options.authorize(req);
+      } catch {
+        auth = undefined;
+      }
+      if (!auth) return refuse(socket, 401, 'Unauthorized');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (this.wss.clients.size > this.options.maxConnections) {
         ws.close(CloseCode.TryAgainLater, 'too many connections');
         return;
       }
-      this.accept(ws, req);
+      this.accept(ws, req, auth);
     });
   }
 
@@ -78,7 +90,7 @@ export class WsTransport {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
+  private accept(ws: WebSocket, req: IncomingMessage, auth: unknown): void {
     const queue: string[] = [];
     let scheduled = false;
     const flush = () => {
@@ -108,7 +120,7 @@ export class WsTransport {
         ws.close(code, reason);
       },
     };
-    const peer = this.handlers.open(wire, req);
+    const peer = this.handlers.open(wire, req, auth);
     this.lastSeen.set(ws, Date.now());
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastSeen.set(ws, Date.now());
