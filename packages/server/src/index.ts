@@ -23,3 +23,4 @@ export {
   type ChannelHooks,
 } from './embed/realtime.js';
 export { toWebRequest, sendWebResponse } from './embed/node-adapter.js';
+export { RedisEngine, type RedisEngineOptions } from './engine/redis.js';

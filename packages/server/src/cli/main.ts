@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { parseCapability } from '@hubbub/protocol';
 import { pino } from 'pino';
 import { HubbubServer } from '../service/server.js';
+import { MemoryEngine } from '../engine/memory.js';
+import { RedisEngine } from '../engine/redis.js';
 import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
@@ -22,6 +24,8 @@ const SERVE: OptionSpec[] = [
   { name: 'port', env: 'PORT', type: 'number', default: 3000, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
   { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', help: 'Interface to listen on' },
   DATA_DIR,
+  { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
+  { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'string', default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'string', default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
   { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', default: 65536, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
   { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', default: 10000, help: 'Connections past this are refused with 1013' },
@@ -89,7 +93,16 @@ async function main(argv: string[]): Promise<number> {
 async function serve(argv: string[]): Promise<number> {
   const { values: v } = parseArgs(argv, SERVE);
   const logger = pino({ level: String(v['log-level']) });
+  const retention = {
+    historyLimit: v['history-limit'] as number,
+    historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
+    dedupWindowMs: parseDuration(v['dedup-window'], '--dedup-window'),
+  };
+  const engine = v.redis
+    ? new RedisEngine({ url: v.redis as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), ...retention })
+    : new MemoryEngine(retention);
   const server = await HubbubServer.start({
+    engine,
     port: v.port as number,
     host: v.host as string,
     dataDir: v['data-dir'] as string,
@@ -104,17 +117,12 @@ async function serve(argv: string[]): Promise<number> {
       maxSubscriptions: v['max-subscriptions'] as number,
       authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
     },
-    retention: {
-      historyLimit: v['history-limit'] as number,
-      historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
-      dedupWindowMs: parseDuration(v['dedup-window'], '--dedup-window'),
-    },
     logger,
   });
   if (server.signingKeySource === 'dev-file') {
     logger.warn({ dataDir: v['data-dir'] }, 'JWT_SIGNING_KEY is not set: using a development signing key kept in the data dir');
   }
-  logger.info({ port: server.port, engine: server.engine.kind }, `hubbub listening on http://localhost:${server.port}`);
+  logger.info({ port: server.port, engine: server.engine.kind, redis: v.redis ? redactUrl(v.redis as string) : undefined }, `hubbub listening on http://localhost:${server.port}`);
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => process.exit(1), 10_000);
@@ -159,6 +167,17 @@ async function keys(argv: string[]): Promise<number> {
     return print(`revoked ${name}\n`);
   }
   throw new UsageError('keys needs create, list or revoke');
+}
+
+/** Never log a password that came inside a URL. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
 }
 
 function print(text: string): number {

@@ -30,11 +30,13 @@ export class Router implements EngineEvents {
 
   constructor(private readonly engine: Engine) {}
 
-  subscribe(channelKey: string, sub: Subscription): void {
-    this.interest(channelKey);
+  /** Resolves once the engine delivers the channel here. */
+  subscribe(channelKey: string, sub: Subscription): Promise<void> | void {
+    const ready = this.engine.listen(channelKey);
     let subs = this.messageSubs.get(channelKey);
     if (!subs) this.messageSubs.set(channelKey, (subs = new Set()));
     subs.add(sub);
+    return ready;
   }
 
   unsubscribe(channelKey: string, sub: Subscription): void {
@@ -44,11 +46,12 @@ export class Router implements EngineEvents {
     this.release(channelKey);
   }
 
-  subscribePresence(channelKey: string, peer: Peer): void {
-    this.interest(channelKey);
+  subscribePresence(channelKey: string, peer: Peer): Promise<void> | void {
+    const ready = this.engine.listen(channelKey);
     let peers = this.presenceSubs.get(channelKey);
     if (!peers) this.presenceSubs.set(channelKey, (peers = new Set()));
     peers.add(peer);
+    return ready;
   }
 
   unsubscribePresence(channelKey: string, peer: Peer): void {
@@ -92,11 +95,7 @@ export class Router implements EngineEvents {
     for (const peer of peers) peer.deliver(out);
   }
 
-  /** The engine is told on the first and the last local interest in a channel. */
-  private interest(channelKey: string): void {
-    if (!this.messageSubs.has(channelKey) && !this.presenceSubs.has(channelKey)) this.engine.listen(channelKey);
-  }
-
+  /** The engine is told when the last local interest in a channel goes. */
   private release(channelKey: string): void {
     if (!this.messageSubs.has(channelKey) && !this.presenceSubs.has(channelKey)) this.engine.unlisten(channelKey);
   }

@@ -252,7 +252,7 @@ export class Session implements Peer {
     sub.pending ??= [];
     if (!existing) {
       this.subscriptions.set(frame.channel, sub);
-      this.ctx.router.subscribe(key, sub);
+      await this.ctx.router.subscribe(key, sub);
     }
     try {
       let lastSent = 0;
@@ -343,7 +343,7 @@ export class Session implements Peer {
     const key = this.key(channel);
     if (!this.presenceSubs.has(channel)) {
       this.presenceSubs.add(channel);
-      this.ctx.router.subscribePresence(key, this);
+      await this.ctx.router.subscribePresence(key, this);
     }
     const members = await this.ctx.engine.presenceMembers(key);
     this.send({ t: 'ack', id, members });

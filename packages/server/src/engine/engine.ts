@@ -11,8 +11,11 @@ export interface Engine {
   close(): Promise<void>;
   /** Dedup, give a serial, keep in history, and deliver to every node listening on the channel. */
   publish(channelKey: string, draft: MessageDraft): Promise<PublishResult>;
-  /** This node has local subscribers on the channel: deliver its messages here. */
-  listen(channelKey: string): void;
+  /**
+   * This node has local subscribers on the channel: deliver its messages here. Idempotent; resolves
+   * once deliveries are flowing, so a cursor read afterwards misses nothing.
+   */
+  listen(channelKey: string): Promise<void> | void;
   unlisten(channelKey: string): void;
   presenceEnter(channelKey: string, member: PresenceMember): Promise<void>;
   presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void>;

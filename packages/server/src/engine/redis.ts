@@ -1,0 +1,377 @@
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorCode, HubbubError, type PresenceAction, type PresenceMember } from '@hubbub/protocol';
+import {
+  DEFAULT_RETENTION,
+  type Engine,
+  type EngineEvents,
+  type HistoryPage,
+  type HistoryQuery,
+  type MessageDraft,
+  type PublishResult,
+  type Recovery,
+  type RetentionOptions,
+  type StoredMessage,
+} from './engine.js';
+import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
+
+export interface RedisEngineOptions extends Partial<RetentionOptions> {
+  url: string;
+  /** A node whose heartbeat key is older than this is dead and its presence members leave. Default 15 s. */
+  nodeTtlMs?: number;
+  /** Key prefix, to share one Redis between deployments. */
+  prefix?: string;
+}
+
+type Commands = Redis & {
+  hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
+  hubbubPresenceEnter(...args: string[]): Promise<string>;
+  hubbubPresenceLeave(...args: string[]): Promise<[string, string]>;
+};
+
+/**
+ * Many nodes, one Redis: pub/sub for fan-out (one delivery per node), presence in hashes with node
+ * heartbeats, history in bounded Streams, dedup records with SET NX PX. Keys of one channel share a
+ * hash tag, so a Redis Cluster keeps them on one shard.
+ */
+export class RedisEngine implements Engine {
+  readonly kind = 'redis';
+  readonly nodeId = randomBytes(6).toString('base64url');
+  private readonly retention: RetentionOptions;
+  private readonly nodeTtlMs: number;
+  private readonly prefix: string;
+  private readonly cmd: Commands;
+  private readonly sub: Redis;
+  private events?: EngineEvents;
+  /** Channels listened to, with the last serial delivered here: a jump means messages to fetch. */
+  private readonly listening = new Map<string, ListenState>();
+  /** This node's presence holds, to register again after Redis lost them. */
+  private readonly holds = new Map<string, Map<string, string>>();
+  private timers: NodeJS.Timeout[] = [];
+  private everReady = false;
+
+  constructor(private readonly options: RedisEngineOptions) {
+    this.retention = { ...DEFAULT_RETENTION, ...pickRetention(options) };
+    this.nodeTtlMs = options.nodeTtlMs ?? 15_000;
+    this.prefix = options.prefix ?? 'hubbub';
+    const common: RedisOptions = {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      // Fail fast while Redis is away: a publish must say it failed, not wait in a queue.
+      enableOfflineQueue: false,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+    };
+    this.cmd = new Redis(options.url, common) as Commands;
+    this.sub = new Redis(options.url, { ...common, autoResubscribe: true });
+    this.cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 1, lua: PRESENCE_ENTER_SCRIPT });
+    this.cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 1, lua: PRESENCE_LEAVE_SCRIPT });
+    for (const client of [this.cmd, this.sub]) client.on('error', () => {});
+  }
+
+  async start(events: EngineEvents): Promise<void> {
+    this.events = events;
+    this.sub.on('message', (channel: string, payload: string) => this.onPubSub(channel, payload));
+    this.sub.on('ready', () => void this.afterReconnect('sub'));
+    this.cmd.on('ready', () => void this.afterReconnect('cmd'));
+    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    this.everReady = true;
+    await this.heartbeat();
+    const beat = setInterval(() => void this.heartbeat().catch(() => {}), Math.max(200, Math.floor(this.nodeTtlMs / 3)));
+    const reap = setInterval(() => void this.reapDeadNodes().catch(() => {}), Math.max(200, Math.floor(this.nodeTtlMs / 3)));
+    this.timers = [beat, reap];
+    for (const t of this.timers) t.unref();
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    // Leave presence cleanly so other nodes need not wait for the TTL.
+    await Promise.allSettled(
+      [...this.holds].flatMap(([ck, fields]) => [...fields.keys()].map((field) => this.leaveField(ck, field))),
+    );
+    await this.cmd.del(this.nodeKey(this.nodeId)).catch(() => {});
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.cmd.ping());
+  }
+
+  async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
+    const keys = this.keys(channelKey);
+    const { connectionId, ...rest } = draft;
+    const body = JSON.stringify({ ...rest, ...(connectionId ? { connectionId } : {}), timestamp: Date.now() });
+    const [seq, duplicate] = await this.run(() =>
+      this.cmd.hubbubPublish(
+        keys.seq,
+        keys.epoch,
+        keys.history,
+        `${keys.dedup}${draft.clientId ?? ''}|${draft.messageId}`,
+        keys.pubsub,
+        body,
+        randomBytes(6).toString('base64url'),
+        this.retention.historyLimit,
+        Math.max(this.retention.historyTtlMs, 1000),
+        this.retention.dedupWindowMs,
+        draft.ephemeral ? 1 : 0,
+      ),
+    );
+    return { seq: seq > 0 ? seq : undefined, duplicate: duplicate === 1 };
+  }
+
+  /** Resolves once this node receives the channel's messages, so a subscriber can then take its cursor. */
+  listen(channelKey: string): Promise<void> {
+    const existing = this.listening.get(channelKey);
+    if (existing) return existing.ready;
+    const state: ListenState = { lastSeq: 0, chain: Promise.resolve(), ready: Promise.resolve() };
+    this.listening.set(channelKey, state);
+    // Subscribe first, then read the position: anything published after that read arrives by pub/sub,
+    // and a later jump in serials is recognised as a gap to fetch.
+    state.ready = this.sub
+      .subscribe(this.keys(channelKey).pubsub)
+      .then(() => this.position(channelKey))
+      .then((p) => {
+        state.lastSeq = p.seq;
+        state.epoch = p.epoch;
+      })
+      .catch(() => {});
+    state.chain = state.ready;
+    return state.ready;
+  }
+
+  unlisten(channelKey: string): void {
+    if (!this.listening.delete(channelKey)) return;
+    void this.sub.unsubscribe(this.keys(channelKey).pubsub).catch(() => {});
+  }
+
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<void> {
+    const field = this.field(member.clientId, member.connectionId);
+    const value = `${Date.now()}\n${member.encoding ?? ''}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
+    let fields = this.holds.get(channelKey);
+    if (!fields) this.holds.set(channelKey, (fields = new Map()));
+    fields.set(field, value);
+    const key = this.keys(channelKey).presence;
+    const action = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId));
+    await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
+    if (action) await this.announce(channelKey, action as PresenceAction, member);
+  }
+
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void> {
+    await this.leaveField(channelKey, this.field(clientId, connectionId));
+  }
+
+  async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
+    const all = await this.run(() => this.cmd.hgetall(this.keys(channelKey).presence));
+    const latest = new Map<string, { ts: number; member: PresenceMember }>();
+    for (const [field, value] of Object.entries(all)) {
+      const { member, ts } = decodeHold(field, value);
+      const seen = latest.get(member.clientId);
+      if (!seen || ts > seen.ts) latest.set(member.clientId, { ts, member });
+    }
+    return [...latest.values()].map((v) => v.member);
+  }
+
+  async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
+    const keys = this.keys(channelKey);
+    const [current, pos] = await Promise.all([this.readHistory(keys.history, `${fromSerial + 1}-0`, '+'), this.position(channelKey)]);
+    const sameStream = epoch === undefined ? fromSerial <= pos.seq : epoch === pos.epoch;
+    if (!sameStream) {
+      return { ...pos, messages: await this.readHistory(keys.history, '-', '+'), resumed: false };
+    }
+    const oldest = current[0]?.seq ?? pos.seq + 1;
+    return { ...pos, messages: current, resumed: fromSerial + 1 >= oldest };
+  }
+
+  async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
+    const key = this.keys(channelKey).history;
+    const end = query.before === undefined ? '+' : `(${query.before}-0`;
+    const all = await this.readHistory(key, '-', end);
+    if (query.direction === 'forwards') return { messages: all.slice(0, query.limit), more: all.length > query.limit };
+    return { messages: all.slice(-query.limit), more: all.length > query.limit };
+  }
+
+  async position(channelKey: string): Promise<{ seq: number; epoch: string }> {
+    const keys = this.keys(channelKey);
+    const [seq, epoch] = await this.run(() => this.cmd.mget(keys.seq, keys.epoch));
+    if (epoch) return { seq: Number(seq ?? 0), epoch };
+    // A channel nobody published to yet: fix its epoch now so cursors taken from it stay valid.
+    await this.run(() => this.cmd.set(keys.epoch, randomBytes(6).toString('base64url'), 'PX', this.retention.historyTtlMs * 2, 'NX'));
+    const [seq2, epoch2] = await this.run(() => this.cmd.mget(keys.seq, keys.epoch));
+    return { seq: Number(seq2 ?? 0), epoch: epoch2 ?? '' };
+  }
+
+  // ---- internals ----
+
+  private onPubSub(pubsubChannel: string, payload: string): void {
+    const channelKey = this.channelKeyOf(pubsubChannel);
+    if (channelKey === undefined) return;
+    if (payload[0] === 'p') {
+      const { action, member, timestamp } = JSON.parse(payload.slice(1));
+      this.events?.presence(channelKey, { action, member, timestamp });
+      return;
+    }
+    const message = JSON.parse(payload.slice(1)) as StoredMessage;
+    const state = this.listening.get(channelKey);
+    if (!state) return;
+    // Keep delivery in serial order even when a gap must first be fetched from history.
+    state.chain = state.chain.then(() => this.deliverInOrder(channelKey, state, message));
+  }
+
+  private async deliverInOrder(channelKey: string, state: { lastSeq: number }, message: StoredMessage): Promise<void> {
+    if (message.seq === undefined) return this.events?.message(channelKey, message);
+    if (message.seq <= state.lastSeq) return;
+    if (message.seq > state.lastSeq + 1 && state.lastSeq > 0) await this.fillGap(channelKey, state, message.seq - 1);
+    state.lastSeq = message.seq;
+    this.events?.message(channelKey, message);
+  }
+
+  /** Deliver, from history, what this node missed on a channel (e.g. while its Redis link was down). */
+  private async fillGap(channelKey: string, state: { lastSeq: number }, upTo?: number): Promise<void> {
+    const end = upTo === undefined ? '+' : `${upTo}-0`;
+    const missed = await this.readHistory(this.keys(channelKey).history, `${state.lastSeq + 1}-0`, end).catch(() => []);
+    for (const m of missed) {
+      if (m.seq! <= state.lastSeq) continue;
+      state.lastSeq = m.seq!;
+      this.events?.message(channelKey, m);
+    }
+  }
+
+  private async afterReconnect(which: 'sub' | 'cmd'): Promise<void> {
+    if (!this.everReady) return;
+    if (which === 'cmd') {
+      // Redis may have restarted empty: register this node and its presence again.
+      await this.heartbeat().catch(() => {});
+      for (const [ck, fields] of this.holds) {
+        for (const [field, value] of fields) await this.cmd.hset(this.keys(ck).presence, field, value).catch(() => {});
+        await this.cmd.sadd(this.presenceIndexKey(), ck).catch(() => {});
+      }
+      return;
+    }
+    for (const [ck, state] of this.listening) {
+      state.chain = state.chain.then(() => this.catchUp(ck, state));
+    }
+  }
+
+  /** After the subscriber link came back: fetch what was published while it was away. */
+  private async catchUp(channelKey: string, state: { lastSeq: number; epoch?: string }): Promise<void> {
+    const pos = await this.position(channelKey).catch(() => undefined);
+    if (!pos) return;
+    if (state.epoch !== undefined && pos.epoch !== state.epoch) {
+      // The stream was reset (Redis lost its data): start over from what it holds now.
+      state.lastSeq = 0;
+    }
+    state.epoch = pos.epoch;
+    await this.fillGap(channelKey, state);
+  }
+
+  private async leaveField(channelKey: string, field: string): Promise<void> {
+    this.holds.get(channelKey)?.delete(field);
+    if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
+    const [clientId] = field.split('|');
+    const [action, removed] = await this.run(() => this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId));
+    if (action === 'leave') await this.announce(channelKey, 'leave', decodeHold(field, removed).member);
+  }
+
+  private async announce(channelKey: string, action: PresenceAction, member: PresenceMember): Promise<void> {
+    const event = JSON.stringify({ action, member, timestamp: Date.now() });
+    await this.run(() => this.cmd.publish(this.keys(channelKey).pubsub, `p${event}`));
+  }
+
+  private async heartbeat(): Promise<void> {
+    await this.cmd.set(this.nodeKey(this.nodeId), String(Date.now()), 'PX', this.nodeTtlMs);
+  }
+
+  /** Members held through nodes whose heartbeat expired leave; one node does it at a time. */
+  private async reapDeadNodes(): Promise<void> {
+    const lock = await this.cmd.set(`${this.prefix}:reaper`, this.nodeId, 'PX', Math.max(200, Math.floor(this.nodeTtlMs / 3)), 'NX');
+    if (lock !== 'OK') return;
+    const channels = await this.cmd.smembers(this.presenceIndexKey());
+    const alive = new Map<string, boolean>();
+    for (const ck of channels) {
+      const key = this.keys(ck).presence;
+      const fields = await this.cmd.hkeys(key);
+      if (fields.length === 0) {
+        await this.cmd.srem(this.presenceIndexKey(), ck);
+        continue;
+      }
+      for (const field of fields) {
+        const nodeId = field.split('|')[1];
+        if (!alive.has(nodeId)) alive.set(nodeId, (await this.cmd.exists(this.nodeKey(nodeId))) === 1);
+        if (!alive.get(nodeId)) await this.leaveField(ck, field);
+      }
+    }
+  }
+
+  private async readHistory(key: string, start: string, end: string): Promise<StoredMessage[]> {
+    const entries = await this.run(() => this.cmd.xrange(key, start, end));
+    const oldest = Date.now() - this.retention.historyTtlMs;
+    return entries.map(([, fields]) => JSON.parse(fields[1]) as StoredMessage).filter((m) => m.timestamp >= oldest);
+  }
+
+  /** Redis failures become one clear error: the engine is unreachable (50001). */
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${(err as Error).message}`);
+    }
+  }
+
+  private keys(channelKey: string) {
+    const base = `${this.prefix}:{${channelKey}}`;
+    return {
+      seq: `${base}:seq`,
+      epoch: `${base}:epoch`,
+      history: `${base}:hist`,
+      dedup: `${base}:dedup:`,
+      presence: `${base}:pres`,
+      pubsub: `${base}:ps`,
+    };
+  }
+
+  private channelKeyOf(pubsubChannel: string): string | undefined {
+    const m = /^[^{]*\{(.*)\}:ps$/.exec(pubsubChannel);
+    return m?.[1];
+  }
+
+  private field(clientId: string, connectionId: string): string {
+    return `${clientId}|${this.nodeId}|${connectionId}`;
+  }
+
+  private nodeKey(nodeId: string): string {
+    return `${this.prefix}:node:${nodeId}`;
+  }
+
+  private presenceIndexKey(): string {
+    return `${this.prefix}:presence-channels`;
+  }
+}
+
+interface ListenState {
+  lastSeq: number;
+  epoch?: string;
+  /** Deliveries of this channel run one after another, in serial order. */
+  chain: Promise<void>;
+  ready: Promise<void>;
+}
+
+function decodeHold(field: string, value: string): { member: PresenceMember; ts: number } {
+  const [clientId, , connectionId] = field.split('|');
+  const first = value.indexOf('\n');
+  const second = value.indexOf('\n', first + 1);
+  const encoding = value.slice(first + 1, second);
+  const data = value.slice(second + 1);
+  const member: PresenceMember = { clientId, connectionId };
+  if (data) member.data = JSON.parse(data);
+  if (encoding) member.encoding = encoding;
+  return { member, ts: Number(value.slice(0, first)) };
+}
+
+function pickRetention(o: Partial<RetentionOptions>): Partial<RetentionOptions> {
+  const out: Partial<RetentionOptions> = {};
+  if (o.historyLimit !== undefined) out.historyLimit = o.historyLimit;
+  if (o.historyTtlMs !== undefined) out.historyTtlMs = o.historyTtlMs;
+  if (o.dedupWindowMs !== undefined) out.dedupWindowMs = o.dedupWindowMs;
+  return out;
+}
