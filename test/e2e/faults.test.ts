@@ -182,3 +182,17 @@ describe('recovery with the memory engine', () => {
     await until(async () => JSON.stringify(await names()) === JSON.stringify(['sticky']), 'only sticky re-entered');
   });
 });
+
+describe('history bounds per namespace', () => {
+  it('keeps each namespace to its own limit', async () => {
+    const s = await serve(['--namespace-history', 'ticker=2,chat=/1m']);
+    const a = client(s.url, { token: await devtoken('foony', 'alice') });
+    for (let i = 1; i <= 5; i++) {
+      await a.channels.get('ticker:eur').publish('tick', i);
+      await a.channels.get('chat:lobby').publish('line', i);
+    }
+    expect((await a.channels.get('ticker:eur').history()).map((m) => m.data)).toEqual([4, 5]);
+    expect((await a.channels.get('chat:lobby').history()).map((m) => m.data)).toEqual([1, 2, 3, 4, 5]);
+    expect((await a.channels.get('chat:lobby').history({ limit: 2 })).map((m) => m.data)).toEqual([4, 5]);
+  });
+});

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { HubbubServer } from '../service/server.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { RedisEngine } from '../engine/redis.js';
+import type { NamespaceRetention } from '../engine/engine.js';
 import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
@@ -34,6 +35,7 @@ const SERVE: OptionSpec[] = [
   { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', default: 500, value: 'N', help: 'Channels one connection may subscribe to' },
   { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', default: 100, value: 'N', help: 'Messages kept per channel for history and recovery' },
   { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'string', default: '2m', value: 'DURATION', help: 'How long messages are kept per channel' },
+  { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
   { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'string', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
   { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'string', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
   { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', help: 'fatal, error, warn, info, debug or trace' },
@@ -97,6 +99,7 @@ async function serve(argv: string[]): Promise<number> {
     historyLimit: v['history-limit'] as number,
     historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
     dedupWindowMs: parseDuration(v['dedup-window'], '--dedup-window'),
+    namespaces: parseNamespaceHistory((v['namespace-history'] as string[] | undefined) ?? []),
   };
   const engine = v.redis
     ? new RedisEngine({ url: v.redis as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), ...retention })
@@ -167,6 +170,20 @@ async function keys(argv: string[]): Promise<number> {
     return print(`revoked ${name}\n`);
   }
   throw new UsageError('keys needs create, list or revoke');
+}
+
+/** `chat=500/10m` → chat: 500 messages for 10 minutes; either half may be left out (`chat=500`, `chat=/10m`). */
+function parseNamespaceHistory(items: string[]): Record<string, NamespaceRetention> {
+  const out: Record<string, NamespaceRetention> = {};
+  for (const item of items) {
+    const m = /^([A-Za-z0-9._-]+)=(\d*)(?:\/(.+))?$/.exec(item);
+    if (!m || (!m[2] && !m[3])) throw new UsageError(`--namespace-history: expected NAMESPACE=LIMIT/DURATION, got ${JSON.stringify(item)}`);
+    out[m[1]] = {
+      ...(m[2] ? { historyLimit: Number(m[2]) } : {}),
+      ...(m[3] ? { historyTtlMs: parseDuration(m[3], `--namespace-history ${m[1]}`) } : {}),
+    };
+  }
+  return out;
 }
 
 /** Never log a password that came inside a URL. */

@@ -90,6 +90,24 @@ export interface RetentionOptions {
   historyTtlMs: number;
   /** How long a publish's messageId is remembered to collapse resends, in ms. */
   dedupWindowMs: number;
+  /** Overrides per namespace (the part of a channel name before its first `:`). */
+  namespaces?: Record<string, NamespaceRetention>;
+}
+
+export interface NamespaceRetention {
+  historyLimit?: number;
+  historyTtlMs?: number;
+}
+
+/** History bounds for one channel: its namespace's, else the defaults. */
+export function retentionFor(retention: RetentionOptions, channelKey: string): { historyLimit: number; historyTtlMs: number } {
+  const channel = channelKey.slice(channelKey.indexOf('/') + 1);
+  const colon = channel.indexOf(':');
+  const own = colon > 0 ? retention.namespaces?.[channel.slice(0, colon)] : undefined;
+  return {
+    historyLimit: own?.historyLimit ?? retention.historyLimit,
+    historyTtlMs: own?.historyTtlMs ?? retention.historyTtlMs,
+  };
 }
 
 export const DEFAULT_RETENTION: RetentionOptions = {

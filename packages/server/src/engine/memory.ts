@@ -4,6 +4,7 @@ import { ChannelPresence } from '../core/presence.js';
 import {
   DEFAULT_RETENTION,
   dedupKey,
+  retentionFor,
   type Engine,
   type EngineEvents,
   type HistoryPage,
@@ -16,6 +17,7 @@ import {
 } from './engine.js';
 
 interface ChannelState {
+  key: string;
   epoch: string;
   seq: number;
   /** Oldest first, bounded by count and age. */
@@ -125,14 +127,14 @@ export class MemoryEngine implements Engine {
   private state(channelKey: string): ChannelState {
     let state = this.channels.get(channelKey);
     if (!state) {
-      state = { epoch: randomBytes(6).toString('base64url'), seq: 0, history: [], presence: new ChannelPresence() };
+      state = { key: channelKey, epoch: randomBytes(6).toString('base64url'), seq: 0, history: [], presence: new ChannelPresence() };
       this.channels.set(channelKey, state);
     }
     return state;
   }
 
   private trim(state: ChannelState, now: number): void {
-    const { historyLimit, historyTtlMs } = this.retention;
+    const { historyLimit, historyTtlMs } = retentionFor(this.retention, state.key);
     let drop = Math.max(0, state.history.length - historyLimit);
     while (drop < state.history.length && state.history[drop].timestamp < now - historyTtlMs) drop++;
     if (drop > 0) state.history.splice(0, drop);

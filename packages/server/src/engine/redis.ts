@@ -12,6 +12,7 @@ import {
   type Recovery,
   type RetentionOptions,
   type StoredMessage,
+  retentionFor,
 } from './engine.js';
 import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
 
@@ -100,6 +101,7 @@ export class RedisEngine implements Engine {
 
   async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const keys = this.keys(channelKey);
+    const bounds = retentionFor(this.retention, channelKey);
     const { connectionId, ...rest } = draft;
     const body = JSON.stringify({ ...rest, ...(connectionId ? { connectionId } : {}), timestamp: Date.now() });
     const [seq, duplicate] = await this.run(() =>
@@ -111,8 +113,8 @@ export class RedisEngine implements Engine {
         keys.pubsub,
         body,
         randomBytes(6).toString('base64url'),
-        this.retention.historyLimit,
-        Math.max(this.retention.historyTtlMs, 1000),
+        bounds.historyLimit,
+        Math.max(bounds.historyTtlMs, 1000),
         this.retention.dedupWindowMs,
         draft.ephemeral ? 1 : 0,
       ),
@@ -174,19 +176,18 @@ export class RedisEngine implements Engine {
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
     const keys = this.keys(channelKey);
-    const [current, pos] = await Promise.all([this.readHistory(keys.history, `${fromSerial + 1}-0`, '+'), this.position(channelKey)]);
+    const [current, pos] = await Promise.all([this.readHistory(channelKey, `${fromSerial + 1}-0`, '+'), this.position(channelKey)]);
     const sameStream = epoch === undefined ? fromSerial <= pos.seq : epoch === pos.epoch;
     if (!sameStream) {
-      return { ...pos, messages: await this.readHistory(keys.history, '-', '+'), resumed: false };
+      return { ...pos, messages: await this.readHistory(channelKey, '-', '+'), resumed: false };
     }
     const oldest = current[0]?.seq ?? pos.seq + 1;
     return { ...pos, messages: current, resumed: fromSerial + 1 >= oldest };
   }
 
   async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
-    const key = this.keys(channelKey).history;
     const end = query.before === undefined ? '+' : `(${query.before}-0`;
-    const all = await this.readHistory(key, '-', end);
+    const all = await this.readHistory(channelKey, '-', end);
     if (query.direction === 'forwards') return { messages: all.slice(0, query.limit), more: all.length > query.limit };
     return { messages: all.slice(-query.limit), more: all.length > query.limit };
   }
@@ -229,7 +230,7 @@ export class RedisEngine implements Engine {
   /** Deliver, from history, what this node missed on a channel (e.g. while its Redis link was down). */
   private async fillGap(channelKey: string, state: { lastSeq: number }, upTo?: number): Promise<void> {
     const end = upTo === undefined ? '+' : `${upTo}-0`;
-    const missed = await this.readHistory(this.keys(channelKey).history, `${state.lastSeq + 1}-0`, end).catch(() => []);
+    const missed = await this.readHistory(channelKey, `${state.lastSeq + 1}-0`, end).catch(() => []);
     for (const m of missed) {
       if (m.seq! <= state.lastSeq) continue;
       state.lastSeq = m.seq!;
@@ -303,9 +304,9 @@ export class RedisEngine implements Engine {
     }
   }
 
-  private async readHistory(key: string, start: string, end: string): Promise<StoredMessage[]> {
-    const entries = await this.run(() => this.cmd.xrange(key, start, end));
-    const oldest = Date.now() - this.retention.historyTtlMs;
+  private async readHistory(channelKey: string, start: string, end: string): Promise<StoredMessage[]> {
+    const entries = await this.run(() => this.cmd.xrange(this.keys(channelKey).history, start, end));
+    const oldest = Date.now() - retentionFor(this.retention, channelKey).historyTtlMs;
     return entries.map(([, fields]) => JSON.parse(fields[1]) as StoredMessage).filter((m) => m.timestamp >= oldest);
   }
 
