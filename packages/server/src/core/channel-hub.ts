@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { assertChannelName, assertClientId } from '@hubbub/protocol';
+import type { Engine, StoredMessage } from '../engine/engine.js';
 import { ChannelPresence } from './presence.js';
 
 /** Anything the hub can deliver to: a socket, an SSE stream, or a fake in a unit test. */
@@ -18,7 +20,21 @@ export const ChannelEvents = {
 export interface ChannelHubOptions {
   /** A typing indicator clears itself after this long without a refresh. Default 5000 ms. */
   typingTtlMs?: number;
+  /**
+   * Share events with hubs on other nodes (e.g. a `RedisEngine`): publishes, presence and typing
+   * events reach their connections too. Membership queries stay per node. The hub starts the engine.
+   */
+  engine?: Engine;
 }
+
+/** What crosses nodes for one hub publish. */
+interface Relayed {
+  payload: unknown;
+  scope: PublishScope;
+}
+
+const CHANNEL_PREFIX = 'hub/';
+const TOPIC_PREFIX = 'hubtopic/';
 
 export interface PublishScope {
   /** Skip this connection (usually the sender's). */
@@ -45,9 +61,40 @@ export class ChannelHub {
   private readonly memberships = new Map<string, Set<string>>();
   private readonly bound = new WeakSet<HubConnection>();
   private readonly typingTtlMs: number;
+  private readonly engine?: Engine;
+  /** Marks this hub's own relayed publishes, so it does not deliver them twice. */
+  private readonly nodeTag = `hub-${randomBytes(6).toString('base64url')}`;
+  private readonly topics = new Map<string, Set<(data: unknown) => void>>();
+  /** Resolves once the engine (if any) is connected. */
+  readonly ready: Promise<void>;
 
   constructor(options: ChannelHubOptions = {}) {
     this.typingTtlMs = options.typingTtlMs ?? 5000;
+    this.engine = options.engine;
+    this.ready = this.engine
+      ? this.engine.start({ message: (key, message) => this.fromEngine(key, message), presence: () => {} })
+      : Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.engine?.close();
+  }
+
+  /** Node-wide topics (not channels): what createRealtime uses for broadcast and sendTo across nodes. */
+  onTopic(topic: string, fn: (data: unknown) => void): () => void {
+    let set = this.topics.get(topic);
+    if (!set) {
+      this.topics.set(topic, (set = new Set()));
+      void this.engine?.listen(TOPIC_PREFIX + topic);
+    }
+    set.add(fn);
+    return () => set!.delete(fn);
+  }
+
+  /** Tell this node's and every other node's listeners of `topic`. */
+  publishTopic(topic: string, data: unknown): void {
+    for (const fn of this.topics.get(topic) ?? []) fn(data);
+    this.relay(TOPIC_PREFIX + topic, 'topic', data);
   }
 
   /** Add a connection as `memberId`; others hear `presence:join` when the member first appears. */
@@ -55,6 +102,7 @@ export class ChannelHub {
     assertChannelName(channel);
     assertClientId(memberId, 'member id');
     const state = this.state(channel);
+    if (state.connections.size === 0) void this.engine?.listen(CHANNEL_PREFIX + channel);
     const previous = state.connections.get(conn.id);
     if (previous && previous.memberId !== memberId) this.leave(channel, previous.memberId, conn);
     state.connections.set(conn.id, { conn, memberId });
@@ -79,7 +127,10 @@ export class ChannelHub {
       this.clearTyping(channel, memberId, state);
       this.publish(channel, ChannelEvents.PresenceLeave, { channel, memberId });
     }
-    if (state.connections.size === 0) this.channels.delete(channel);
+    if (state.connections.size === 0) {
+      this.channels.delete(channel);
+      this.engine?.unlisten(CHANNEL_PREFIX + channel);
+    }
     return { nowAbsent };
   }
 
@@ -104,6 +155,11 @@ export class ChannelHub {
   /** Send to every connection in the channel, minus the scope's exceptions. Returns how many got it. */
   publish(channel: string, type: string, payload: unknown, scope: PublishScope = {}): number {
     assertChannelName(channel);
+    this.relay(CHANNEL_PREFIX + channel, type, { payload, scope } satisfies Relayed);
+    return this.deliverLocal(channel, type, payload, scope);
+  }
+
+  private deliverLocal(channel: string, type: string, payload: unknown, scope: PublishScope): number {
     const state = this.channels.get(channel);
     if (!state) return 0;
     let delivered = 0;
@@ -157,6 +213,22 @@ export class ChannelHub {
 
   typingMembers(channel: string): string[] {
     return [...(this.channels.get(channel)?.typing.keys() ?? [])];
+  }
+
+  private relay(key: string, name: string, data: unknown): void {
+    if (!this.engine) return;
+    const messageId = randomBytes(9).toString('base64url');
+    void this.engine.publish(key, { name, data, messageId, clientId: this.nodeTag, ephemeral: true }).catch(() => {});
+  }
+
+  private fromEngine(key: string, message: StoredMessage): void {
+    if (message.clientId === this.nodeTag) return;
+    if (key.startsWith(TOPIC_PREFIX)) {
+      for (const fn of this.topics.get(key.slice(TOPIC_PREFIX.length)) ?? []) fn(message.data);
+      return;
+    }
+    const { payload, scope } = message.data as Relayed;
+    this.deliverLocal(key.slice(CHANNEL_PREFIX.length), message.name, payload, scope ?? {});
   }
 
   private clearTyping(channel: string, memberId: string, state: ChannelState): void {

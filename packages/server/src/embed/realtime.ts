@@ -6,7 +6,8 @@ import { ChannelHub, type HubConnection } from '../core/channel-hub.js';
 import { CloseCode } from '../core/close-codes.js';
 import { WsTransport } from '../transport/ws.js';
 import { EmbeddedSocket, type EmbeddedMessage } from '../transport/embedded-socket.js';
-import { EventLog, type Audience } from './event-log.js';
+import type { Engine } from '../engine/engine.js';
+import { EventLog } from './event-log.js';
 
 export interface CreateRealtimeOptions {
   driver: 'sse' | 'websocket';
@@ -14,8 +15,10 @@ export interface CreateRealtimeOptions {
   heartbeat?: number;
   /** Past this many open connections, SSE answers 503 and WebSocket closes with 1013. Default 10000. */
   maxConnections?: number;
-  /** Events kept for `Last-Event-ID` replay. Default 1000. */
+  /** Events kept for `Last-Event-ID` replay (per node). Default 1000. */
   replayBuffer?: number;
+  /** Share broadcasts, `sendTo` and channel events with other nodes, e.g. `new RedisEngine({ url })`. */
+  engine?: Engine;
 }
 
 export interface OutgoingEvent {
@@ -74,7 +77,7 @@ export function createRealtime(options: CreateRealtimeOptions): Realtime {
 }
 
 export class Realtime {
-  readonly hub = new ChannelHub();
+  readonly hub: ChannelHub;
   private readonly connections = new Map<string, RealtimeConnection>();
   private readonly byUser = new Map<string, Set<RealtimeConnection>>();
   private readonly channelHooks = new Map<string, ChannelHooks>();
@@ -88,6 +91,18 @@ export class Realtime {
     this.heartbeat = options.heartbeat ?? 30_000;
     this.maxConnections = options.maxConnections ?? 10_000;
     this.log = new EventLog(options.replayBuffer ?? 1000);
+    this.hub = new ChannelHub({ engine: options.engine });
+    // Broadcasts and direct messages go through node-wide topics, so other nodes deliver them too.
+    this.hub.onTopic('all', (m) => this.deliverToAll(m as OutgoingEvent));
+    this.hub.onTopic('user', (m) => {
+      const { userId, message } = m as { userId: string; message: OutgoingEvent };
+      this.deliverToUser(userId, message);
+    });
+  }
+
+  /** Resolves once the engine (if any) is connected. */
+  get ready(): Promise<void> {
+    return this.hub.ready;
   }
 
   get connectionCount(): number {
@@ -187,15 +202,23 @@ export class Realtime {
 
   /** Every open connection. */
   async broadcast(message: OutgoingEvent): Promise<void> {
-    const entry = this.log.append({ kind: 'all' }, message.event, message.data);
-    for (const conn of this.connections.values()) conn.send({ ...message, id: String(entry.seq) });
+    this.hub.publishTopic('all', message);
   }
 
   /** Every connection of a user (or one connection). */
   async sendTo(target: string | RealtimeConnection, message: OutgoingEvent): Promise<void> {
     if (typeof target !== 'string') return target.send(message);
-    const entry = this.log.append({ kind: 'user', userId: target }, message.event, message.data);
-    for (const conn of this.byUser.get(target) ?? []) conn.send({ ...message, id: String(entry.seq) });
+    this.hub.publishTopic('user', { userId: target, message });
+  }
+
+  private deliverToAll(message: OutgoingEvent): void {
+    const entry = this.log.append({ kind: 'all' }, message.event, message.data);
+    for (const conn of this.connections.values()) conn.send({ ...message, id: String(entry.seq) });
+  }
+
+  private deliverToUser(userId: string, message: OutgoingEvent): void {
+    const entry = this.log.append({ kind: 'user', userId }, message.event, message.data);
+    for (const conn of this.byUser.get(userId) ?? []) conn.send({ ...message, id: String(entry.seq) });
   }
 
   /** Declare a channel's hooks; returns its handle. */
@@ -213,7 +236,7 @@ export class Realtime {
       leave: (socket) => this.leave(socket, name),
       broadcast: async (message) => {
         const entry = this.log.append({ kind: 'channel', channel: name }, message.event, message.data);
-        this.hub.publish(name, message.event, new Logged(message.data, String(entry.seq)));
+        this.hub.publish(name, message.event, logged(message.data, String(entry.seq)));
       },
       members: () => this.hub.presence(name),
     };
@@ -222,6 +245,7 @@ export class Realtime {
   async close(): Promise<void> {
     for (const conn of [...this.connections.values()]) conn.close();
     await this.ws?.close(1001, 'server going away');
+    await this.hub.close();
   }
 
   private join(conn: RealtimeConnection, channel: string): void {
@@ -277,18 +301,27 @@ export class Realtime {
   }
 }
 
-/** A channel broadcast's payload on its way through the ChannelHub, with the id it was logged under. */
-class Logged {
-  constructor(
-    readonly data: unknown,
-    readonly id: string,
-  ) {}
+/**
+ * A channel broadcast's payload on its way through the ChannelHub (and across nodes, as JSON),
+ * with the id it was logged under.
+ */
+const LOGGED = 'hubbub:logged';
+interface Logged {
+  [LOGGED]: 1;
+  data: unknown;
+  id: string;
+}
+function logged(data: unknown, id: string): Logged {
+  return { [LOGGED]: 1, data, id };
+}
+function isLogged(payload: unknown): payload is Logged {
+  return typeof payload === 'object' && payload !== null && (payload as Logged)[LOGGED] === 1;
 }
 
 /** ChannelHub calls `send(type, payload)`; users call `send({ event, data, id })`. */
 function normalize(typeOrMessage: string | OutgoingEvent, payload?: unknown): OutgoingEvent {
   if (typeof typeOrMessage !== 'string') return typeOrMessage;
-  if (payload instanceof Logged) return { event: typeOrMessage, data: payload.data, id: payload.id };
+  if (isLogged(payload)) return { event: typeOrMessage, data: payload.data, id: payload.id };
   return { event: typeOrMessage, data: payload };
 }
 

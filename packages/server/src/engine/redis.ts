@@ -50,6 +50,7 @@ export class RedisEngine implements Engine {
   private readonly holds = new Map<string, Map<string, string>>();
   private timers: NodeJS.Timeout[] = [];
   private everReady = false;
+  private started?: Promise<void>;
 
   constructor(private readonly options: RedisEngineOptions) {
     this.retention = { ...DEFAULT_RETENTION, ...pickRetention(options) };
@@ -75,7 +76,8 @@ export class RedisEngine implements Engine {
     this.sub.on('message', (channel: string, payload: string) => this.onPubSub(channel, payload));
     this.sub.on('ready', () => void this.afterReconnect('sub'));
     this.cmd.on('ready', () => void this.afterReconnect('cmd'));
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    this.started = Promise.all([this.cmd.connect(), this.sub.connect()]).then(() => {});
+    await this.started;
     this.everReady = true;
     await this.heartbeat();
     const beat = setInterval(() => void this.heartbeat().catch(() => {}), Math.max(200, Math.floor(this.nodeTtlMs / 3)));
@@ -130,8 +132,8 @@ export class RedisEngine implements Engine {
     this.listening.set(channelKey, state);
     // Subscribe first, then read the position: anything published after that read arrives by pub/sub,
     // and a later jump in serials is recognised as a gap to fetch.
-    state.ready = this.sub
-      .subscribe(this.keys(channelKey).pubsub)
+    state.ready = (this.started ?? Promise.resolve())
+      .then(() => this.sub.subscribe(this.keys(channelKey).pubsub))
       .then(() => this.position(channelKey))
       .then((p) => {
         state.lastSeq = p.seq;
@@ -249,6 +251,9 @@ export class RedisEngine implements Engine {
       }
       return;
     }
+    // Subscriptions that failed while Redis was away are made again here (autoResubscribe covers the rest).
+    const keys = [...this.listening.keys()].map((ck) => this.keys(ck).pubsub);
+    if (keys.length > 0) await this.sub.subscribe(...keys).catch(() => {});
     for (const [ck, state] of this.listening) {
       state.chain = state.chain.then(() => this.catchUp(ck, state));
     }
