@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   /** First reconnect delay; doubles per attempt. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** Give up (state `failed`) after this many reconnect attempts in a row. Default: never. */
+  maxReconnectAttempts?: number;
 }
 
 /** Frames that wait for an `ack` (or typed reply) from the server. */
@@ -68,6 +70,10 @@ export class Connection {
   clientId?: string;
   errorReason?: HubbubError;
   readonly events = new Emitter<ConnectionStateChange>();
+  /** Reconnect attempts since the last successful connect. */
+  get attempts(): number {
+    return this.attempt;
+  }
   /** Called for every frame that is not a reply to a request. */
   onFrame: (frame: ServerFrame) => void = () => {};
   /** Called on each `connected`, before queued requests are flushed. */
@@ -92,6 +98,7 @@ export class Connection {
 
   connect(): void {
     if (this.state === 'connected' || this.socket) return;
+    if (this.state === 'closed' || this.state === 'failed') this.attempt = 0;
     this.setState('connecting');
     void this.open();
   }
@@ -280,6 +287,9 @@ export class Connection {
     if (!this.options.autoReconnect) {
       this.failAll(reason);
       return;
+    }
+    if (this.options.maxReconnectAttempts !== undefined && this.attempt >= this.options.maxReconnectAttempts) {
+      return this.fail(new HubbubError(ErrorCode.Unavailable, `gave up after ${this.attempt} reconnect attempts: ${reason.message}`));
     }
     const exp = Math.min(this.options.reconnectMaxMs, this.options.reconnectBaseMs * 2 ** this.attempt);
     const delay = Math.min(this.options.reconnectMaxMs, exp * (0.8 + Math.random() * 0.4));

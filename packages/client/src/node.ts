@@ -3,6 +3,7 @@
  * WebSocket, so the `ws` package is used when it is installed and none is passed in.
  */
 import { Realtime as BrowserRealtime, type RealtimeOptions } from './realtime.js';
+import { RealtimeClient as BrowserRealtimeClient, type RealtimeClientOptions } from './realtime-client.js';
 import type { WebSocketConstructor } from './connection.js';
 
 export * from './index.js';
@@ -16,6 +17,12 @@ const nodeWebSocket: WebSocketConstructor | undefined = (globalThis as { WebSock
 
 export class Realtime extends BrowserRealtime {
   constructor(options: RealtimeOptions = {}) {
+    super({ ...options, WebSocket: options.WebSocket ?? nodeWebSocket });
+  }
+}
+
+export class RealtimeClient extends BrowserRealtimeClient {
+  constructor(options: RealtimeClientOptions) {
     super({ ...options, WebSocket: options.WebSocket ?? nodeWebSocket });
   }
 }

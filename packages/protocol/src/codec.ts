@@ -1,5 +1,6 @@
 import { ErrorCode, HubbubError } from './errors.js';
-import { isValidChannelName } from './names.js';
+import { isValidChannelName, isValidClientId } from './names.js';
+import { parseFilter } from './filter.js';
 import type { BatchMember, ClientFrame, ServerFrame } from './frames.js';
 
 /** A frame that could not be accepted, with the request id when one could be read. */
@@ -120,6 +121,29 @@ export function decodeClientFrame(text: string): ClientFrame {
       const channel = needChannel();
       if (!isCount(f.fromSerial)) bad('"fromSerial" must be a non-negative integer');
       return { t: 'fetch', id: reqId, channel, fromSerial: f.fromSerial as number };
+    }
+    case 'tsub': {
+      const reqId = needId();
+      if (typeof f.sid !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(f.sid)) bad('"sid" must be 1-32 of [A-Za-z0-9_-]');
+      if (!isValidChannelName(f.topic)) bad('invalid topic name: use 1-255 of [A-Za-z0-9._:-], not starting or ending with "."');
+      let filter;
+      try {
+        filter = parseFilter(f.filter);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+      return { t: 'tsub', id: reqId, sid: f.sid as string, topic: f.topic as string, filter };
+    }
+    case 'tunsub': {
+      const reqId = needId();
+      if (typeof f.sid !== 'string') bad('"sid" must be a string');
+      return { t: 'tunsub', id: reqId, sid: f.sid as string };
+    }
+    case 'dm': {
+      const reqId = needId();
+      if (!isValidClientId(f.to)) bad('"to" must be a client id');
+      if (typeof f.name !== 'string' || f.name.length > 128) bad('"name" must be a string of at most 128 characters');
+      return { t: 'dm', id: reqId, to: f.to as string, name: f.name as string, data: f.data };
     }
     case 'ping':
       return { t: 'ping', id };

@@ -102,6 +102,35 @@ export interface FetchFrame {
   fromSerial: number;
 }
 
+/** Subscribe to a platform topic (`sync.<doc>`, a watched table, …) with an optional payload filter. */
+export interface TopicSubscribeFrame {
+  t: 'tsub';
+  id: number;
+  /** The client's own subscription id (`sub_1`), echoed in nothing but used to unsubscribe. */
+  sid: string;
+  topic: string;
+  filter?: TopicFilter;
+}
+
+export interface TopicUnsubscribeFrame {
+  t: 'tunsub';
+  id: number;
+  sid: string;
+}
+
+/** A direct message to every connection of one client id of the same app. */
+export interface DirectMessageFrame {
+  t: 'dm';
+  id: number;
+  to: string;
+  name: string;
+  data?: unknown;
+}
+
+/** Payload field → exact value, or `{ in: [...] }`. Fields are ANDed. */
+export type TopicFilter = Record<string, FilterValue | { in: FilterValue[] }>;
+export type FilterValue = string | number | boolean | null;
+
 export interface PingFrame {
   t: 'ping';
   id?: number;
@@ -117,6 +146,9 @@ export type ClientFrame =
   | PresenceUnsubscribeFrame
   | HistoryFrame
   | FetchFrame
+  | TopicSubscribeFrame
+  | TopicUnsubscribeFrame
+  | DirectMessageFrame
   | PingFrame;
 
 // ---- server → client ----
@@ -210,6 +242,29 @@ export interface FetchResponseFrame {
   resumed: boolean;
 }
 
+/** One event of the platform services, as `RealtimeClient` hands it out. */
+export interface RealtimeEvent {
+  id: string;
+  topic: string;
+  source: 'database' | 'sync' | 'socket';
+  type: string;
+  payload: unknown;
+  metadata: {
+    timestamp: number;
+    table?: string;
+    operation?: 'insert' | 'update' | 'delete';
+    revision?: number;
+    /** Who sent it, for socket messages. */
+    clientId?: string;
+  };
+}
+
+/** A platform event for this connection's topic subscriptions (filters already applied) or a direct message. */
+export interface EventFrame {
+  t: 'evt';
+  event: RealtimeEvent;
+}
+
 export type ServerFrame =
   | ConnectedFrame
   | AckFrame
@@ -218,4 +273,5 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame
   | HistoryResponseFrame
-  | FetchResponseFrame;
+  | FetchResponseFrame
+  | EventFrame;

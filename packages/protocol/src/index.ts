@@ -3,3 +3,4 @@ export * from './names.js';
 export * from './frames.js';
 export * from './codec.js';
 export * from './capability.js';
+export * from './filter.js';

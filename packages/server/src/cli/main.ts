@@ -25,6 +25,7 @@ const SERVE: OptionSpec[] = [
   { name: 'port', env: 'PORT', type: 'number', default: 3000, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
   { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', help: 'Interface to listen on' },
   DATA_DIR,
+  { name: 'postgres', env: 'DATABASE_URL', type: 'string', value: 'URL', help: 'Keep documents, webhook outbox and change-feed positions in PostgreSQL (unset: SQLite in the data dir)' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'string', default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'string', default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
@@ -106,6 +107,7 @@ async function serve(argv: string[]): Promise<number> {
     : new MemoryEngine(retention);
   const server = await HubbubServer.start({
     engine,
+    postgres: v.postgres as string | undefined,
     port: v.port as number,
     host: v.host as string,
     dataDir: v['data-dir'] as string,
@@ -125,7 +127,7 @@ async function serve(argv: string[]): Promise<number> {
   if (server.signingKeySource === 'dev-file') {
     logger.warn({ dataDir: v['data-dir'] }, 'JWT_SIGNING_KEY is not set: using a development signing key kept in the data dir');
   }
-  logger.info({ port: server.port, engine: server.engine.kind, redis: v.redis ? redactUrl(v.redis as string) : undefined }, `hubbub listening on http://localhost:${server.port}`);
+  logger.info({ port: server.port, engine: server.engine.kind, redis: v.redis ? redactUrl(v.redis as string) : undefined, store: server.store.kind }, `hubbub listening on http://localhost:${server.port}`);
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => process.exit(1), 10_000);

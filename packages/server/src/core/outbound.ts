@@ -1,4 +1,4 @@
-import type { MessageFrame, PresenceEventFrame } from '@hubbub/protocol';
+import type { EventFrame, MessageFrame, PresenceEventFrame } from '@hubbub/protocol';
 import type { PresenceChange, StoredMessage } from '../engine/engine.js';
 
 /**
@@ -7,7 +7,7 @@ import type { PresenceChange, StoredMessage } from '../engine/engine.js';
  */
 export class Outbound {
   private json?: string;
-  constructor(private readonly frame: MessageFrame | PresenceEventFrame) {}
+  constructor(private readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
 
   get text(): string {
     return (this.json ??= JSON.stringify(this.frame));

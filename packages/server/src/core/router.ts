@@ -1,3 +1,4 @@
+import type { RealtimeEvent } from '@hubbub/protocol';
 import type { Engine, EngineEvents, PresenceChange, StoredMessage } from '../engine/engine.js';
 import { Outbound, channelOf, messageFrame, presenceFrame } from './outbound.js';
 
@@ -16,6 +17,8 @@ export interface Peer {
 export interface Subscription {
   readonly peer: Peer;
   pending?: StoredMessage[];
+  /** Platform-event subscriptions: deliver an `evt` frame, and only for messages that pass. */
+  accepts?(message: StoredMessage): boolean;
 }
 
 /**
@@ -79,11 +82,17 @@ export class Router implements EngineEvents {
     for (const tap of this.taps) tap.message(channelKey, message);
     const subs = this.messageSubs.get(channelKey);
     if (!subs) return;
-    const out = new Outbound(messageFrame(channelOf(channelKey), message));
+    // Each shape is encoded once, for all the subscribers that get it.
+    let out: Outbound | undefined;
+    let evt: Outbound | undefined;
     const from = message.connectionId;
     for (const sub of subs) {
       if (sub.pending) sub.pending.push(message);
-      else if (sub.peer.echo || sub.peer.connectionId !== from) sub.peer.deliver(out);
+      else if (sub.accepts) {
+        if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound({ t: 'evt', event: message.data as RealtimeEvent })));
+      } else if (sub.peer.echo || sub.peer.connectionId !== from) {
+        sub.peer.deliver((out ??= new Outbound(messageFrame(channelOf(channelKey), message))));
+      }
     }
   }
 

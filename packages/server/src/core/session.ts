@@ -14,7 +14,13 @@ import {
   type PublishFrame,
   type ServerFrame,
   type SubscribeFrame,
+  type TopicSubscribeFrame,
+  type DirectMessageFrame,
+  type TopicFilter,
+  type RealtimeEvent,
+  matchesFilter,
 } from '@hubbub/protocol';
+import { directKey, newEventId, topicKey } from './events.js';
 import type { Engine, StoredMessage } from '../engine/engine.js';
 import type { Authenticate, Identity } from './identity.js';
 import { channelKeyOf, messageFrame, type Outbound } from './outbound.js';
@@ -103,6 +109,10 @@ export class Session implements Peer {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly presenceSubs = new Set<string>();
   private readonly presenceHeld = new Set<string>();
+  /** Platform topics: one engine subscription per topic, holding every filter of this connection. */
+  private readonly topics = new Map<string, { sub: Subscription; filters: Map<string, TopicFilter | undefined> }>();
+  private readonly topicOfSid = new Map<string, string>();
+  private inbox?: Subscription;
   private readonly publishBucket: TokenBucket;
   private authTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
@@ -163,6 +173,8 @@ export class Session implements Peer {
     if (!app) return;
     for (const [channel, sub] of this.subscriptions) this.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
     for (const channel of this.presenceSubs) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
+    for (const [topic, { sub }] of this.topics) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
+    if (this.inbox) this.ctx.router.unsubscribe(directKey(app, this.identity!.clientId), this.inbox);
     for (const channel of this.presenceHeld) {
       this.ctx.engine.presenceLeave(channelKeyOf(app, channel), this.identity!.clientId, this.connectionId).catch(() => {});
     }
@@ -190,6 +202,12 @@ export class Session implements Peer {
         return this.history(frame);
       case 'fetch':
         return this.fetch(frame);
+      case 'tsub':
+        return this.topicSubscribe(frame);
+      case 'tunsub':
+        return this.topicUnsubscribe(frame.sid, frame.id);
+      case 'dm':
+        return this.directMessage(frame);
     }
   }
 
@@ -205,6 +223,9 @@ export class Session implements Peer {
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
+      // Direct messages to this client id reach every one of its connections, on any node.
+      this.inbox = { peer: this, accepts: () => true };
+      await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
     }
     this.identity = identity;
     this.armExpiry(identity.expiresAt);
@@ -371,6 +392,72 @@ export class Session implements Peer {
     const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial);
     const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
     this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });
+  }
+
+  private async topicSubscribe(frame: TopicSubscribeFrame): Promise<void> {
+    assertAllowed(this.identity!.capability, frame.topic, 'subscribe');
+    const previous = this.topicOfSid.get(frame.sid);
+    if (previous !== undefined && previous !== frame.topic) this.dropTopicFilter(frame.sid);
+    let entry = this.topics.get(frame.topic);
+    if (!entry) {
+      if (this.topics.size + this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
+        throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
+      }
+      const filters = new Map<string, TopicFilter | undefined>();
+      const sub: Subscription = {
+        peer: this,
+        accepts: (m) => {
+          const payload = (m.data as RealtimeEvent).payload;
+          for (const filter of filters.values()) if (matchesFilter(filter, payload)) return true;
+          return false;
+        },
+      };
+      entry = { sub, filters };
+      this.topics.set(frame.topic, entry);
+      await this.ctx.router.subscribe(topicKey(this.identity!.app, frame.topic), sub);
+    }
+    entry.filters.set(frame.sid, frame.filter);
+    this.topicOfSid.set(frame.sid, frame.topic);
+    this.send({ t: 'ack', id: frame.id });
+  }
+
+  private topicUnsubscribe(sid: string, id: number): void {
+    this.dropTopicFilter(sid);
+    this.send({ t: 'ack', id });
+  }
+
+  private dropTopicFilter(sid: string): void {
+    const topic = this.topicOfSid.get(sid);
+    if (topic === undefined) return;
+    this.topicOfSid.delete(sid);
+    const entry = this.topics.get(topic)!;
+    entry.filters.delete(sid);
+    if (entry.filters.size === 0) {
+      this.topics.delete(topic);
+      this.ctx.router.unsubscribe(topicKey(this.identity!.app, topic), entry.sub);
+    }
+  }
+
+  private async directMessage(frame: DirectMessageFrame): Promise<void> {
+    if (!this.publishBucket.take()) {
+      throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
+    }
+    const event: RealtimeEvent = {
+      id: newEventId(),
+      topic: `direct.${frame.to}`,
+      source: 'socket',
+      type: frame.name,
+      payload: frame.data ?? null,
+      metadata: { timestamp: Date.now(), clientId: this.identity!.clientId },
+    };
+    await this.ctx.engine.publish(directKey(this.identity!.app, frame.to), {
+      name: frame.name,
+      data: event,
+      messageId: event.id,
+      clientId: this.identity!.clientId,
+      ephemeral: true,
+    });
+    this.send({ t: 'ack', id: frame.id });
   }
 
   /** Answer a failed frame with an error frame; the connection stays up. */

@@ -25,6 +25,9 @@ import { HttpApi, queryOf } from './http.js';
 import { KeyStore } from './keys.js';
 import { resolveSigningKey } from './signing-key.js';
 import { TokenAuthority } from './tokens.js';
+import { Documents } from './documents.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/store.js';
 
 export interface ServerOptions {
   port: number;
@@ -44,6 +47,10 @@ export interface ServerOptions {
   retention: Partial<RetentionOptions>;
   /** Defaults to the embedded MemoryEngine. */
   engine?: Engine;
+  /** PostgreSQL URL for durable data; without it, SQLite in the data dir. */
+  postgres?: string;
+  /** A store to use instead of opening one. */
+  store?: Store;
   logger?: Logger;
 }
 
@@ -71,13 +78,16 @@ export class HubbubServer {
   private readonly ws: WsTransport;
   private readonly api: HttpApi;
   private readonly limits: SessionLimits;
+  readonly documents: Documents;
 
   private constructor(
     readonly options: ServerOptions,
     readonly engine: Engine,
+    readonly store: Store,
     readonly signingKeySource: 'env' | 'dev-file',
     signingKey: string,
   ) {
+    this.documents = new Documents(store, engine);
     this.log = options.logger ?? pino({ level: 'info' });
     this.tokens = new TokenAuthority(signingKey);
     this.keys = new KeyStore(join(options.dataDir, 'keys.json'));
@@ -112,7 +122,8 @@ export class HubbubServer {
     const options = { ...DEFAULT_SERVER_OPTIONS, ...partial };
     const { key, source } = resolveSigningKey(options.signingKey, options.dataDir);
     const engine = options.engine ?? new MemoryEngine(options.retention);
-    const server = new HubbubServer(options, engine, source, key);
+    const store = options.store ?? (await openStore({ postgres: options.postgres, dataDir: options.dataDir }));
+    const server = new HubbubServer(options, engine, store, source, key);
     await engine.start(server.router);
     await new Promise<void>((resolve, reject) => {
       server.http.once('error', reject);
@@ -134,6 +145,7 @@ export class HubbubServer {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await this.engine.close();
+    await this.store.close();
   }
 
   private buildApi(): HttpApi {
@@ -162,6 +174,38 @@ export class HubbubServer {
         const direction = q.get('direction') === 'forwards' ? 'forwards' : 'backwards';
         const page = await this.engine.history(channelKeyOf(identity.app, channel), { limit, before, direction });
         return { messages: page.messages.map((m) => messageFrame(channel, m)), more: page.more };
+      })
+      .route('POST', /^\/sync\/documents$/, async (req) => {
+        const body = (await api.json(req)) as { name?: unknown; data?: unknown };
+        return this.documents.create(await who(req), body.name, body.data ?? null);
+      })
+      .route('GET', /^\/sync\/documents$/, async (req) => ({
+        documents: await this.documents.list(await who(req), queryOf(req).get('prefix') ?? undefined),
+      }))
+      .route('GET', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => this.documents.get(await who(req), name))
+      .route('PUT', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
+        const body = (await api.json(req)) as { data?: unknown; revision?: unknown };
+        return this.documents.update(await who(req), name, body.data ?? null, body.revision);
+      })
+      .route('DELETE', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
+        const q = queryOf(req);
+        return this.documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
+      })
+      .route('POST', /^\/sync\/documents$/, async (req) => {
+        const body = (await api.json(req)) as { name?: unknown; data?: unknown };
+        return this.documents.create(await who(req), body.name, body.data ?? null);
+      })
+      .route('GET', /^\/sync\/documents$/, async (req) => ({
+        documents: await this.documents.list(await who(req), queryOf(req).get('prefix') ?? undefined),
+      }))
+      .route('GET', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => this.documents.get(await who(req), name))
+      .route('PUT', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
+        const body = (await api.json(req)) as { data?: unknown; revision?: unknown };
+        return this.documents.update(await who(req), name, body.data ?? null, body.revision);
+      })
+      .route('DELETE', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
+        const q = queryOf(req);
+        return this.documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
       })
       .route('GET', /^\/channels\/([^/]+)\/presence$/, async (req, [raw]) => {
         const channel = channelParam(raw);

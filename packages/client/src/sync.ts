@@ -1,0 +1,71 @@
+import { ErrorCode, HubbubError } from '@hubbub/protocol';
+
+export interface SyncDocument<T = unknown> {
+  name: string;
+  data: T;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A write lost a race: someone else changed the document first. `currentRevision` is theirs. */
+export class RevisionConflictError extends HubbubError {
+  constructor(
+    message: string,
+    readonly currentRevision: number,
+  ) {
+    super(ErrorCode.Conflict, message, 409);
+    this.name = 'RevisionConflictError';
+  }
+}
+
+/** Documents with revisions, over the server's REST API. Changes arrive as events on `sync.<name>`. */
+export class SyncClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  create<T>(name: string, data: T): Promise<SyncDocument<T>> {
+    return this.call('POST', '/sync/documents', { name, data });
+  }
+
+  async get<T>(name: string): Promise<SyncDocument<T> | null> {
+    try {
+      return await this.call('GET', `/sync/documents/${encodeURIComponent(name)}`);
+    } catch (err) {
+      if (err instanceof HubbubError && err.code === ErrorCode.NotFound) return null;
+      throw err;
+    }
+  }
+
+  /** Fails with RevisionConflictError when `revision` is not the document's current one. */
+  update<T>(name: string, data: T, { revision }: { revision: number }): Promise<SyncDocument<T>> {
+    return this.call('PUT', `/sync/documents/${encodeURIComponent(name)}`, { data, revision });
+  }
+
+  delete(name: string, { revision }: { revision?: number } = {}): Promise<SyncDocument> {
+    const q = revision === undefined ? '' : `?revision=${revision}`;
+    return this.call('DELETE', `/sync/documents/${encodeURIComponent(name)}${q}`);
+  }
+
+  list({ prefix }: { prefix?: string } = {}): Promise<SyncDocument[]> {
+    const q = prefix === undefined ? '' : `?prefix=${encodeURIComponent(prefix)}`;
+    return this.call<{ documents: SyncDocument[] }>('GET', `/sync/documents${q}`).then((r) => r.documents);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.baseUrl.replace(/\/$/, '')}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const json = (await res.json().catch(() => ({}))) as { error?: { code: number; message: string; currentRevision?: number } };
+    if (!res.ok) {
+      const e = json.error ?? { code: ErrorCode.Server, message: `HTTP ${res.status}` };
+      if (e.currentRevision !== undefined) throw new RevisionConflictError(e.message, e.currentRevision);
+      throw new HubbubError(e.code, e.message, res.status);
+    }
+    return json as T;
+  }
+}

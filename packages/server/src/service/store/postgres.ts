@@ -1,0 +1,279 @@
+/**
+ * The shared Store for many nodes: PostgreSQL through a pg Pool. Every document write is one
+ * conditional statement (`... WHERE revision = $expected`), so it is atomic without an explicit
+ * transaction and two nodes racing on one revision cannot both win.
+ */
+import pg from 'pg';
+import { ErrorCode, HubbubError } from '@hubbub/protocol';
+import {
+  asDeleted,
+  documentExists,
+  documentNotFound,
+  encodeData,
+  escapeLike,
+  RevisionConflictError,
+  toDocument,
+  toOutboxItem,
+  type DocumentRow,
+  type ListDocumentsOptions,
+  type OutboxItem,
+  type OutboxRow,
+  type Store,
+  type SyncDocument,
+  type WebhookItem,
+} from './store.js';
+
+// name is COLLATE "C": ORDER BY matches SQLite's binary order whatever the database locale, and the
+// primary key can serve `LIKE 'prefix%'` as a range scan.
+// GENERATED ... AS IDENTITY never reuses an id, so a late markWebhookDelivered(oldId) is harmless.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS hubbub_documents (
+  app TEXT NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  data TEXT NOT NULL,
+  revision BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (app, name)
+);
+CREATE TABLE IF NOT EXISTS hubbub_webhook_outbox (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  app TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_error TEXT,
+  UNIQUE (app, endpoint, event_id)
+);
+CREATE INDEX IF NOT EXISTS hubbub_webhook_outbox_due ON hubbub_webhook_outbox (next_attempt_at, id);
+CREATE TABLE IF NOT EXISTS hubbub_positions (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+`;
+
+const DOC_COLUMNS = 'name, data, revision, created_at, updated_at';
+
+/** SQLSTATEs PostgreSQL sends when it ends a session: 57P01 is pg_terminate_backend, 57P02 a crash. */
+const SESSION_ENDED = new Set(['57P01', '57P02', 'ECONNRESET', 'EPIPE']);
+/** Failures to reach the server at all: reported as 50001, not retried (it would only wait twice). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '57P03', '08000', '08001', '08003', '08006']);
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The session under this query died (it was killed while idle in the pool, or mid-query). */
+function isDeadSession(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = codeOf(err);
+  if (code !== undefined && SESSION_ENDED.has(code)) return true;
+  // pg raises these without a code when a pooled client's socket died under it.
+  return /Connection terminated unexpectedly|not queryable/i.test(err.message);
+}
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = codeOf(err);
+  if (code !== undefined && UNREACHABLE.has(code)) return true;
+  return isDeadSession(err) || /timeout|Connection terminated/i.test(err.message);
+}
+
+export interface PostgresStoreOptions {
+  /** Pool size; default 10. */
+  max?: number;
+  /** Give up on a new connection after this long instead of hanging (pg's default is forever). */
+  connectionTimeoutMillis?: number;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private closed = false;
+
+  constructor(readonly url: string, options: PostgresStoreOptions = {}) {
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'hubbub',
+    });
+    // An idle client whose server session ends (restart, failover, pg_terminate_backend) emits
+    // 'error' on the pool; unhandled, that would crash the process. The pool has already dropped
+    // the client, so the next query simply opens a fresh connection.
+    this.pool.on('error', () => {});
+  }
+
+  async init(): Promise<void> {
+    const client = await this.connect();
+    try {
+      // Several nodes starting at once would race CREATE TABLE IF NOT EXISTS (it is not atomic
+      // against itself); a transaction-scoped advisory lock serialises them.
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('hubbub_schema'))");
+      await client.query(SCHEMA);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async createDocument(app: string, name: string, data: unknown): Promise<SyncDocument> {
+    const now = Date.now();
+    const rows = await this.query<DocumentRow>(
+      `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
+       VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
+      [app, name, encodeData(data), now],
+    );
+    if (!rows[0]) throw documentExists(name);
+    return toDocument(rows[0]);
+  }
+
+  async getDocument(app: string, name: string): Promise<SyncDocument | undefined> {
+    const rows = await this.query<DocumentRow>(
+      `SELECT ${DOC_COLUMNS} FROM hubbub_documents WHERE app = $1 AND name = $2`,
+      [app, name],
+    );
+    return rows[0] && toDocument(rows[0]);
+  }
+
+  async updateDocument(app: string, name: string, data: unknown, expectedRevision: number): Promise<SyncDocument> {
+    const rows = await this.query<DocumentRow>(
+      `UPDATE hubbub_documents SET data = $1, revision = revision + 1, updated_at = $2
+       WHERE app = $3 AND name = $4 AND revision = $5 RETURNING ${DOC_COLUMNS}`,
+      [encodeData(data), Date.now(), app, name, expectedRevision],
+    );
+    if (rows[0]) return toDocument(rows[0]);
+    throw await this.whyNoMatch(app, name, expectedRevision);
+  }
+
+  async deleteDocument(app: string, name: string, expectedRevision?: number): Promise<SyncDocument> {
+    const rows = await this.query<DocumentRow>(
+      `DELETE FROM hubbub_documents WHERE app = $1 AND name = $2 AND ($3::bigint IS NULL OR revision = $3)
+       RETURNING ${DOC_COLUMNS}`,
+      [app, name, expectedRevision ?? null],
+    );
+    if (rows[0]) return asDeleted(toDocument(rows[0]), Date.now());
+    throw await this.whyNoMatch(app, name, expectedRevision ?? 0);
+  }
+
+  async listDocuments(app: string, options: ListDocumentsOptions = {}): Promise<SyncDocument[]> {
+    const rows = await this.query<DocumentRow>(
+      `SELECT ${DOC_COLUMNS} FROM hubbub_documents WHERE app = $1 AND name LIKE $2 ESCAPE '\\' ORDER BY name`,
+      [app, `${escapeLike(options.prefix ?? '')}%`],
+    );
+    return rows.map(toDocument);
+  }
+
+  async enqueueWebhook(item: WebhookItem): Promise<void> {
+    const now = Date.now();
+    await this.query(
+      `INSERT INTO hubbub_webhook_outbox (app, endpoint, event_id, payload, next_attempt_at, created_at)
+       VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (app, endpoint, event_id) DO NOTHING`,
+      [item.app, item.endpoint, item.eventId, item.payload, now],
+    );
+  }
+
+  async dueWebhooks(now: number, limit: number): Promise<OutboxItem[]> {
+    const rows = await this.query<OutboxRow>(
+      `SELECT id, app, endpoint, event_id, payload, attempts, next_attempt_at, created_at, last_error
+       FROM hubbub_webhook_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`,
+      [now, Math.max(0, Math.floor(limit))],
+    );
+    return rows.map(toOutboxItem);
+  }
+
+  async markWebhookDelivered(id: number): Promise<void> {
+    await this.query('DELETE FROM hubbub_webhook_outbox WHERE id = $1', [id]);
+  }
+
+  async rescheduleWebhook(id: number, nextAttemptAt: number, lastError: string): Promise<void> {
+    await this.query(
+      `UPDATE hubbub_webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+       WHERE id = $1`,
+      [id, nextAttemptAt, lastError],
+    );
+  }
+
+  async webhookQueueDepth(): Promise<number> {
+    const rows = await this.query<{ n: string }>('SELECT count(*) AS n FROM hubbub_webhook_outbox');
+    return Number(rows[0]!.n);
+  }
+
+  async getPosition(key: string): Promise<string | undefined> {
+    const rows = await this.query<{ value: string }>('SELECT value FROM hubbub_positions WHERE key = $1', [key]);
+    return rows[0]?.value;
+  }
+
+  async setPosition(key: string, value: string): Promise<void> {
+    await this.query(
+      `INSERT INTO hubbub_positions (key, value, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      [key, value, Date.now()],
+    );
+  }
+
+  /**
+   * One statement on a pooled connection. When a session was killed while idle in the pool, pg may
+   * hand it out before noticing; that query never ran, so it is tried once more on a new connection.
+   * (In the rare case the session died after committing, the retry reports the write's own effect,
+   * e.g. a conflict, which clients already handle by refetching.)
+   */
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      if (this.closed || !isDeadSession(err)) throw isConnectionError(err) ? unreachable(err) : err;
+      try {
+        return (await this.pool.query<R>(sql, params)).rows;
+      } catch (retryErr) {
+        throw isConnectionError(retryErr) ? unreachable(retryErr) : retryErr;
+      }
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw isConnectionError(err) ? unreachable(err) : err;
+    }
+  }
+
+  /** The conditional write matched nothing: tell "gone" from "moved on". */
+  private async whyNoMatch(app: string, name: string, expectedRevision: number): Promise<Error> {
+    const rows = await this.query<{ revision: string }>(
+      'SELECT revision FROM hubbub_documents WHERE app = $1 AND name = $2',
+      [app, name],
+    );
+    if (!rows[0]) return documentNotFound(name);
+    return new RevisionConflictError(name, expectedRevision, Number(rows[0].revision));
+  }
+}
+
+/** 50001: the server could not reach its store. The pg error stays as `cause` for the logs. */
+function unreachable(err: unknown): HubbubError {
+  const error = new HubbubError(ErrorCode.Bootstrap, `PostgreSQL unreachable: ${(err as Error).message}`);
+  error.cause = err;
+  return error;
+}
