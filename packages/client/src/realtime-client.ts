@@ -54,6 +54,10 @@ export class RealtimeClient {
   /** @internal Channels joined through socketClient, rejoined after a reconnect. */
   readonly joined = new Set<string>();
   private nextSub = 1;
+  /** Per topic: where the stream was, so a re-subscription replays what was missed. */
+  private readonly cursors = new Map<string, { seq: number; epoch?: string }>();
+  /** Recent event ids: a replay overlapping live delivery shows each event once. */
+  private readonly seen = new Set<string>();
   private current: RealtimeClientState = 'disconnected';
 
   constructor(private readonly options: RealtimeClientOptions) {
@@ -79,7 +83,10 @@ export class RealtimeClient {
     });
     this.conn.onConnected = () => this.restore();
     this.conn.onFrame = (frame) => {
-      if (frame.t === 'evt') this.dispatch(frame.event);
+      if (frame.t === 'evt') {
+        if (frame.seq !== undefined) this.advance(frame.event.topic, frame.seq);
+        this.dispatch(frame.event);
+      }
       else if (frame.t === 'msg') this.dispatch(socketEvent(frame));
       else if (frame.t === 'err') this.listeners.emit('error', new HubbubError(frame.code, frame.message));
     };
@@ -143,9 +150,27 @@ export class RealtimeClient {
 
   private sendSubscribe(id: string): void {
     const sub = this.subs.get(id)!;
+    const cursor = this.cursors.get(sub.topic);
     this.conn
-      .request({ t: 'tsub', sid: id, topic: sub.topic, ...(sub.filter ? { filter: sub.filter } : {}) })
+      .request({
+        t: 'tsub',
+        sid: id,
+        topic: sub.topic,
+        ...(sub.filter ? { filter: sub.filter } : {}),
+        ...(cursor ? { lastSerial: cursor.seq, epoch: cursor.epoch } : {}),
+      })
+      .then((ack) => {
+        if (ack.t !== 'ack' || ack.seq === undefined) return;
+        const known = this.cursors.get(sub.topic);
+        const sameStream = known?.epoch === ack.epoch;
+        this.cursors.set(sub.topic, { seq: sameStream ? Math.max(known!.seq, ack.seq) : ack.seq, epoch: ack.epoch });
+      })
       .catch((err: HubbubError) => this.listeners.emit('error', err));
+  }
+
+  private advance(topic: string, seq: number): void {
+    const cursor = this.cursors.get(topic);
+    if (cursor) cursor.seq = Math.max(cursor.seq, seq);
   }
 
   /** After every (re)connect: subscriptions and joined channels come back. */
@@ -157,6 +182,9 @@ export class RealtimeClient {
   }
 
   private dispatch(event: RealtimeEvent): void {
+    if (this.seen.has(event.id)) return;
+    this.seen.add(event.id);
+    if (this.seen.size > 2000) this.seen.delete(this.seen.values().next().value!);
     this.listeners.emit('event', event);
     this.listeners.emit(`event:${event.topic}`, event);
   }

@@ -132,7 +132,15 @@ export function decodeClientFrame(text: string): ClientFrame {
       } catch (err) {
         bad((err as Error).message);
       }
-      return { t: 'tsub', id: reqId, sid: f.sid as string, topic: f.topic as string, filter };
+      return {
+        t: 'tsub',
+        id: reqId,
+        sid: f.sid as string,
+        topic: f.topic as string,
+        filter,
+        lastSerial: optCount('lastSerial'),
+        epoch: optString('epoch'),
+      };
     }
     case 'tunsub': {
       const reqId = needId();

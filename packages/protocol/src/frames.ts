@@ -110,6 +110,9 @@ export interface TopicSubscribeFrame {
   sid: string;
   topic: string;
   filter?: TopicFilter;
+  /** Resume cursor for the topic, from earlier `evt.seq` / `ack.seq`: replays retained events after it. */
+  lastSerial?: number;
+  epoch?: string;
 }
 
 export interface TopicUnsubscribeFrame {
@@ -263,6 +266,8 @@ export interface RealtimeEvent {
 export interface EventFrame {
   t: 'evt';
   event: RealtimeEvent;
+  /** Position in the topic's stream, for resuming after a reconnect (absent for direct messages). */
+  seq?: number;
 }
 
 export type ServerFrame =

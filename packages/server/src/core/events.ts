@@ -19,12 +19,11 @@ export function newEventId(): string {
   return `evt_${randomBytes(12).toString('base64url')}`;
 }
 
-/** Deliver an event to every subscriber of its topic on every node. Live only: not kept in history. */
+/**
+ * Deliver an event to every subscriber of its topic on every node. Kept in the topic's history like a
+ * channel message, so a subscriber that reconnects resumes from its cursor; the event id is the
+ * messageId, so publishing the same event twice delivers it once.
+ */
 export async function publishEvent(engine: Engine, app: string, event: RealtimeEvent): Promise<void> {
-  await engine.publish(topicKey(app, event.topic), {
-    name: event.type,
-    data: event,
-    messageId: event.id,
-    ephemeral: true,
-  });
+  await engine.publish(topicKey(app, event.topic), { name: event.type, data: event, messageId: event.id });
 }

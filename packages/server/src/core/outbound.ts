@@ -1,4 +1,4 @@
-import type { EventFrame, MessageFrame, PresenceEventFrame } from '@hubbub/protocol';
+import type { EventFrame, MessageFrame, PresenceEventFrame, RealtimeEvent } from '@hubbub/protocol';
 import type { PresenceChange, StoredMessage } from '../engine/engine.js';
 
 /**
@@ -51,4 +51,9 @@ export function presenceFrame(channel: string, change: PresenceChange): Presence
   if (member.data !== undefined) frame.data = member.data;
   if (member.encoding !== undefined) frame.encoding = member.encoding;
   return frame;
+}
+
+/** A platform event as sent to topic subscribers: the event, and its position for resuming. */
+export function eventFrame(m: StoredMessage): EventFrame {
+  return m.seq === undefined ? { t: 'evt', event: m.data as RealtimeEvent } : { t: 'evt', event: m.data as RealtimeEvent, seq: m.seq };
 }

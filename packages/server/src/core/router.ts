@@ -1,6 +1,5 @@
-import type { RealtimeEvent } from '@hubbub/protocol';
 import type { Engine, EngineEvents, PresenceChange, StoredMessage } from '../engine/engine.js';
-import { Outbound, channelOf, messageFrame, presenceFrame } from './outbound.js';
+import { Outbound, channelOf, eventFrame, messageFrame, presenceFrame } from './outbound.js';
 
 /** What the router needs of a connection. */
 export interface Peer {
@@ -89,7 +88,7 @@ export class Router implements EngineEvents {
     for (const sub of subs) {
       if (sub.pending) sub.pending.push(message);
       else if (sub.accepts) {
-        if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound({ t: 'evt', event: message.data as RealtimeEvent })));
+        if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound(eventFrame(message))));
       } else if (sub.peer.echo || sub.peer.connectionId !== from) {
         sub.peer.deliver((out ??= new Outbound(messageFrame(channelOf(channelKey), message))));
       }

@@ -23,7 +23,7 @@ import {
 import { directKey, newEventId, topicKey } from './events.js';
 import type { Engine, StoredMessage } from '../engine/engine.js';
 import type { Authenticate, Identity } from './identity.js';
-import { channelKeyOf, messageFrame, type Outbound } from './outbound.js';
+import { channelKeyOf, eventFrame, messageFrame, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Peer, Router, Subscription } from './router.js';
 import { CloseCode } from './close-codes.js';
@@ -398,7 +398,9 @@ export class Session implements Peer {
     assertAllowed(this.identity!.capability, frame.topic, 'subscribe');
     const previous = this.topicOfSid.get(frame.sid);
     if (previous !== undefined && previous !== frame.topic) this.dropTopicFilter(frame.sid);
+    const key = topicKey(this.identity!.app, frame.topic);
     let entry = this.topics.get(frame.topic);
+    const created = !entry;
     if (!entry) {
       if (this.topics.size + this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
         throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
@@ -406,6 +408,7 @@ export class Session implements Peer {
       const filters = new Map<string, TopicFilter | undefined>();
       const sub: Subscription = {
         peer: this,
+        pending: [],
         accepts: (m) => {
           const payload = (m.data as RealtimeEvent).payload;
           for (const filter of filters.values()) if (matchesFilter(filter, payload)) return true;
@@ -414,11 +417,31 @@ export class Session implements Peer {
       };
       entry = { sub, filters };
       this.topics.set(frame.topic, entry);
-      await this.ctx.router.subscribe(topicKey(this.identity!.app, frame.topic), sub);
+      await this.ctx.router.subscribe(key, sub);
     }
     entry.filters.set(frame.sid, frame.filter);
     this.topicOfSid.set(frame.sid, frame.topic);
-    this.send({ t: 'ack', id: frame.id });
+    // Replay what the client missed (filtered), then what arrived meanwhile, then go live.
+    let position: { seq: number; epoch: string };
+    let lastSent = 0;
+    const replay = (m: StoredMessage) => {
+      if (matchesFilter(frame.filter, (m.data as RealtimeEvent).payload)) this.send(eventFrame(m));
+    };
+    if (frame.lastSerial !== undefined) {
+      const recovery = await this.ctx.engine.recover(key, frame.lastSerial, frame.epoch);
+      for (const m of recovery.messages) replay(m);
+      lastSent = recovery.messages.at(-1)?.seq ?? frame.lastSerial;
+      position = { seq: recovery.seq, epoch: recovery.epoch };
+    } else {
+      position = await this.ctx.engine.position(key);
+      lastSent = position.seq;
+    }
+    if (created) {
+      const pending = entry.sub.pending ?? [];
+      entry.sub.pending = undefined;
+      for (const m of pending) if ((m.seq ?? Infinity) > lastSent && entry.sub.accepts!(m)) this.send(eventFrame(m));
+    }
+    this.send({ t: 'ack', id: frame.id, seq: position.seq, epoch: position.epoch });
   }
 
   private topicUnsubscribe(sid: string, id: number): void {
