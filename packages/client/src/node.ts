@@ -26,3 +26,15 @@ export class RealtimeClient extends BrowserRealtimeClient {
     super({ ...options, WebSocket: options.WebSocket ?? nodeWebSocket });
   }
 }
+
+export {
+  WebhookReceiver,
+  verifyWebhook,
+  WebhookVerificationError,
+  type WebhookVerificationErrorCode,
+  type WebhookBody,
+  type WebhookHeaders,
+  type VerifyWebhookOptions,
+  type WebhookReceiverOptions,
+  type VerifiedWebhook,
+} from './webhooks.js';

@@ -6,6 +6,8 @@ import { HubbubServer } from '../service/server.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { RedisEngine } from '../engine/redis.js';
 import type { NamespaceRetention } from '../engine/engine.js';
+import { parseWatchTable } from '../service/change-feed.js';
+import { loadConfig } from '../service/config-file.js';
 import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
@@ -26,6 +28,10 @@ const SERVE: OptionSpec[] = [
   { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', help: 'Interface to listen on' },
   DATA_DIR,
   { name: 'postgres', env: 'DATABASE_URL', type: 'string', value: 'URL', help: 'Keep documents, webhook outbox and change-feed positions in PostgreSQL (unset: SQLite in the data dir)' },
+  { name: 'watch-table', env: 'HUBBUB_WATCH_TABLE', type: 'list', value: 'TABLE=TOPIC', help: 'With --postgres: turn inserts, updates and deletes of TABLE into events on TOPIC (comma-separated for several)' },
+  { name: 'watch-app', env: 'HUBBUB_WATCH_APP', type: 'string', default: 'default', value: 'APP', help: 'App whose clients receive the table events' },
+  { name: 'config', env: 'HUBBUB_CONFIG', type: 'string', value: 'FILE', help: 'JSON config file (watchTables, webhooks); flags and env override its values' },
+  { name: 'webhook-retry', env: 'HUBBUB_WEBHOOK_RETRY', type: 'string', default: '1s', value: 'DURATION', help: 'First webhook retry delay; doubles per attempt up to 5m' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'string', default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'string', default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
@@ -96,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
 async function serve(argv: string[]): Promise<number> {
   const { values: v } = parseArgs(argv, SERVE);
   const logger = pino({ level: String(v['log-level']) });
+  const config = v.config ? loadConfig(v.config as string) : {};
   const retention = {
     historyLimit: v['history-limit'] as number,
     historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
@@ -108,6 +115,10 @@ async function serve(argv: string[]): Promise<number> {
   const server = await HubbubServer.start({
     engine,
     postgres: v.postgres as string | undefined,
+    watchTables: [...(config.watchTables ?? []), ...((v['watch-table'] as string[] | undefined) ?? []).map(parseWatchTable)],
+    watchApp: (v['watch-app'] as string) === 'default' && config.watchApp ? config.watchApp : (v['watch-app'] as string),
+    webhooks: config.webhooks,
+    webhookRetryMs: parseDuration(v['webhook-retry'], '--webhook-retry'),
     port: v.port as number,
     host: v.host as string,
     dataDir: v['data-dir'] as string,

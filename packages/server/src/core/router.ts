@@ -30,13 +30,19 @@ export class Router implements EngineEvents {
   /** Extra listeners (ChannelHub, createRealtime) that see every message and presence change. */
   private readonly taps = new Set<EngineEvents>();
 
+  /** Told when a channel gets its first local subscriber and when it loses its last. */
+  onOccupancy?: (channelKey: string, occupied: boolean) => void;
+
   constructor(private readonly engine: Engine) {}
 
   /** Resolves once the engine delivers the channel here. */
   subscribe(channelKey: string, sub: Subscription): Promise<void> | void {
     const ready = this.engine.listen(channelKey);
     let subs = this.messageSubs.get(channelKey);
-    if (!subs) this.messageSubs.set(channelKey, (subs = new Set()));
+    if (!subs) {
+      this.messageSubs.set(channelKey, (subs = new Set()));
+      if (!sub.accepts) this.onOccupancy?.(channelKey, true);
+    }
     subs.add(sub);
     return ready;
   }
@@ -44,7 +50,10 @@ export class Router implements EngineEvents {
   unsubscribe(channelKey: string, sub: Subscription): void {
     const subs = this.messageSubs.get(channelKey);
     if (!subs?.delete(sub)) return;
-    if (subs.size === 0) this.messageSubs.delete(channelKey);
+    if (subs.size === 0) {
+      this.messageSubs.delete(channelKey);
+      if (!sub.accepts) this.onOccupancy?.(channelKey, false);
+    }
     this.release(channelKey);
   }
 

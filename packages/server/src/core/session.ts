@@ -71,7 +71,11 @@ export interface SessionContext {
   limits: SessionLimits;
   sessions: SessionRegistry;
   onError?(code: number): void;
+  /** What happened on a connection, for webhooks and metrics. */
+  notify?(app: string, event: SessionEvent, data: Record<string, unknown>): void;
 }
+
+export type SessionEvent = 'client.connected' | 'client.disconnected' | 'presence.enter' | 'presence.leave' | 'message.published';
 
 /** Live sessions by connection id, so a resumed connection id is never shared by two. */
 export class SessionRegistry {
@@ -171,12 +175,17 @@ export class Session implements Peer {
     this.ctx.sessions.remove(this);
     const app = this.identity?.app;
     if (!app) return;
+    const { clientId } = this.identity!;
+    this.ctx.notify?.(app, 'client.disconnected', { clientId, connectionId: this.connectionId });
     for (const [channel, sub] of this.subscriptions) this.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
     for (const channel of this.presenceSubs) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
     for (const [topic, { sub }] of this.topics) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
     if (this.inbox) this.ctx.router.unsubscribe(directKey(app, this.identity!.clientId), this.inbox);
     for (const channel of this.presenceHeld) {
-      this.ctx.engine.presenceLeave(channelKeyOf(app, channel), this.identity!.clientId, this.connectionId).catch(() => {});
+      this.ctx.engine
+        .presenceLeave(channelKeyOf(app, channel), clientId, this.connectionId)
+        .then((action) => action === 'leave' && this.ctx.notify?.(app, 'presence.leave', { channel, clientId }))
+        .catch(() => {});
     }
   }
 
@@ -226,6 +235,7 @@ export class Session implements Peer {
       // Direct messages to this client id reach every one of its connections, on any node.
       this.inbox = { peer: this, accepts: () => true };
       await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
+      this.ctx.notify?.(identity.app, 'client.connected', { clientId: identity.clientId, connectionId: this.connectionId });
     }
     this.identity = identity;
     this.armExpiry(identity.expiresAt);
@@ -330,6 +340,16 @@ export class Session implements Peer {
       ...(frame.messages !== undefined ? { messages: frame.messages } : {}),
       ...(frame.ephemeral ? { ephemeral: true } : {}),
     });
+    if (!result.duplicate) {
+      this.ctx.notify?.(this.identity!.app, 'message.published', {
+        channel: frame.channel,
+        name: frame.name,
+        data: frame.data,
+        messageId: frame.messageId,
+        clientId: this.identity!.clientId,
+        seq: result.seq,
+      });
+    }
     const ack: PublishAck = { t: 'ack', id: frame.id };
     if (result.seq !== undefined) ack.seq = result.seq;
     if (result.duplicate) ack.duplicate = true;
@@ -342,7 +362,8 @@ export class Session implements Peer {
     const { clientId } = this.identity!;
     if (frame.action === 'leave') {
       this.presenceHeld.delete(frame.channel);
-      await this.ctx.engine.presenceLeave(key, clientId, this.connectionId);
+      const left = await this.ctx.engine.presenceLeave(key, clientId, this.connectionId);
+      if (left === 'leave') this.ctx.notify?.(this.identity!.app, 'presence.leave', { channel: frame.channel, clientId });
       return this.send({ t: 'ack', id: frame.id });
     }
     const size = frame.data === undefined ? 0 : Buffer.byteLength(JSON.stringify(frame.data));
@@ -350,12 +371,15 @@ export class Session implements Peer {
       throw new HubbubError(ErrorCode.TooLarge, `presence data is ${size} bytes; the limit is ${this.ctx.limits.maxPresenceBytes}`);
     }
     this.presenceHeld.add(frame.channel);
-    await this.ctx.engine.presenceEnter(key, {
+    const action = await this.ctx.engine.presenceEnter(key, {
       clientId,
       connectionId: this.connectionId,
       ...(frame.data !== undefined ? { data: frame.data } : {}),
       ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
     });
+    if (action === 'enter') {
+      this.ctx.notify?.(this.identity!.app, 'presence.enter', { channel: frame.channel, clientId, data: frame.data });
+    }
     this.send({ t: 'ack', id: frame.id });
   }
 

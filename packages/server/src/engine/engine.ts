@@ -17,8 +17,10 @@ export interface Engine {
    */
   listen(channelKey: string): Promise<void> | void;
   unlisten(channelKey: string): void;
-  presenceEnter(channelKey: string, member: PresenceMember): Promise<void>;
-  presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void>;
+  /** Returns what others saw: 'enter', 'update', or null when nothing changed for them. */
+  presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null>;
+  /** Returns 'leave' when the member's last connection let go, else null. */
+  presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null>;
   presenceMembers(channelKey: string): Promise<PresenceMember[]>;
   /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
   recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PresenceMember } from '@hubbub/protocol';
+import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
 import { ChannelPresence } from '../core/presence.js';
 import {
   DEFAULT_RETENTION,
@@ -74,20 +74,22 @@ export class MemoryEngine implements Engine {
     this.listening.delete(channelKey);
   }
 
-  async presenceEnter(channelKey: string, member: PresenceMember): Promise<void> {
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null> {
     const presence = this.state(channelKey).presence;
     const action = presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
     if (action) this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+    return action;
   }
 
-  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void> {
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
     const presence = this.channels.get(channelKey)?.presence;
-    if (!presence) return;
+    if (!presence) return null;
     const before = presence.member(clientId);
     const action = presence.leave(clientId, connectionId);
-    if (!action) return;
+    if (!action) return null;
     const member = action === 'leave' ? before! : presence.member(clientId)!;
     this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+    return action;
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {

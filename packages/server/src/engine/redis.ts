@@ -149,7 +149,7 @@ export class RedisEngine implements Engine {
     void this.sub.unsubscribe(this.keys(channelKey).pubsub).catch(() => {});
   }
 
-  async presenceEnter(channelKey: string, member: PresenceMember): Promise<void> {
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null> {
     const field = this.field(member.clientId, member.connectionId);
     const value = `${Date.now()}\n${member.encoding ?? ''}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
     let fields = this.holds.get(channelKey);
@@ -159,10 +159,11 @@ export class RedisEngine implements Engine {
     const action = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId));
     await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
     if (action) await this.announce(channelKey, action as PresenceAction, member);
+    return (action || null) as PresenceAction | null;
   }
 
-  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<void> {
-    await this.leaveField(channelKey, this.field(clientId, connectionId));
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
+    return this.leaveField(channelKey, this.field(clientId, connectionId));
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
@@ -271,12 +272,14 @@ export class RedisEngine implements Engine {
     await this.fillGap(channelKey, state);
   }
 
-  private async leaveField(channelKey: string, field: string): Promise<void> {
+  private async leaveField(channelKey: string, field: string): Promise<PresenceAction | null> {
     this.holds.get(channelKey)?.delete(field);
     if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
     const [clientId] = field.split('|');
     const [action, removed] = await this.run(() => this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId));
-    if (action === 'leave') await this.announce(channelKey, 'leave', decodeHold(field, removed).member);
+    if (action !== 'leave') return null;
+    await this.announce(channelKey, 'leave', decodeHold(field, removed).member);
+    return 'leave';
   }
 
   private async announce(channelKey: string, action: PresenceAction, member: PresenceMember): Promise<void> {

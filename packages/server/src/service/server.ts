@@ -14,7 +14,7 @@ import {
 import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
 import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits } from '../core/session.js';
-import { channelKeyOf, messageFrame } from '../core/outbound.js';
+import { appOf, channelKeyOf, channelOf, messageFrame } from '../core/outbound.js';
 import type { Identity } from '../core/identity.js';
 import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
@@ -26,6 +26,8 @@ import { KeyStore } from './keys.js';
 import { resolveSigningKey } from './signing-key.js';
 import { TokenAuthority } from './tokens.js';
 import { Documents } from './documents.js';
+import { ChangeFeed, type WatchedTable } from './change-feed.js';
+import { WebhookDispatcher, type WebhookEndpoint, type WebhookEventType } from './webhooks/dispatcher.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
@@ -51,6 +53,13 @@ export interface ServerOptions {
   postgres?: string;
   /** A store to use instead of opening one. */
   store?: Store;
+  /** Tables whose changes become events (needs `postgres`), and the app whose clients see them. */
+  watchTables?: WatchedTable[];
+  watchApp?: string;
+  /** Per-app webhook endpoints. */
+  webhooks?: WebhookEndpoint[];
+  /** First webhook retry delay (doubles per attempt). */
+  webhookRetryMs?: number;
   logger?: Logger;
 }
 
@@ -79,6 +88,8 @@ export class HubbubServer {
   private readonly api: HttpApi;
   private readonly limits: SessionLimits;
   readonly documents: Documents;
+  readonly webhooks: WebhookDispatcher;
+  changeFeed?: ChangeFeed;
 
   private constructor(
     readonly options: ServerOptions,
@@ -88,10 +99,18 @@ export class HubbubServer {
     signingKey: string,
   ) {
     this.documents = new Documents(store, engine);
+    this.webhooks = new WebhookDispatcher(store, options.webhooks ?? [], {
+      retryBaseMs: options.webhookRetryMs,
+      onError: (message) => this.log.warn(message),
+    });
+    this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
     this.log = options.logger ?? pino({ level: 'info' });
     this.tokens = new TokenAuthority(signingKey);
     this.keys = new KeyStore(join(options.dataDir, 'keys.json'));
     this.router = new Router(engine);
+    this.router.onOccupancy = (key, occupied) => {
+      this.notify(appOf(key), occupied ? 'channel.occupied' : 'channel.vacated', { channel: channelOf(key) });
+    };
     this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, ...options.limits };
     const authenticate = authenticator(this.tokens, this.keys);
     this.ws = new WsTransport(
@@ -106,7 +125,14 @@ export class HubbubServer {
       {
         open: (wire) =>
           new Session(
-            { engine, router: this.router, authenticate, limits: this.limits, sessions: this.sessions },
+            {
+              engine,
+              router: this.router,
+              authenticate,
+              limits: this.limits,
+              sessions: this.sessions,
+              notify: (app, event, data) => this.notify(app, event, data),
+            },
             wire,
           ),
       },
@@ -129,6 +155,16 @@ export class HubbubServer {
       server.http.once('error', reject);
       server.http.listen(options.port, options.host, () => resolve());
     });
+    server.webhooks.start();
+    if (options.watchTables?.length) {
+      if (!options.postgres) throw new HubbubError(ErrorCode.BadFrame, '--watch-table needs --postgres');
+      server.changeFeed = new ChangeFeed(
+        { url: options.postgres, app: options.watchApp ?? 'default', tables: options.watchTables, onError: (err) => server.log.warn({ err: err.message }, 'change feed') },
+        engine,
+        store,
+      );
+      await server.changeFeed.start();
+    }
     return server;
   }
 
@@ -140,7 +176,15 @@ export class HubbubServer {
     return this.ws.connectionCount;
   }
 
+  /** Something webhooks may want to hear about. Queued durably; never fails the caller. */
+  notify(app: string, type: WebhookEventType, data: unknown): void {
+    if (!this.webhooks.configured) return;
+    this.webhooks.emit(app, type, data).catch((err) => this.log.warn({ err: (err as Error).message }, 'webhook enqueue failed'));
+  }
+
   async close(): Promise<void> {
+    await this.changeFeed?.stop();
+    await this.webhooks.stop();
     await this.ws.close();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
@@ -250,6 +294,9 @@ export class HubbubServer {
       clientId: identity.clientId,
       ...(msg.encoding !== undefined ? { encoding: msg.encoding as string } : {}),
     });
+    if (!result.duplicate) {
+      this.notify(identity.app, 'message.published', { channel, name: msg.name, data: msg.data, messageId, clientId: identity.clientId, seq: result.seq });
+    }
     return { messageId, seq: result.seq, duplicate: result.duplicate };
   }
 }

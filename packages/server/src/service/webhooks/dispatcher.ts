@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import type { OutboxItem, Store } from '../store/store.js';
+import { webhookHeaders } from './signature.js';
+
+/** What an app's webhook endpoint can be told about. */
+export const WEBHOOK_EVENTS = [
+  'channel.occupied',
+  'channel.vacated',
+  'presence.enter',
+  'presence.leave',
+  'client.connected',
+  'client.disconnected',
+  'message.published',
+  'document.changed',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+/** Sent unless an endpoint lists its own: published messages can be many, so they are opt-in. */
+const DEFAULT_EVENTS: WebhookEventType[] = WEBHOOK_EVENTS.filter((e) => e !== 'message.published');
+
+export interface WebhookEndpoint {
+  app: string;
+  url: string;
+  /** `whsec_<base64>`: the receiver verifies signatures with it. */
+  secret: string;
+  events?: string[];
+}
+
+export interface DispatcherOptions {
+  /** First retry delay; doubles per failed attempt (with jitter) up to `maxDelayMs`. */
+  retryBaseMs?: number;
+  maxDelayMs?: number;
+  /** How often the outbox is looked at when nothing new was queued. */
+  pollMs?: number;
+  timeoutMs?: number;
+  onError?: (message: string) => void;
+}
+
+/**
+ * At-least-once webhooks: every event is first written to the Store's outbox (so a restart loses
+ * nothing), then POSTed, signed per Standard Webhooks, and retried with exponential backoff until
+ * the endpoint answers 2xx. The `webhook-id` stays the same across retries for receivers to dedup.
+ */
+export class WebhookDispatcher {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private pumping?: Promise<void>;
+  private readonly inFlight = new Set<number>();
+  private readonly retryBaseMs: number;
+  private readonly maxDelayMs: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly endpoints: WebhookEndpoint[],
+    private readonly options: DispatcherOptions = {},
+  ) {
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
+  }
+
+  get configured(): boolean {
+    return this.endpoints.length > 0;
+  }
+
+  start(): void {
+    if (!this.configured) return;
+    this.running = true;
+    this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 500);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    await this.pumping?.catch(() => {});
+  }
+
+  /** Queue an event for every endpoint of the app that wants it. */
+  async emit(app: string, type: WebhookEventType, data: unknown): Promise<void> {
+    const targets = this.endpoints.filter((e) => e.app === app && (e.events ?? DEFAULT_EVENTS).includes(type));
+    if (targets.length === 0) return;
+    const eventId = `msg_${randomBytes(12).toString('base64url')}`;
+    const payload = JSON.stringify({ type, app, timestamp: Date.now(), data });
+    for (const endpoint of targets) {
+      await this.store.enqueueWebhook({ app, endpoint: endpoint.url, eventId, payload });
+    }
+    this.kick();
+  }
+
+  kick(): void {
+    if (!this.running || this.pumping) return;
+    this.pumping = this.pump()
+      .catch((err) => this.options.onError?.(`webhook outbox: ${(err as Error).message}`))
+      .finally(() => (this.pumping = undefined));
+  }
+
+  private async pump(): Promise<void> {
+    const due = (await this.store.dueWebhooks(Date.now(), 50)).filter((item) => !this.inFlight.has(item.id));
+    await Promise.all(due.map((item) => this.deliver(item)));
+  }
+
+  private async deliver(item: OutboxItem): Promise<void> {
+    const endpoint = this.endpoints.find((e) => e.app === item.app && e.url === item.endpoint);
+    this.inFlight.add(item.id);
+    try {
+      if (!endpoint) return await this.store.markWebhookDelivered(item.id); // endpoint removed from config
+      const res = await fetch(endpoint.url, {
+        method: 'POST',
+        headers: webhookHeaders(endpoint.secret, item.eventId, item.payload),
+        body: item.payload,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) return await this.store.markWebhookDelivered(item.id);
+      await this.retry(item, `HTTP ${res.status}`);
+    } catch (err) {
+      await this.retry(item, (err as Error).message);
+    } finally {
+      this.inFlight.delete(item.id);
+    }
+  }
+
+  private async retry(item: OutboxItem, why: string): Promise<void> {
+    const delay = Math.min(this.maxDelayMs, this.retryBaseMs * 2 ** item.attempts) * (0.8 + Math.random() * 0.4);
+    await this.store.rescheduleWebhook(item.id, Date.now() + delay, why);
+  }
+}
