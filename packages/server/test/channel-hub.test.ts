@@ -520,10 +520,20 @@ describe('ChannelHub: typing', () => {
 });
 
 describe('ChannelHub: validation', () => {
-  const badChannels = ['', '.a', 'a..b', 'a'.repeat(256), 'café'];
-  const badMembers = ['', 'a b', 'm'.repeat(200)];
+  const badChannels = [
+    { label: 'empty', channel: '' },
+    { label: 'leading dot', channel: '.a' },
+    { label: 'empty segment', channel: 'a..b' },
+    { label: '256 characters', channel: 'a'.repeat(256) },
+    { label: 'non-ASCII', channel: 'café' },
+  ];
+  const badMembers = [
+    { label: 'empty', memberId: '' },
+    { label: 'with a space', memberId: 'a b' },
+    { label: '200 characters', memberId: 'm'.repeat(200) },
+  ];
 
-  it.each(badChannels)('refuses channel name %j with code 40001', (channel) => {
+  it.each(badChannels)('refuses a channel name ($label) with code 40001', ({ channel }) => {
     const hub = new ChannelHub();
     const a = fakeConnection('a');
     for (const call of [
@@ -539,7 +549,7 @@ describe('ChannelHub: validation', () => {
     expect(hub.channelNames()).toEqual([]);
   });
 
-  it.each(badMembers)('refuses member id %j with code 40001', (memberId) => {
+  it.each(badMembers)('refuses a member id ($label) with code 40001', ({ memberId }) => {
     const hub = new ChannelHub();
     const a = fakeConnection('a');
     const b = fakeConnection('b');

@@ -101,10 +101,11 @@ export class ChannelHub {
   join(channel: string, memberId: string, conn: HubConnection): { newlyPresent: boolean } {
     assertChannelName(channel);
     assertClientId(memberId, 'member id');
+    // A connection joining again as another member first leaves as the old one (which may empty the channel).
+    const previous = this.channels.get(channel)?.connections.get(conn.id);
+    if (previous && previous.memberId !== memberId) this.leave(channel, previous.memberId, conn);
     const state = this.state(channel);
     if (state.connections.size === 0) void this.engine?.listen(CHANNEL_PREFIX + channel);
-    const previous = state.connections.get(conn.id);
-    if (previous && previous.memberId !== memberId) this.leave(channel, previous.memberId, conn);
     state.connections.set(conn.id, { conn, memberId });
     let channels = this.memberships.get(conn.id);
     if (!channels) this.memberships.set(conn.id, (channels = new Set()));
