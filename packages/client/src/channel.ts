@@ -170,6 +170,8 @@ export class Channel {
 
   /** @internal */
   deliver(frame: MessageFrame): void {
+    // Serials are contiguous per stream: once attached, one at or below the last seen is a repeat.
+    if (this.state === 'attached' && frame.seq !== undefined && this.lastSerial !== undefined && frame.seq <= this.lastSerial) return;
     if (frame.seq !== undefined) this.lastSerial = frame.seq;
     this.deliveredWhileAttaching = true;
     for (const message of toMessages(frame)) this.messages.emit(message.name, message);
