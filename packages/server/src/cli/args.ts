@@ -17,7 +17,12 @@ export type Parsed = { values: Record<string, string | number | boolean | string
  * Parse `--name value`, `--name=value`, `-name value` (the single-dash spelling people type)
  * and `--no-name`; fall back to the environment twin, then to the default.
  */
-export function parseArgs(argv: string[], specs: OptionSpec[], env: NodeJS.ProcessEnv = process.env): Parsed {
+export function parseArgs(
+  argv: string[],
+  specs: OptionSpec[],
+  env: NodeJS.ProcessEnv = process.env,
+  file: Record<string, unknown> = {},
+): Parsed {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const raw = new Map<string, string | boolean>();
   const positionals: string[] = [];
@@ -50,7 +55,14 @@ export function parseArgs(argv: string[], specs: OptionSpec[], env: NodeJS.Proce
   }
   const values: Parsed['values'] = {};
   for (const spec of specs) {
-    const given = raw.get(spec.name) ?? (spec.env ? env[spec.env] : undefined) ?? spec.default;
+    // Precedence: flag, then environment, then config file, then default.
+    const fromEnv = spec.env && env[spec.env] !== '' ? env[spec.env] : undefined;
+    const fromFile = file[spec.name];
+    if (fromFile !== undefined && raw.get(spec.name) === undefined && fromEnv === undefined) {
+      values[spec.name] = fromFile as string | number | boolean | string[];
+      continue;
+    }
+    const given = raw.get(spec.name) ?? fromEnv ?? spec.default;
     values[spec.name] = given === undefined ? undefined : coerce(spec, given);
   }
   return { values, positionals };

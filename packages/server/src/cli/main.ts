@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
 import { parseCapability } from '@hubbub/protocol';
-import { pino } from 'pino';
 import { HubbubServer } from '../service/server.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { RedisEngine } from '../engine/redis.js';
 import type { NamespaceRetention } from '../engine/engine.js';
 import { parseWatchTable } from '../service/change-feed.js';
-import { loadConfig } from '../service/config-file.js';
+import { ConfigError, loadConfig, type ConfigFile } from '../service/config-file.js';
+import { HubbubError } from '@hubbub/protocol';
+import { createLogger } from '../service/logger.js';
+import { existsSync } from 'node:fs';
 import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
@@ -45,6 +47,7 @@ const SERVE: OptionSpec[] = [
   { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
   { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'string', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
   { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'string', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
+  { name: 'admin-key', env: 'HUBBUB_ADMIN_KEY', type: 'string', value: 'KEY', help: 'Turn on the /admin console, protected by this key' },
   { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', help: 'fatal, error, warn, info, debug or trace' },
 ];
 
@@ -69,6 +72,7 @@ Commands:
   devtoken              Print a JWT signed with JWT_SIGNING_KEY (or the dev key in the data dir)
   keys create|list|revoke
                         Manage API keys kept in the data dir
+  config check FILE     Validate a hubbub.config.json
 
 Environment:
   JWT_SIGNING_KEY       HS256 secret for tokens. Unset: a development key is made in the data dir.
@@ -86,6 +90,9 @@ async function main(argv: string[]): Promise<number> {
     case 'devtoken':
       if (wantsHelp) return print(helpText('hubbub devtoken --app APP --client ID [options]', 'Print a signed development token.', DEVTOKEN));
       return devtoken(rest);
+    case 'config':
+      if (wantsHelp) return print('Usage: hubbub config check FILE\n\nValidate a hubbub.config.json: every key, its type and its form.\n');
+      return configCommand(rest);
     case 'keys':
       if (wantsHelp) return print(helpText('hubbub keys create --app APP | keys list | keys revoke APP.KEYID', 'Manage API keys.', KEYS));
       return keys(rest);
@@ -100,9 +107,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs(argv, SERVE);
-  const logger = pino({ level: String(v['log-level']) });
-  const config = v.config ? loadConfig(v.config as string) : {};
+  const first = parseArgs(argv, SERVE);
+  const configPath = (first.values.config as string | undefined) ?? (existsSync('hubbub.config.json') ? 'hubbub.config.json' : undefined);
+  const config: Partial<ConfigFile> = configPath ? loadConfig(configPath, SERVE) : {};
+  const { values: v } = parseArgs(argv, SERVE, process.env, config.options ?? {});
+  const logger = createLogger(String(v['log-level']));
   const retention = {
     historyLimit: v['history-limit'] as number,
     historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
@@ -115,6 +124,7 @@ async function serve(argv: string[]): Promise<number> {
   const server = await HubbubServer.start({
     engine,
     postgres: v.postgres as string | undefined,
+    adminKey: (v['admin-key'] as string | undefined) || undefined,
     watchTables: [...(config.watchTables ?? []), ...((v['watch-table'] as string[] | undefined) ?? []).map(parseWatchTable)],
     watchApp: (v['watch-app'] as string) === 'default' && config.watchApp ? config.watchApp : (v['watch-app'] as string),
     webhooks: config.webhooks,
@@ -148,6 +158,24 @@ async function serve(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return -1;
+}
+
+async function configCommand(argv: string[]): Promise<number> {
+  const [action, file] = argv;
+  if (action !== 'check' || !file) throw new UsageError('usage: hubbub config check FILE');
+  try {
+    const config = loadConfig(file, SERVE);
+    (config.watchTables ?? []).forEach((t) => parseWatchTable(`${t.table}=${t.topic}`));
+    const { values } = parseArgs([], SERVE, {}, config.options);
+    parseDuration(values.heartbeat, 'heartbeat');
+    parseDuration(values['history-ttl'], 'historyTtl');
+    parseDuration(values['dedup-window'], 'dedupWindow');
+    parseNamespaceHistory((values['namespace-history'] as string[] | undefined) ?? []);
+  } catch (err) {
+    process.stderr.write(`hubbub: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return print(`${file}: ok\n`);
 }
 
 async function devtoken(argv: string[]): Promise<number> {
@@ -224,5 +252,6 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`hubbub: ${err instanceof Error ? err.message : String(err)}\n`);
     if (usage) process.stderr.write("Run 'hubbub --help' for usage.\n");
     process.exitCode = usage ? 2 : 1;
+    if (!usage && !(err instanceof HubbubError) && !(err instanceof ConfigError)) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
   },
 );

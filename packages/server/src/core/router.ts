@@ -82,8 +82,12 @@ export class Router implements EngineEvents {
     return this.messageSubs.get(channelKey)?.size ?? 0;
   }
 
+  /** Channels with local subscribers; platform keys (topics, direct-message inboxes) are not channels. */
   get channelCount(): number {
-    return new Set([...this.messageSubs.keys(), ...this.presenceSubs.keys()]).size;
+    const keys = new Set([...this.messageSubs.keys(), ...this.presenceSubs.keys()]);
+    let n = 0;
+    for (const key of keys) if (!key.includes('/@')) n++;
+    return n;
   }
 
   message(channelKey: string, message: StoredMessage): void {

@@ -27,6 +27,7 @@ import { channelKeyOf, eventFrame, messageFrame, type Outbound } from './outboun
 import { TokenBucket } from './rate-limit.js';
 import type { Peer, Router, Subscription } from './router.js';
 import { CloseCode } from './close-codes.js';
+import type { Stats } from './stats.js';
 
 /** The byte-level side of a connection, provided by a transport. */
 export interface Wire {
@@ -70,7 +71,7 @@ export interface SessionContext {
   authenticate: Authenticate;
   limits: SessionLimits;
   sessions: SessionRegistry;
-  onError?(code: number): void;
+  stats?: Stats;
   /** What happened on a connection, for webhooks and metrics. */
   notify?(app: string, event: SessionEvent, data: Record<string, unknown>): void;
 }
@@ -330,7 +331,9 @@ export class Session implements Peer {
     if (!this.publishBucket.take()) {
       throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
     }
-    const result = await this.ctx.engine.publish(this.key(frame.channel), {
+    const key = this.key(frame.channel);
+    const started = performance.now();
+    const result = await this.ctx.engine.publish(key, {
       name: frame.name,
       data: frame.data,
       messageId: frame.messageId,
@@ -340,7 +343,9 @@ export class Session implements Peer {
       ...(frame.messages !== undefined ? { messages: frame.messages } : {}),
       ...(frame.ephemeral ? { ephemeral: true } : {}),
     });
+    this.ctx.stats?.engineCall(performance.now() - started);
     if (!result.duplicate) {
+      this.ctx.stats?.published(key, this.identity!.app);
       this.ctx.notify?.(this.identity!.app, 'message.published', {
         channel: frame.channel,
         name: frame.name,
@@ -512,7 +517,7 @@ export class Session implements Peer {
     const known = err instanceof HubbubError;
     const code = known ? err.code : ErrorCode.Server;
     const message = known ? err.message : 'internal server error';
-    this.ctx.onError?.(code);
+    this.ctx.stats?.error(code, message);
     this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
     if (!known) console.error(err);
   }

@@ -9,6 +9,10 @@ export interface Engine {
   readonly kind: string;
   start(events: EngineEvents): Promise<void>;
   close(): Promise<void>;
+  /** Throws when what the engine depends on is unreachable. */
+  ping?(): Promise<void>;
+  /** Ids of the live nodes sharing this engine. */
+  nodes?(): Promise<string[]>;
   /** Dedup, give a serial, keep in history, and deliver to every node listening on the channel. */
   publish(channelKey: string, draft: MessageDraft): Promise<PublishResult>;
   /**

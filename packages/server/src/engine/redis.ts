@@ -97,6 +97,11 @@ export class RedisEngine implements Engine {
     this.sub.disconnect();
   }
 
+  async nodes(): Promise<string[]> {
+    const keys = await this.run(() => this.cmd.keys(`${this.prefix}:node:*`));
+    return keys.map((k) => k.slice(`${this.prefix}:node:`.length)).sort();
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.cmd.ping());
   }

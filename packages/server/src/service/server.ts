@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { Stats } from '../core/stats.js';
+import { createMetrics } from './metrics.js';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -21,7 +24,8 @@ import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
 import { authenticateHeader, authenticator } from './authenticate.js';
 import { parseDuration } from './duration.js';
-import { HttpApi, queryOf } from './http.js';
+import { HttpApi, queryOf, sendJson } from './http.js';
+import { AdminConsole } from './admin.js';
 import { KeyStore } from './keys.js';
 import { resolveSigningKey } from './signing-key.js';
 import { TokenAuthority } from './tokens.js';
@@ -43,6 +47,8 @@ export interface ServerOptions {
   maxConnections: number;
   maxBufferedBytes: number;
   allowedOrigins?: string[];
+  /** Turns on `/admin`; the page and its stream need this key. */
+  adminKey?: string;
   /** Longest lifetime of a token minted by `POST /auth/token`. */
   maxTokenTtlMs: number;
   limits: Partial<SessionLimits>;
@@ -89,6 +95,10 @@ export class HubbubServer {
   private readonly limits: SessionLimits;
   readonly documents: Documents;
   readonly webhooks: WebhookDispatcher;
+  readonly stats = new Stats();
+  readonly metrics: Registry;
+  readonly startedAt = Date.now();
+  readonly admin: AdminConsole;
   changeFeed?: ChangeFeed;
 
   private constructor(
@@ -131,14 +141,23 @@ export class HubbubServer {
               authenticate,
               limits: this.limits,
               sessions: this.sessions,
+              stats: this.stats,
               notify: (app, event, data) => this.notify(app, event, data),
             },
             wire,
           ),
       },
     );
+    this.metrics = createMetrics({
+      stats: this.stats,
+      transport: this.ws.counters,
+      connections: () => this.sessions.size,
+      channels: () => this.router.channelCount,
+      webhookQueueDepth: () => this.store.webhookQueueDepth(),
+    });
     this.api = this.buildApi();
-    this.http = createServer((req, res) => void this.api.handle(req, res));
+    this.admin = new AdminConsole(this, options.adminKey);
+    this.http = createServer((req, res) => void this.serve(req, res));
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 30_000;
     this.ws.attach(this.http);
@@ -176,6 +195,15 @@ export class HubbubServer {
     return this.ws.connectionCount;
   }
 
+  get transportCounters(): WsTransport['counters'] {
+    return this.ws.counters;
+  }
+
+  /** This node's id: the engine's when it has one (Redis), else a fixed one for the process. */
+  get nodeId(): string {
+    return (this.engine as { nodeId?: string }).nodeId ?? `local-${process.pid}`;
+  }
+
   /** Something webhooks may want to hear about. Queued durably; never fails the caller. */
   notify(app: string, type: WebhookEventType, data: unknown): void {
     if (!this.webhooks.configured) return;
@@ -183,6 +211,7 @@ export class HubbubServer {
   }
 
   async close(): Promise<void> {
+    this.admin.stop();
     await this.changeFeed?.stop();
     await this.webhooks.stop();
     await this.ws.close();
@@ -190,6 +219,32 @@ export class HubbubServer {
     this.http.closeAllConnections();
     await this.engine.close();
     await this.store.close();
+  }
+
+  /** Plain-text and page routes first; everything else is the JSON API. */
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path.startsWith('/admin')) {
+      try {
+        if (await this.admin.handle(req, res, path)) return;
+      } catch (err) {
+        const e = err instanceof HubbubError ? err : new HubbubError(ErrorCode.Server, 'internal server error');
+        return sendJson(res, e.statusCode, { error: e.toJSON() });
+      }
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const text = await this.metrics.metrics();
+      res.writeHead(200, { 'content-type': this.metrics.contentType });
+      return void res.end(text);
+    }
+    return this.api.handle(req, res);
+  }
+
+  /** Ready when the engine and the store answer. */
+  async readiness(): Promise<{ ready: boolean; engine: string; store: string }> {
+    const check = async (fn: () => Promise<unknown>) => fn().then(() => 'ok', (err: Error) => err.message);
+    const [engine, store] = await Promise.all([check(() => this.engine.ping?.() ?? Promise.resolve()), check(() => this.store.ping())]);
+    return { ready: engine === 'ok' && store === 'ok', engine, store };
   }
 
   private buildApi(): HttpApi {
@@ -200,7 +255,12 @@ export class HubbubServer {
       return raw;
     };
     return api
-      .route('GET', /^\/healthz$/, async () => ({ ok: true }))
+      .route('GET', /^\/healthz$/, async () => ({ ok: true, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) }))
+      .route('GET', /^\/readyz$/, async () => {
+        const r = await this.readiness();
+        if (!r.ready) throw new HubbubError(ErrorCode.Bootstrap, `not ready: engine ${r.engine}, store ${r.store}`, 503);
+        return r;
+      })
       .route('POST', /^\/auth\/token$/, async (req) => this.requestToken(await who(req), await api.json(req)))
       .route('POST', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => {
         const channel = channelParam(raw);

@@ -39,7 +39,8 @@ export class WsTransport {
   private readonly wss: WebSocketServer;
   private readonly lastSeen = new Map<WebSocket, number>();
   private readonly heartbeat: NodeJS.Timeout;
-  slowConsumersCut = 0;
+  /** Counters for metrics: frames and bytes each way, slow consumers cut. */
+  readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
 
   constructor(
     private readonly options: WsTransportOptions,
@@ -98,11 +99,17 @@ export class WsTransport {
       if (ws.readyState !== ws.OPEN) return;
       const raw = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
       raw?.cork();
-      for (const text of queue) ws.send(text);
+      let bytes = 0;
+      for (const text of queue) {
+        ws.send(text);
+        bytes += text.length;
+      }
+      this.counters.framesOut += queue.length;
+      this.counters.bytesOut += bytes;
       queue.length = 0;
       raw?.uncork();
       if (ws.bufferedAmount > this.options.maxBufferedBytes) {
-        this.slowConsumersCut++;
+        this.counters.slowConsumersCut++;
         ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
         setTimeout(() => ws.terminate(), 1000).unref();
       }
@@ -124,7 +131,9 @@ export class WsTransport {
     this.lastSeen.set(ws, Date.now());
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastSeen.set(ws, Date.now());
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      this.counters.framesIn++;
+      this.counters.bytesIn += bytes.length;
       peer.receive(isBinary ? bytes : bytes.toString());
     });
     ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
