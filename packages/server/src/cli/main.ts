@@ -32,7 +32,7 @@ const SERVE: OptionSpec[] = [
   { name: 'postgres', env: 'DATABASE_URL', type: 'string', value: 'URL', help: 'Keep documents, webhook outbox and change-feed positions in PostgreSQL (unset: SQLite in the data dir)' },
   { name: 'watch-table', env: 'HUBBUB_WATCH_TABLE', type: 'list', value: 'TABLE=TOPIC', help: 'With --postgres: turn inserts, updates and deletes of TABLE into events on TOPIC (comma-separated for several)' },
   { name: 'watch-app', env: 'HUBBUB_WATCH_APP', type: 'string', default: 'default', value: 'APP', help: 'App whose clients receive the table events' },
-  { name: 'config', env: 'HUBBUB_CONFIG', type: 'string', value: 'FILE', help: 'JSON config file (watchTables, webhooks); flags and env override its values' },
+  { name: 'config', env: 'HUBBUB_CONFIG', type: 'string', value: 'FILE', help: 'JSON config file (default ./hubbub.config.json if present): any option below in camelCase, plus watchTables and webhooks; flags and env win' },
   { name: 'webhook-retry', env: 'HUBBUB_WEBHOOK_RETRY', type: 'string', default: '1s', value: 'DURATION', help: 'First webhook retry delay; doubles per attempt up to 5m' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'string', default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
