@@ -109,7 +109,7 @@ describe('token expiry while connected', () => {
     const raw = await RawClient.connect(s.url);
     await raw.auth(await devtoken('foony', 'gina', ['--ttl', '1s']));
     expect(await raw.waitFor((f) => f.t === 'err', 4000)).toMatchObject({ code: 40102 });
-    expect(await raw.waitClosed(3000)).toMatchObject({ code: 4102 });
+    expect(await raw.waitClosed(8000)).toMatchObject({ code: 4102 });
   });
 });
 

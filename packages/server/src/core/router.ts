@@ -18,6 +18,8 @@ export interface Subscription {
   pending?: StoredMessage[];
   /** Platform-event subscriptions: deliver an `evt` frame, and only for messages that pass. */
   accepts?(message: StoredMessage): boolean;
+  /** The last serial sent on this subscription, so a repeated resume never sends a message twice. */
+  lastSeq?: number;
 }
 
 /**
@@ -104,6 +106,7 @@ export class Router implements EngineEvents {
         if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound(eventFrame(message))));
       } else if (sub.peer.echo || sub.peer.connectionId !== from) {
         sub.peer.deliver((out ??= new Outbound(messageFrame(channelOf(channelKey), message))));
+        if (message.seq !== undefined) sub.lastSeq = message.seq;
       }
     }
   }

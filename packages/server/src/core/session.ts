@@ -290,9 +290,11 @@ export class Session implements Peer {
       let lastSent = 0;
       let ack: { seq: number; epoch: string; resumed?: boolean };
       if (frame.lastSerial !== undefined) {
-        const recovery = await this.ctx.engine.recover(key, frame.lastSerial, frame.epoch);
-        for (const m of recovery.messages) this.sendMessage(frame.channel, m);
-        lastSent = recovery.messages.at(-1)?.seq ?? frame.lastSerial;
+        // A resume on a subscription this connection already has never repeats what it was sent.
+        const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
+        const recovery = await this.ctx.engine.recover(key, from, frame.epoch);
+        for (const m of recovery.messages) this.sendMessage(frame.channel, m, sub);
+        lastSent = recovery.messages.at(-1)?.seq ?? from;
         ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
       } else {
         ack = await this.ctx.engine.position(key);
@@ -301,7 +303,7 @@ export class Session implements Peer {
       const pending = sub.pending;
       sub.pending = undefined;
       for (const m of pending) {
-        if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m);
+        if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m, sub);
       }
       this.send({ t: 'ack', id: frame.id, ...ack });
     } catch (err) {
@@ -312,7 +314,8 @@ export class Session implements Peer {
     }
   }
 
-  private sendMessage(channel: string, m: StoredMessage): void {
+  private sendMessage(channel: string, m: StoredMessage, sub: Subscription): void {
+    if (m.seq !== undefined) sub.lastSeq = Math.max(sub.lastSeq ?? 0, m.seq);
     if (!this.echo && m.connectionId === this.connectionId) return;
     this.send(messageFrame(channel, m) satisfies MessageFrame);
   }
