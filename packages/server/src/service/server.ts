@@ -64,8 +64,9 @@ export interface ServerOptions {
   watchApp?: string;
   /** Per-app webhook endpoints. */
   webhooks?: WebhookEndpoint[];
-  /** First webhook retry delay (doubles per attempt). */
+  /** First webhook retry delay (doubles per attempt), and the longest wait between retries. */
   webhookRetryMs?: number;
+  webhookMaxDelayMs?: number;
   logger?: Logger;
 }
 
@@ -111,6 +112,7 @@ export class HubbubServer {
     this.documents = new Documents(store, engine);
     this.webhooks = new WebhookDispatcher(store, options.webhooks ?? [], {
       retryBaseMs: options.webhookRetryMs,
+      maxDelayMs: options.webhookMaxDelayMs,
       onError: (message) => this.log.warn(message),
     });
     this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
@@ -210,13 +212,18 @@ export class HubbubServer {
     this.webhooks.emit(app, type, data).catch((err) => this.log.warn({ err: (err as Error).message }, 'webhook enqueue failed'));
   }
 
+  /**
+   * Drain: stop accepting, tell every client to reconnect elsewhere (1012) after flushing what is
+   * queued for it, stop the background workers, then close the engine and the store.
+   */
   async close(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.admin.stop();
+    await this.ws.close();
     await this.changeFeed?.stop();
     await this.webhooks.stop();
-    await this.ws.close();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
+    await stopped;
     await this.engine.close();
     await this.store.close();
   }

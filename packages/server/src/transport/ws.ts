@@ -38,6 +38,8 @@ export interface WsPeer {
 export class WsTransport {
   private readonly wss: WebSocketServer;
   private readonly lastSeen = new Map<WebSocket, number>();
+  /** Per socket: write out what is queued now (used when draining). */
+  private readonly flushers = new Map<WebSocket, () => void>();
   private readonly heartbeat: NodeJS.Timeout;
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
@@ -87,7 +89,10 @@ export class WsTransport {
   /** Tell every client to reconnect elsewhere, then close. */
   async close(code: number = CloseCode.Restart, reason = 'server restarting'): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const ws of this.wss.clients) ws.close(code, reason);
+    for (const ws of this.wss.clients) {
+      this.flushers.get(ws)?.();
+      ws.close(code, reason);
+    }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
@@ -129,6 +134,7 @@ export class WsTransport {
     };
     const peer = this.handlers.open(wire, req, auth);
     this.lastSeen.set(ws, Date.now());
+    this.flushers.set(ws, flush);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastSeen.set(ws, Date.now());
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -139,6 +145,7 @@ export class WsTransport {
     ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
     ws.on('close', () => {
       this.lastSeen.delete(ws);
+      this.flushers.delete(ws);
       peer.dispose();
     });
     ws.on('error', () => ws.terminate());
