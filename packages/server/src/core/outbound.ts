@@ -7,7 +7,9 @@ import type { PresenceChange, StoredMessage } from '../engine/engine.js';
  */
 export class Outbound {
   private json?: string;
-  constructor(private readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
+  /** Transport-ready bytes, filled in by the transport the first time it needs them. */
+  wire?: Buffer;
+  constructor(readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
 
   get text(): string {
     return (this.json ??= JSON.stringify(this.frame));

@@ -32,6 +32,8 @@ import type { Stats } from './stats.js';
 /** The byte-level side of a connection, provided by a transport. */
 export interface Wire {
   send(text: string): void;
+  /** A frame shared by many connections; transports that can reuse its encoded bytes do. */
+  sendShared?(frame: Outbound): void;
   close(code: number, reason: string): void;
 }
 
@@ -153,7 +155,9 @@ export class Session implements Peer {
   }
 
   deliver(frame: Outbound): void {
-    if (!this.closed) this.wire.send(frame.text);
+    if (this.closed) return;
+    if (this.wire.sendShared) this.wire.sendShared(frame);
+    else this.wire.send(frame.text);
   }
 
   send(frame: ServerFrame): void {

@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { frameText } from './frame.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
@@ -97,36 +99,46 @@ export class WsTransport {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage, auth: unknown): void {
-    const queue: string[] = [];
+    // Frames queued during this event-loop turn, written in one go (cork → writev) on the next.
+    const queue: Buffer[] = [];
+    let queuedBytes = 0;
     let scheduled = false;
+    const raw = (ws as unknown as { _socket?: Socket })._socket;
     const flush = () => {
       scheduled = false;
-      if (ws.readyState !== ws.OPEN) return;
-      const raw = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-      raw?.cork();
-      let bytes = 0;
-      for (const text of queue) {
-        ws.send(text);
-        bytes += text.length;
+      if (queue.length === 0) return;
+      if (ws.readyState !== ws.OPEN || !raw || raw.destroyed) {
+        queue.length = 0;
+        queuedBytes = 0;
+        return;
       }
       this.counters.framesOut += queue.length;
-      this.counters.bytesOut += bytes;
+      this.counters.bytesOut += queuedBytes;
+      if (queue.length === 1) raw.write(queue[0]);
+      else {
+        raw.cork();
+        for (const b of queue) raw.write(b);
+        raw.uncork();
+      }
       queue.length = 0;
-      raw?.uncork();
-      if (ws.bufferedAmount > this.options.maxBufferedBytes) {
+      queuedBytes = 0;
+      if (raw.writableLength > this.options.maxBufferedBytes) {
         this.counters.slowConsumersCut++;
         ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
         setTimeout(() => ws.terminate(), 1000).unref();
       }
     };
+    const enqueue = (bytes: Buffer) => {
+      queue.push(bytes);
+      queuedBytes += bytes.length;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    };
     const wire: Wire = {
-      send(text) {
-        queue.push(text);
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      },
+      send: (text) => enqueue(frameText(text)),
+      sendShared: (out) => enqueue((out.wire ??= frameText(out.text))),
       close: (code, reason) => {
         flush();
         ws.close(code, reason);
