@@ -1,6 +1,7 @@
 import { ErrorCode, HubbubError } from './errors.js';
 import { isValidChannelName, isValidClientId } from './names.js';
 import { parseFilter } from './filter.js';
+import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth.js';
 import type { BatchMember, ClientFrame, ServerFrame } from './frames.js';
 
 /** A frame that could not be accepted, with the request id when one could be read. */
@@ -24,6 +25,7 @@ export function decodeClientFrame(text: string): ClientFrame {
   } catch {
     throw new FrameError('frame is not valid JSON');
   }
+  if (exceedsJsonDepth(text)) throw new FrameError(`frame nests deeper than ${MAX_JSON_DEPTH} levels`, requestIdOf(raw));
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new FrameError('frame must be a JSON object');
   }
@@ -181,6 +183,11 @@ function batch(value: unknown, bad: (why: string) => never): BatchMember[] {
       ? { name: member.name, data: member.data }
       : { name: member.name, data: member.data, encoding: member.encoding };
   });
+}
+
+function requestIdOf(raw: unknown): number | undefined {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return isRequestId(id) ? id : undefined;
 }
 
 function isRequestId(v: unknown): v is number {

@@ -4,3 +4,4 @@ export * from './frames.js';
 export * from './codec.js';
 export * from './capability.js';
 export * from './filter.js';
+export * from './json-depth.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, HubbubError } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, MAX_JSON_DEPTH, exceedsJsonDepth } from '@hubbub/protocol';
 
 export type Handler = (req: IncomingMessage, params: string[]) => Promise<unknown>;
 
@@ -54,11 +54,15 @@ export class HttpApi {
       chunks.push(chunk as Buffer);
     }
     if (size === 0) return {};
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
     try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body = JSON.parse(text);
     } catch {
       throw new HubbubError(ErrorCode.BadFrame, 'request body is not valid JSON');
     }
+    if (exceedsJsonDepth(text)) throw new HubbubError(ErrorCode.BadFrame, `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return body;
   }
 }
 
