@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './capability.js';
 export * from './filter.js';
 export * from './json-depth.js';
+export * from './binary.js';
