@@ -65,7 +65,8 @@ export class TestRedis {
 
   async kill(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    // A process ended by a signal has exitCode null and signalCode set: it is gone all the same.
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((resolve) => proc.once('exit', resolve));
     proc.kill('SIGKILL');
     await exited;

@@ -323,12 +323,12 @@ export class RedisEngine implements Engine {
     return entries.map(([, fields]) => JSON.parse(fields[1]) as StoredMessage).filter((m) => m.timestamp >= oldest);
   }
 
-  /** Redis failures become one clear error: the engine is unreachable (50001). */
+  /** Redis failures become one clear error: the engine is unreachable (50001; over HTTP a retryable 503). */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${(err as Error).message}`);
+      throw new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${(err as Error).message}`, 503);
     }
   }
 

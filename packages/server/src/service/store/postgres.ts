@@ -271,9 +271,12 @@ export class PostgresStore implements Store {
   }
 }
 
-/** 50001: the server could not reach its store. The pg error stays as `cause` for the logs. */
+/**
+ * 50001: the server could not reach its store; over HTTP a 503 (retryable, like /readyz says).
+ * The pg error stays as `cause` for the logs.
+ */
 function unreachable(err: unknown): HubbubError {
-  const error = new HubbubError(ErrorCode.Bootstrap, `PostgreSQL unreachable: ${(err as Error).message}`);
+  const error = new HubbubError(ErrorCode.Bootstrap, `PostgreSQL unreachable: ${(err as Error).message}`, 503);
   error.cause = err;
   return error;
 }
