@@ -37,12 +37,29 @@ describe('parseCapability', () => {
     ['JSON of an array', '["subscribe"]'],
     ['JSON of a string', '"chat"'],
     ['operations not an array', { chat: 'subscribe' }],
-    ['unknown operation', { chat: ['subscribe', 'history'] }],
+    ['unknown operation', { chat: ['subscribe', 'launch'] }],
     ['non-string operation', { chat: [1] }],
   ])('rejects %s with 40001', (_label, input) => {
     const err = thrown(() => parseCapability(input));
     expect(err.code).toBe(40001);
     expect(err.statusCode).toBe(400);
+  });
+});
+
+describe('parseCapability with allowUnknownOperations (Foony tokens)', () => {
+  it('knows history, and keeps operation names it does not know', () => {
+    expect(parseCapability({ chat: ['history'] })).toEqual({ chat: ['history'] });
+    const cap = { 'chat:*': ['subscribe', 'channel-metadata'] };
+    expect(parseCapability(JSON.stringify(cap), { allowUnknownOperations: true })).toEqual(cap);
+  });
+
+  it.each([
+    ['a non-string operation', { chat: [1] }],
+    ['an empty operation name', { chat: [''] }],
+    ['operations not an array', { chat: 'subscribe' }],
+    ['an array', ['subscribe']],
+  ])('still rejects %s with 40001', (_label, input) => {
+    expect(thrown(() => parseCapability(input, { allowUnknownOperations: true })).code).toBe(40001);
   });
 });
 
@@ -81,6 +98,23 @@ describe('allows / assertAllowed', () => {
     const two: Capability = { 'chat:*': ['subscribe'], 'chat:room-1': ['publish'] };
     expect(allows(two, 'chat:room-1', 'publish')).toBe(true);
     expect(allows(two, 'chat:room-2', 'publish')).toBe(false);
+  });
+
+  it('history comes with subscribe or with history itself, and grants nothing else', () => {
+    expect(allows({ chat: ['subscribe'] }, 'chat', 'history')).toBe(true);
+    expect(allows({ chat: ['history'] }, 'chat', 'history')).toBe(true);
+    expect(allows({ chat: ['history'] }, 'chat', 'subscribe')).toBe(false);
+    expect(allows({ chat: ['publish'] }, 'chat', 'history')).toBe(false);
+  });
+
+  it('given several operations, any one of them will do', () => {
+    expect(allows({ chat: ['presence'] }, 'chat', ['presence', 'subscribe'])).toBe(true);
+    expect(allows({ chat: ['publish'] }, 'chat', ['presence', 'subscribe'])).toBe(false);
+    expect(thrown(() => assertAllowed({ chat: ['publish'] }, 'chat', ['presence', 'subscribe'])).message).toContain('presence or subscribe');
+  });
+
+  it('an unknown operation grants nothing', () => {
+    expect(allows({ chat: ['launch'] }, 'chat', 'subscribe')).toBe(false);
   });
 
   it('assertAllowed throws 40301 (403) naming the operation and channel', () => {
@@ -144,6 +178,14 @@ describe('isCapabilitySubset', () => {
 
   it('a channel outside the parent is not a subset', () => {
     expect(isCapabilitySubset({ admin: ['subscribe'] }, parent)).toBe(false);
+  });
+
+  it('history is a subset of subscribe; an unknown operation only of itself or "*"', () => {
+    expect(isCapabilitySubset({ 'chat:room-1': ['history'] }, parent)).toBe(true);
+    expect(isCapabilitySubset({ 'chat:room-1': ['subscribe'] }, { 'chat:*': ['history'] })).toBe(false);
+    expect(isCapabilitySubset({ 'chat:room-1': ['launch'] }, parent)).toBe(false);
+    expect(isCapabilitySubset({ 'chat:room-1': ['launch'] }, { 'chat:*': ['launch'] })).toBe(true);
+    expect(isCapabilitySubset({ 'status': ['launch'] }, parent)).toBe(true);
   });
 
   it('a wider pattern is not a subset', () => {

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, HubbubError, isValidClientId, type AuthFrame } from '@hubbub/protocol';
 import type { Authenticate, Identity } from '../core/identity.js';
-import type { KeyStore } from './keys.js';
+import { looksLikeKey, type KeyStore, type VerifiedKey } from './keys.js';
 import type { TokenAuthority } from './tokens.js';
 
-/** Credentials of a socket's `auth` frame: a JWT, or an API key for trusted servers. */
+/**
+ * Credentials of a socket's `auth` frame: a JWT, or an API key for trusted servers. Every permanent
+ * credential problem is 40101 (Foony's SDK gives up on 40101/40102 but retries anything else forever).
+ */
 export function authenticator(tokens: TokenAuthority, keys: KeyStore): Authenticate {
   return async (frame: AuthFrame): Promise<Identity> => {
     if (frame.token) return tokens.verify(frame.token);
@@ -13,10 +16,14 @@ export function authenticator(tokens: TokenAuthority, keys: KeyStore): Authentic
   };
 }
 
+/** A key's identity: the client id asked for, or one made up (never empty: clients show it). */
 export function identityForKey(keys: KeyStore, key: string, clientId?: string): Identity {
-  const verified = keys.verify(key);
+  return keyIdentity(keys.verify(key), clientId);
+}
+
+function keyIdentity(verified: VerifiedKey, clientId?: string): Identity {
   if (clientId !== undefined && !isValidClientId(clientId)) {
-    throw new HubbubError(ErrorCode.BadFrame, 'clientId must be 1-128 of [A-Za-z0-9._:@+-]');
+    throw new HubbubError(ErrorCode.BadAuth, 'clientId must be 1-128 of [A-Za-z0-9._:@+-]');
   }
   return {
     app: verified.app,
@@ -25,15 +32,26 @@ export function identityForKey(keys: KeyStore, key: string, clientId?: string): 
   };
 }
 
-/** REST credentials: `Bearer <jwt>`, `Bearer <api key>` or `Basic base64(<api key>)`. */
-export async function authenticateHeader(header: string | undefined, tokens: TokenAuthority, keys: KeyStore): Promise<Identity & { viaKey: boolean }> {
-  const [scheme, value] = (header ?? '').split(' ', 2);
-  if (scheme === 'Basic' && value) {
-    return { ...identityForKey(keys, Buffer.from(value, 'base64').toString('utf8')), viaKey: true };
-  }
-  if (scheme === 'Bearer' && value) {
-    if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+:/.test(value)) return { ...identityForKey(keys, value), viaKey: true };
+/** Who made an HTTP request. `key` is set when the credential was an API key rather than a token. */
+export type RestIdentity = Identity & { viaKey: boolean; key?: VerifiedKey };
+
+/**
+ * REST credentials: `Basic base64(<api key>)` (Foony's `Rest` client), `Bearer <api key>`, or
+ * `Bearer <jwt>` (server-signed, or signed with an API key and naming it in `kid`).
+ */
+export async function authenticateHeader(header: string | undefined, tokens: TokenAuthority, keys: KeyStore): Promise<RestIdentity> {
+  const m = /^([A-Za-z]+) +(\S+) *$/.exec(header ?? '');
+  const scheme = m?.[1].toLowerCase();
+  const value = m?.[2];
+  if (scheme === 'basic' && value) return viaKey(keys, Buffer.from(value, 'base64').toString('utf8'));
+  if (scheme === 'bearer' && value) {
+    if (looksLikeKey(value)) return viaKey(keys, value);
     return { ...(await tokens.verify(value)), viaKey: false };
   }
   throw new HubbubError(ErrorCode.BadAuth, 'send Authorization: Bearer <token> or Basic <api key>');
+}
+
+function viaKey(keys: KeyStore, key: string): RestIdentity {
+  const verified = keys.verify(key);
+  return { ...keyIdentity(verified), viaKey: true, key: verified };
 }

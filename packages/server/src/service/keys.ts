@@ -3,25 +3,59 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { dirname } from 'node:path';
 import { ErrorCode, HubbubError, isValidAppId, type Capability } from '@hubbub/protocol';
 
-/** A stored API key. Only a hash of the secret is kept: the secret is shown once, at creation. */
+/**
+ * A stored API key `app.keyId:secret`. The secret itself is kept (in a 0600 file) because tokens
+ * minted with Foony's `createJwt` are HMAC-signed with it and name the key in their `kid` header:
+ * verifying them needs the secret, not a hash of it.
+ */
 export interface ApiKeyRecord {
   app: string;
   keyId: string;
-  secretSha256: string;
+  secret?: string;
+  /**
+   * Keys made by earlier versions kept only this hash. They still authenticate as keys, but cannot
+   * verify `kid` tokens; `POST /keys/{name}/requestToken` then mints server-signed tokens instead.
+   */
+  secretSha256?: string;
   capability?: Capability;
   createdAt: string;
   revokedAt?: string;
 }
 
+/** A key whose secret was checked (or looked up by name to verify a token it signed). */
 export interface VerifiedKey {
   app: string;
   keyId: string;
+  /** `app.keyId`, the part before the first `:`. */
+  name: string;
   capability?: Capability;
+  /** The stored secret, for signing and verifying `kid` tokens; absent for keys kept as a hash only. */
+  secret?: string;
+}
+
+/** `app.keyId` → its parts; null when it is not a key name. */
+export function parseKeyName(name: string): { app: string; keyId: string } | null {
+  const m = /^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})$/.exec(name);
+  return m ? { app: m[1], keyId: m[2] } : null;
+}
+
+/** Split a whole key at its first `:` (the secret may itself hold more). */
+export function splitKey(key: string): { name: string; secret: string } | null {
+  const colon = key.indexOf(':');
+  if (colon <= 0 || colon === key.length - 1) return null;
+  return { name: key.slice(0, colon), secret: key.slice(colon + 1) };
+}
+
+/** Does this look like a whole API key (as opposed to a JWT)? */
+export function looksLikeKey(value: string): boolean {
+  const parts = splitKey(value);
+  return parts !== null && parseKeyName(parts.name) !== null;
 }
 
 /**
- * API keys `app.keyId:secret`, kept in a JSON file in the data dir. The server re-reads the
- * file when it changes, so `hubbub keys create` and `keys revoke` take effect without a restart.
+ * API keys `app.keyId:secret` (Foony's `appSlug.publicKeyId:privateKey`), kept in a JSON file in the
+ * data dir with mode 0600. The server re-reads the file when it changes, so `hubbub keys create`
+ * and `keys revoke` take effect without a restart.
  */
 export class KeyStore {
   private records: ApiKeyRecord[] = [];
@@ -33,7 +67,7 @@ export class KeyStore {
     if (!isValidAppId(app)) throw new HubbubError(ErrorCode.BadFrame, 'app must be 1-64 of [A-Za-z0-9_-]');
     const keyId = randomBytes(6).toString('base64url').replace(/[-_]/g, 'x');
     const secret = randomBytes(24).toString('base64url');
-    const record: ApiKeyRecord = { app, keyId, secretSha256: sha256(secret), createdAt: new Date().toISOString() };
+    const record: ApiKeyRecord = { app, keyId, secret, createdAt: new Date().toISOString() };
     if (capability) record.capability = capability;
     this.save([...this.load(), record]);
     return { key: `${app}.${keyId}:${secret}`, record };
@@ -52,14 +86,32 @@ export class KeyStore {
     return this.load();
   }
 
-  /** Check `app.keyId:secret`; throws 40101 for an unknown, revoked or wrong key. */
+  /** Check a whole key `app.keyId:secret`; throws 40101 for an unknown, revoked or wrong key. */
   verify(key: string): VerifiedKey {
-    const match = /^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64}):(.+)$/.exec(key);
-    const record = match && this.load().find((r) => r.app === match[1] && r.keyId === match[2]);
-    if (!match || !record || record.revokedAt || !sameHash(sha256(match[3]), record.secretSha256)) {
+    const parts = splitKey(key);
+    const record = parts ? this.find(parts.name) : undefined;
+    if (!parts || !record || record.revokedAt || !secretMatches(record, parts.secret)) {
       throw new HubbubError(ErrorCode.BadAuth, 'invalid or revoked API key');
     }
-    return { app: record.app, keyId: record.keyId, ...(record.capability ? { capability: record.capability } : {}) };
+    return view(record);
+  }
+
+  /**
+   * The active key named `app.keyId`, with its secret, to verify a token that names it in `kid`.
+   * Throws 40101 when there is no such key, it was revoked, or only a hash of its secret is kept.
+   */
+  byName(name: string): VerifiedKey & { secret: string } {
+    const record = this.find(name);
+    if (!record || record.revokedAt) throw new HubbubError(ErrorCode.BadAuth, 'token names an unknown or revoked API key');
+    if (record.secret === undefined) {
+      throw new HubbubError(ErrorCode.BadAuth, 'token names an API key made before secrets were kept: create a new key to sign tokens');
+    }
+    return { ...view(record), secret: record.secret };
+  }
+
+  private find(name: string): ApiKeyRecord | undefined {
+    const parsed = parseKeyName(name);
+    return parsed ? this.load().find((r) => r.app === parsed.app && r.keyId === parsed.keyId) : undefined;
   }
 
   private load(): ApiKeyRecord[] {
@@ -88,10 +140,22 @@ export class KeyStore {
   }
 }
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+function view(record: ApiKeyRecord): VerifiedKey {
+  const out: VerifiedKey = { app: record.app, keyId: record.keyId, name: `${record.app}.${record.keyId}` };
+  if (record.capability) out.capability = record.capability;
+  if (record.secret !== undefined) out.secret = record.secret;
+  return out;
 }
 
-function sameHash(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+/** Constant-time: both sides are hashed to the same length before comparing. */
+function secretMatches(record: ApiKeyRecord, given: string): boolean {
+  const expected = record.secret !== undefined ? sha256(record.secret) : record.secretSha256;
+  if (expected === undefined) return false;
+  const a = Buffer.from(sha256(given));
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

@@ -1,9 +1,22 @@
-import { SignJWT, errors, jwtVerify } from 'jose';
-import { ErrorCode, HubbubError, isValidAppId, isValidClientId, parseCapability, type Capability } from '@hubbub/protocol';
+import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import {
+  ErrorCode,
+  HubbubError,
+  isCapabilitySubset,
+  isValidAppId,
+  isValidClientId,
+  parseCapability,
+  type Capability,
+} from '@hubbub/protocol';
 import type { Identity } from '../core/identity.js';
+import type { KeyStore, VerifiedKey } from './keys.js';
 
 /** Only these algorithms are ever accepted: never `none`, never a public-key alg for an HMAC secret. */
 const ALGORITHMS = ['HS256'];
+/** Clock skew allowed on tokens signed with an API key: they are made on the customer's machines. */
+const KEY_TOKEN_LEEWAY_S = 5;
+/** The capability written into a token whose key has none (everything). */
+const EVERYTHING: Capability = { '*': ['*'] };
 
 export interface MintRequest {
   app: string;
@@ -12,11 +25,29 @@ export interface MintRequest {
   capability?: Capability;
 }
 
-/** Mints and verifies Hubbub's JWTs with the server's signing key. */
+/** A token minted with an API key, in Foony's `createJwt` format, and what `requestToken` replies. */
+export interface KeyToken {
+  token: string;
+  /** Unix ms (the `iat` claim × 1000). */
+  issued: number;
+  /** Unix ms (the `exp` claim × 1000). */
+  expires: number;
+  /** The `cap` claim: the capability as JSON text. */
+  capability: string;
+}
+
+/**
+ * Mints and verifies Hubbub's JWTs. Two kinds are accepted:
+ * - no `kid` header: signed with the server's signing key, with an `app` claim (`hubbub devtoken`,
+ *   `POST /auth/token`, the app's own backend);
+ * - `kid` naming an API key (`app.keyId`): signed with that key's secret, Foony's `createJwt`
+ *   format (`sub`, `cap` as JSON text, `iat`, `exp`); the app is the key's, and the token's
+ *   capability must be within the key's.
+ */
 export class TokenAuthority {
   private readonly key: Uint8Array;
 
-  constructor(signingKey: string) {
+  constructor(signingKey: string, private readonly keys?: KeyStore) {
     if (signingKey.length < 16) throw new Error('JWT_SIGNING_KEY must be at least 16 characters');
     this.key = new TextEncoder().encode(signingKey);
   }
@@ -37,17 +68,27 @@ export class TokenAuthority {
     return { token, expiresAt };
   }
 
+  /** A token signed with an API key's secret, byte-compatible with Foony's `createJwt`. */
+  async mintForKey(key: VerifiedKey & { secret: string }, clientId: string, ttlMs: number, capability?: Capability): Promise<KeyToken> {
+    if (!isValidClientId(clientId)) throw new HubbubError(ErrorCode.BadFrame, 'clientId must be 1-128 of [A-Za-z0-9._:@+-]');
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + Math.ceil(ttlMs / 1000);
+    const cap = JSON.stringify(capability ?? key.capability ?? EVERYTHING);
+    const token = await new SignJWT({ sub: clientId, cap, iat, exp })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.name })
+      .sign(new TextEncoder().encode(key.secret));
+    return { token, issued: iat * 1000, expires: exp * 1000, capability: cap };
+  }
+
   async verify(token: string): Promise<Identity> {
-    let payload: Record<string, unknown>;
+    let kid: unknown;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: ALGORITHMS }));
-    } catch (err) {
-      if (err instanceof errors.JWTExpired) throw new HubbubError(ErrorCode.AuthExpired, 'token expired');
-      if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') {
-        throw new HubbubError(ErrorCode.BadAuth, 'token not yet valid');
-      }
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
       throw new HubbubError(ErrorCode.BadAuth, 'invalid token');
     }
+    if (kid !== undefined) return this.verifyKeyToken(token, kid);
+    const payload = await verified(token, this.key, 0);
     if (!isValidAppId(payload.app)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "app" claim');
     if (!isValidClientId(payload.sub)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "sub" (client id) claim');
     if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
@@ -60,5 +101,49 @@ export class TokenAuthority {
       }
     }
     return identity;
+  }
+
+  /** A token signed with the secret of the API key its `kid` names. Every refusal is 40101 but expiry (40102). */
+  private async verifyKeyToken(token: string, kid: unknown): Promise<Identity> {
+    if (typeof kid !== 'string') throw new HubbubError(ErrorCode.BadAuth, 'token has a malformed "kid" header');
+    if (!this.keys) throw new HubbubError(ErrorCode.BadAuth, 'tokens signed with an API key are not accepted here');
+    const key = this.keys.byName(kid);
+    const payload = await verified(token, new TextEncoder().encode(key.secret), KEY_TOKEN_LEEWAY_S);
+    if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
+    if (!isValidClientId(payload.sub)) {
+      throw new HubbubError(ErrorCode.BadAuth, 'token needs a "sub" (client id) of 1-128 of [A-Za-z0-9._:@+-]');
+    }
+    if (payload.app !== undefined && payload.app !== key.app) {
+      throw new HubbubError(ErrorCode.BadAuth, 'token\'s "app" claim is not the app of the key that signed it');
+    }
+    let capability = key.capability;
+    const cap = payload.cap ?? payload.capability;
+    if (cap !== undefined) {
+      try {
+        capability = parseCapability(cap, { allowUnknownOperations: true });
+      } catch {
+        throw new HubbubError(ErrorCode.BadAuth, 'token has a malformed "cap" claim (JSON text of channel pattern → operations)');
+      }
+      if (!isCapabilitySubset(capability, key.capability)) {
+        throw new HubbubError(ErrorCode.BadAuth, 'token capability is wider than its API key allows');
+      }
+    }
+    const identity: Identity = { app: key.app, clientId: payload.sub, expiresAt: payload.exp * 1000 };
+    if (capability) identity.capability = capability;
+    return identity;
+  }
+}
+
+/** Check signature, algorithm and time claims; map failures to 40101, expiry to 40102. */
+async function verified(token: string, secret: Uint8Array, leewaySeconds: number): Promise<Record<string, unknown>> {
+  try {
+    const { payload } = await jwtVerify(token, secret, { algorithms: ALGORITHMS, clockTolerance: leewaySeconds });
+    return payload;
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new HubbubError(ErrorCode.AuthExpired, 'token expired');
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') {
+      throw new HubbubError(ErrorCode.BadAuth, 'token not yet valid');
+    }
+    throw new HubbubError(ErrorCode.BadAuth, 'invalid token');
   }
 }
