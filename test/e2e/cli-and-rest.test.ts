@@ -123,10 +123,12 @@ describe('REST publish, history and presence', () => {
     await until(() => got.length === 1, 'the REST message');
     expect(got[0]).toMatchObject({ name: 'news', data: { n: 1 }, clientId: 'rest-user' });
 
+    // History and presence are bare arrays (the shapes Foony's Rest client reads; see foony-rest.test.ts).
     const history = await get('/channels/rest:feed/messages?limit=10', `Bearer ${token}`);
-    expect(history.json.messages.map((m: { name: string }) => m.name)).toEqual(['news']);
+    expect(history.json.map((m: { name: string }) => m.name)).toEqual(['news']);
+    expect(history.json[0]).toMatchObject({ id: 'r-1', serial: 1, clientId: 'rest-user', data: { n: 1 } });
     const presence = await get('/channels/rest:feed/presence', `Bearer ${token}`);
-    expect(presence.json.members).toEqual([expect.objectContaining({ clientId: 'listener', data: { role: 'reader' } })]);
+    expect(presence.json).toEqual([expect.objectContaining({ clientId: 'listener', action: 'present', data: { role: 'reader' } })]);
 
     expect((await post('/channels/.bad/messages', { name: 'x' }, `Bearer ${token}`)).json.error.code).toBe(40001);
     expect((await get('/nowhere', `Bearer ${token}`)).status).toBe(404);

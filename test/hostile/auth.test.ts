@@ -201,9 +201,9 @@ describe('tenancy', () => {
     const members = await exchange(b1, { t: 'presSub', id: 6, channel: 'shared' });
     expect(members.find((f) => f.t === 'ack')).toMatchObject({ members: [] });
     const restHist = await rest('GET', '/channels/shared/messages', `Bearer ${await sign('tenant-b', 'reader')}`);
-    expect((restHist.json.messages as Array<{ name: string }>).map((m) => m.name)).toEqual(['marker']);
+    expect((restHist.json as unknown as Array<{ name: string }>).map((m) => m.name)).toEqual(['marker']);
     const restPres = await rest('GET', '/channels/shared/presence', `Bearer ${await sign('tenant-b', 'reader')}`);
-    expect(restPres.json.members).toEqual([]);
+    expect(restPres.json).toEqual([]);
     await watch.check('tenancy');
   });
 });

@@ -137,7 +137,7 @@ describe('request bodies', () => {
     // The big message was never stored.
     const hist = await request('GET', '/channels/c/messages');
     expect(hist.status).toBe(200);
-    expect((hist.json!.messages as unknown[]).length).toBe(0);
+    expect(hist.json as unknown as unknown[]).toEqual([]);
     await healthy('huge bodies');
     await watch.check('huge bodies');
   });
@@ -162,7 +162,7 @@ describe('Content-Length that lies', () => {
     await watch.check('stalled bodies');
     // The half-sent publishes were not stored.
     const hist = await request('GET', '/channels/liar/messages');
-    expect(hist.json!.messages).toEqual([]);
+    expect(hist.json).toEqual([]);
     for (const s of liars) s.destroy();
     await healthy('after the liars left');
   });
@@ -187,7 +187,7 @@ describe('Content-Length that lies', () => {
     expect([200, 400]).toContain(firstResponse(text2).status);
     await healthy('short Content-Length');
     const hist = await request('GET', '/channels/short/messages');
-    const names = (hist.json!.messages as Array<{ name: string }>).map((m) => m.name);
+    const names = (hist.json as unknown as Array<{ name: string }>).map((m) => m.name);
     expect(names.length).toBeLessThanOrEqual(1);
     expect(names.every((n) => n === 'short'), `stored: ${JSON.stringify(names)}`).toBe(true);
     await watch.check('short Content-Length');
@@ -207,7 +207,7 @@ describe('Content-Length that lies', () => {
       expect(firstResponse(text).status, what).toBe(400);
     }
     const hist = await request('GET', '/channels/smuggle/messages');
-    expect(hist.json!.messages).toEqual([]);
+    expect(hist.json).toEqual([]);
     await healthy('smuggling shapes');
     await watch.check('smuggling shapes');
   });

@@ -41,7 +41,7 @@ const SERVE: OptionSpec[] = [
   { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', default: 65536, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
   { name: 'max-buffered', env: 'HUBBUB_MAX_BUFFERED', type: 'number', default: 4194304, value: 'BYTES', help: 'Unsent bytes after which a client that stops reading is cut (close 4008)' },
   { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', default: 10000, help: 'Connections past this are refused with 1013' },
-  { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets (unset: any)' },
+  { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets and to call the HTTP API from a browser (CORS) (unset: any)' },
   { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', default: 50, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
   { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', default: 500, value: 'N', help: 'Channels one connection may subscribe to' },
   { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', default: 100, value: 'N', help: 'Messages kept per channel for history and recovery' },
@@ -206,7 +206,11 @@ async function keys(argv: string[]): Promise<number> {
     return print(`${store.create(v.app as string, capability).key}\n`);
   }
   if (action === 'list') {
-    const rows = store.list().map((r) => `${r.app}.${r.keyId}\t${r.revokedAt ? `revoked ${r.revokedAt}` : `created ${r.createdAt}`}`);
+    const rows = store.list().map((r) => {
+      const state = r.revokedAt ? `revoked ${r.revokedAt}` : `created ${r.createdAt}`;
+      // Keys from before secrets were kept authenticate, but cannot sign or verify `kid` tokens.
+      return `${r.app}.${r.keyId}\t${state}${r.secret === undefined ? '\thash only: cannot sign tokens' : ''}`;
+    });
     return print(rows.length ? `${rows.join('\n')}\n` : 'no keys\n');
   }
   if (action === 'revoke') {

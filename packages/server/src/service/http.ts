@@ -3,6 +3,15 @@ import { ErrorCode, HubbubError, MAX_JSON_DEPTH, exceedsJsonDepth } from '@hubbu
 
 export type Handler = (req: IncomingMessage, params: string[]) => Promise<unknown>;
 
+/** A handler's answer when it needs more than a 200 with a JSON body: another status, or headers (e.g. `Link`). */
+export class HttpReply {
+  constructor(
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+    readonly status = 200,
+  ) {}
+}
+
 interface Route {
   method: string;
   pattern: RegExp;
@@ -30,6 +39,7 @@ export class HttpApi {
         matchedPath = true;
         if (route.method !== req.method) continue;
         const body = await route.handler(req, match.slice(1));
+        if (body instanceof HttpReply) return sendJson(res, body.status, body.body, body.headers);
         return sendJson(res, 200, body);
       }
       if (matchedPath) throw new HubbubError(ErrorCode.NotFound, `${req.method} is not allowed on ${path}`, 405);
@@ -66,9 +76,9 @@ export class HttpApi {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body ?? {});
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 

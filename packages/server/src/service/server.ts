@@ -1,34 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { Stats } from '../core/stats.js';
 import { createMetrics } from './metrics.js';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  ErrorCode,
-  HubbubError,
-  assertAllowed,
-  assertChannelName,
-  isCapabilitySubset,
-  parseCapability,
-  type Capability,
-} from '@hubbub/protocol';
+import { ErrorCode, HubbubError, assertChannelName, isCapabilitySubset, parseCapability, type Capability } from '@hubbub/protocol';
 import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
 import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits } from '../core/session.js';
-import { appOf, channelKeyOf, channelOf, messageFrame } from '../core/outbound.js';
-import type { Identity } from '../core/identity.js';
+import { appOf, channelOf } from '../core/outbound.js';
 import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
-import { authenticateHeader, authenticator } from './authenticate.js';
+import { authenticateHeader, authenticator, type RestIdentity } from './authenticate.js';
+import { Cors } from './cors.js';
 import { parseDuration } from './duration.js';
 import { HttpApi, queryOf, sendJson } from './http.js';
 import { AdminConsole } from './admin.js';
 import { KeyStore } from './keys.js';
 import { resolveSigningKey } from './signing-key.js';
 import { TokenAuthority } from './tokens.js';
+import { RestApi } from './rest.js';
 import { Documents } from './documents.js';
 import { ChangeFeed, type WatchedTable } from './change-feed.js';
 import { WebhookDispatcher, type WebhookEndpoint, type WebhookEventType } from './webhooks/dispatcher.js';
@@ -46,10 +38,11 @@ export interface ServerOptions {
   maxPayloadBytes: number;
   maxConnections: number;
   maxBufferedBytes: number;
+  /** When set, WebSocket upgrades and CORS answer only these origins (else CORS allows any: `*`). */
   allowedOrigins?: string[];
   /** Turns on `/admin`; the page and its stream need this key. */
   adminKey?: string;
-  /** Longest lifetime of a token minted by `POST /auth/token`. */
+  /** Longest lifetime of a token minted by `POST /auth/token` or `POST /keys/{name}/requestToken`. */
   maxTokenTtlMs: number;
   limits: Partial<SessionLimits>;
   retention: Partial<RetentionOptions>;
@@ -93,6 +86,8 @@ export class HubbubServer {
   private readonly http: Server;
   private readonly ws: WsTransport;
   private readonly api: HttpApi;
+  private readonly rest: RestApi;
+  private readonly cors: Cors;
   private readonly limits: SessionLimits;
   readonly documents: Documents;
   readonly webhooks: WebhookDispatcher;
@@ -117,8 +112,8 @@ export class HubbubServer {
     });
     this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
     this.log = options.logger ?? pino({ level: 'info' });
-    this.tokens = new TokenAuthority(signingKey);
     this.keys = new KeyStore(join(options.dataDir, 'keys.json'));
+    this.tokens = new TokenAuthority(signingKey, this.keys);
     this.router = new Router(engine);
     this.router.onOccupancy = (key, occupied) => {
       this.notify(appOf(key), occupied ? 'channel.occupied' : 'channel.vacated', { channel: channelOf(key) });
@@ -157,6 +152,13 @@ export class HubbubServer {
       channels: () => this.router.channelCount,
       webhookQueueDepth: () => this.store.webhookQueueDepth(),
     });
+    this.rest = new RestApi({
+      engine,
+      tokens: this.tokens,
+      maxTokenTtlMs: options.maxTokenTtlMs,
+      notify: (app, event, data) => this.notify(app, event, data),
+    });
+    this.cors = new Cors(options.allowedOrigins);
     this.api = this.buildApi();
     this.admin = new AdminConsole(this, options.adminKey);
     this.http = createServer((req, res) => void this.serve(req, res));
@@ -239,6 +241,8 @@ export class HubbubServer {
         return sendJson(res, e.statusCode, { error: e.toJSON() });
       }
     }
+    // Everything below (the API, long-polling) is open to pages on other origins.
+    if (this.cors.handle(req, res)) return;
     if (req.method === 'GET' && path === '/metrics') {
       const text = await this.metrics.metrics();
       res.writeHead(200, { 'content-type': this.metrics.contentType });
@@ -269,23 +273,14 @@ export class HubbubServer {
         return r;
       })
       .route('POST', /^\/auth\/token$/, async (req) => this.requestToken(await who(req), await api.json(req)))
+      .route('GET', /^\/time$/, async () => [Date.now()])
+      .route('POST', /^\/keys\/([^/]+)\/requestToken$/, async (req, [name]) => this.rest.requestToken(await who(req), name, await api.json(req)))
       .route('POST', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => {
         const channel = channelParam(raw);
-        const identity = await who(req);
-        assertAllowed(identity.capability, channel, 'publish');
-        return this.restPublish(identity, channel, await api.json(req));
+        return this.rest.publish(await who(req), channel, await api.json(req));
       })
-      .route('GET', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => {
-        const channel = channelParam(raw);
-        const identity = await who(req);
-        assertAllowed(identity.capability, channel, 'subscribe');
-        const q = queryOf(req);
-        const limit = Math.min(Math.max(Number(q.get('limit') ?? 100) || 100, 1), 1000);
-        const before = q.has('before') ? Number(q.get('before')) : undefined;
-        const direction = q.get('direction') === 'forwards' ? 'forwards' : 'backwards';
-        const page = await this.engine.history(channelKeyOf(identity.app, channel), { limit, before, direction });
-        return { messages: page.messages.map((m) => messageFrame(channel, m)), more: page.more };
-      })
+      .route('GET', /^\/channels\/([^/]+)\/messages$/, async (req, [raw]) => this.rest.history(await who(req), channelParam(raw), queryOf(req)))
+      .route('GET', /^\/channels\/([^/]+)\/presence$/, async (req, [raw]) => this.rest.presence(await who(req), channelParam(raw), queryOf(req)))
       .route('POST', /^\/sync\/documents$/, async (req) => {
         const body = (await api.json(req)) as { name?: unknown; data?: unknown };
         return this.documents.create(await who(req), body.name, body.data ?? null);
@@ -301,33 +296,11 @@ export class HubbubServer {
       .route('DELETE', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
         const q = queryOf(req);
         return this.documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
-      })
-      .route('POST', /^\/sync\/documents$/, async (req) => {
-        const body = (await api.json(req)) as { name?: unknown; data?: unknown };
-        return this.documents.create(await who(req), body.name, body.data ?? null);
-      })
-      .route('GET', /^\/sync\/documents$/, async (req) => ({
-        documents: await this.documents.list(await who(req), queryOf(req).get('prefix') ?? undefined),
-      }))
-      .route('GET', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => this.documents.get(await who(req), name))
-      .route('PUT', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
-        const body = (await api.json(req)) as { data?: unknown; revision?: unknown };
-        return this.documents.update(await who(req), name, body.data ?? null, body.revision);
-      })
-      .route('DELETE', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
-        const q = queryOf(req);
-        return this.documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
-      })
-      .route('GET', /^\/channels\/([^/]+)\/presence$/, async (req, [raw]) => {
-        const channel = channelParam(raw);
-        const identity = await who(req);
-        assertAllowed(identity.capability, channel, 'subscribe');
-        return { members: await this.engine.presenceMembers(channelKeyOf(identity.app, channel)) };
       });
   }
 
   /** `POST /auth/token`: an API key asks for a short-lived JWT for one of its clients. */
-  private async requestToken(identity: Identity & { viaKey: boolean }, body: unknown): Promise<unknown> {
+  private async requestToken(identity: RestIdentity, body: unknown): Promise<unknown> {
     if (!identity.viaKey) throw new HubbubError(ErrorCode.BadAuth, 'token requests need an API key, not a token');
     const req = (body ?? {}) as { clientId?: unknown; ttl?: unknown; capability?: unknown };
     if (typeof req.clientId !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'body needs a string "clientId"');
@@ -344,27 +317,6 @@ export class HubbubServer {
     }
     const minted = await this.tokens.mint({ app: identity.app, clientId: req.clientId, ttlMs, capability });
     return { token: minted.token, expiresAt: minted.expiresAt, clientId: req.clientId };
-  }
-
-  private async restPublish(identity: Identity, channel: string, body: unknown): Promise<unknown> {
-    const msg = (body ?? {}) as { name?: unknown; data?: unknown; messageId?: unknown; encoding?: unknown };
-    if (typeof msg.name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'body needs a string "name"');
-    if (msg.messageId !== undefined && (typeof msg.messageId !== 'string' || msg.messageId.length > 128)) {
-      throw new HubbubError(ErrorCode.BadFrame, '"messageId" must be a string of at most 128 characters');
-    }
-    if (msg.encoding !== undefined && typeof msg.encoding !== 'string') throw new HubbubError(ErrorCode.BadFrame, '"encoding" must be a string');
-    const messageId = (msg.messageId as string | undefined) ?? randomBytes(12).toString('base64url');
-    const result = await this.engine.publish(channelKeyOf(identity.app, channel), {
-      name: msg.name,
-      data: msg.data,
-      messageId,
-      clientId: identity.clientId,
-      ...(msg.encoding !== undefined ? { encoding: msg.encoding as string } : {}),
-    });
-    if (!result.duplicate) {
-      this.notify(identity.app, 'message.published', { channel, name: msg.name, data: msg.data, messageId, clientId: identity.clientId, seq: result.seq });
-    }
-    return { messageId, seq: result.seq, duplicate: result.duplicate };
   }
 }
 

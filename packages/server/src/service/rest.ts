@@ -1,0 +1,277 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ErrorCode,
+  HubbubError,
+  assertAllowed,
+  isCapabilitySubset,
+  isValidClientId,
+  parseCapability,
+  type BatchMember,
+  type Capability,
+  type PresenceMember,
+} from '@hubbub/protocol';
+import { channelKeyOf } from '../core/outbound.js';
+import type { Engine, MessageDraft, StoredMessage } from '../engine/engine.js';
+import type { WebhookEventType } from './webhooks/dispatcher.js';
+import type { RestIdentity } from './authenticate.js';
+import { HttpReply } from './http.js';
+import type { TokenAuthority } from './tokens.js';
+
+/** Most messages in one array publish (Foony's `batchPublish` sends up to 1000). */
+export const MAX_REST_BATCH = 1000;
+const DEFAULT_HISTORY_LIMIT = 100;
+const MAX_HISTORY_LIMIT = 1000;
+const DEFAULT_TOKEN_TTL_MS = 3_600_000;
+
+export interface RestContext {
+  engine: Engine;
+  tokens: TokenAuthority;
+  /** Longest token lifetime; longer `ttl`s are cut down to it. */
+  maxTokenTtlMs: number;
+  notify(app: string, type: WebhookEventType, data: unknown): void;
+}
+
+/** One history item as Foony's `Rest` client reads it: batches come back one item per member. */
+export interface RestMessage {
+  id: string;
+  name: string;
+  data?: unknown;
+  timestamp: number;
+  clientId?: string;
+  encoding?: string;
+  serial?: number;
+}
+
+/** One presence member as Foony's `Rest` client reads it. */
+export interface RestPresenceMember {
+  clientId: string;
+  connectionId: string;
+  action: 'present';
+  data?: unknown;
+  encoding?: string;
+}
+
+interface PublishItem {
+  name?: unknown;
+  data?: unknown;
+  id?: unknown;
+  messageId?: unknown;
+  clientId?: unknown;
+  encoding?: unknown;
+  ephemeral?: unknown;
+}
+
+/**
+ * The channel and token routes in the shapes Foony's `Rest` client (`@foony/realtime` 0.14–0.16)
+ * reads: publish (one message or an array), history as a bare array paged by a `Link` header,
+ * presence as a bare array, and token requests answered with `TokenDetails`.
+ */
+export class RestApi {
+  constructor(private readonly ctx: RestContext) {}
+
+  /**
+   * `POST /channels/{ch}/messages`. A body object is one message; an array is one batch (one id,
+   * one serial) whose id, client id and `ephemeral` are its first element's.
+   */
+  async publish(who: RestIdentity, channel: string, body: unknown): Promise<unknown> {
+    assertAllowed(who.capability, channel, 'publish');
+    const batch = Array.isArray(body);
+    const items = (batch ? body : [body]) as unknown[];
+    if (items.length === 0 || items.length > MAX_REST_BATCH) {
+      throw new HubbubError(ErrorCode.BadFrame, `an array publish holds 1-${MAX_REST_BATCH} messages`);
+    }
+    items.forEach(checkItem);
+    const first = items[0] as PublishItem;
+    const messageId = messageIdOf(first) ?? randomBytes(12).toString('base64url');
+    const clientId = this.publisherOf(who, items as PublishItem[]);
+    const ephemeral = first.ephemeral === true;
+    const draft: MessageDraft = batch
+      ? { name: '', data: null, messageId, messages: (items as PublishItem[]).map(member) }
+      : { ...member(first), messageId };
+    if (clientId !== undefined) draft.clientId = clientId;
+    if (ephemeral) draft.ephemeral = true;
+
+    const result = await this.ctx.engine.publish(channelKeyOf(who.app, channel), draft);
+    if (!result.duplicate) {
+      this.ctx.notify(who.app, 'message.published', {
+        channel,
+        name: draft.name,
+        data: draft.data,
+        ...(draft.messages ? { messages: draft.messages } : {}),
+        messageId,
+        clientId,
+        seq: result.seq,
+      });
+    }
+    const reply: Record<string, unknown> = { channel, messageId };
+    if (result.seq !== undefined) Object.assign(reply, { serial: result.seq, seq: result.seq });
+    reply.duplicate = result.duplicate;
+    return reply;
+  }
+
+  /**
+   * `GET /channels/{ch}/messages?limit&before&direction[&after]`: newest first by default, batches
+   * expanded one item per member; a `Link: <…>; rel="next"` header when there is more.
+   */
+  async history(who: RestIdentity, channel: string, q: URLSearchParams): Promise<HttpReply> {
+    assertAllowed(who.capability, channel, 'history');
+    const limit = Math.min(Math.max(Number(q.get('limit') ?? DEFAULT_HISTORY_LIMIT) || DEFAULT_HISTORY_LIMIT, 1), MAX_HISTORY_LIMIT);
+    const before = serialParam(q, 'before');
+    const after = serialParam(q, 'after');
+    const direction = q.get('direction') ?? 'backwards';
+    if (direction !== 'backwards' && direction !== 'forwards') {
+      throw new HubbubError(ErrorCode.BadFrame, '"direction" is backwards or forwards');
+    }
+    if (after !== undefined && direction !== 'forwards') throw new HubbubError(ErrorCode.BadFrame, '"after" needs direction=forwards');
+    const key = channelKeyOf(who.app, channel);
+
+    let messages: StoredMessage[];
+    let more: boolean;
+    if (after !== undefined) {
+      // Forwards past a cursor: what follows it, within `before` when given.
+      const { messages: following } = await this.ctx.engine.recover(key, after);
+      const inRange = following.filter((m) => m.seq !== undefined && m.seq > after && (before === undefined || m.seq < before));
+      messages = inRange.slice(0, limit);
+      more = inRange.length > limit;
+    } else {
+      const page = await this.ctx.engine.history(key, { limit, before, direction });
+      messages = direction === 'backwards' ? [...page.messages].reverse() : page.messages;
+      more = page.more;
+    }
+
+    const headers: Record<string, string> = {};
+    const last = messages[messages.length - 1]?.seq;
+    if (more && last !== undefined) {
+      const next = new URLSearchParams({ limit: String(limit) });
+      if (direction === 'backwards') next.set('before', String(last));
+      else {
+        next.set('direction', 'forwards');
+        next.set('after', String(last));
+        if (before !== undefined) next.set('before', String(before));
+      }
+      headers.link = `</channels/${encodeURIComponent(channel)}/messages?${next}>; rel="next"`;
+    }
+    return new HttpReply(messages.flatMap(restMessages), headers);
+  }
+
+  /** `GET /channels/{ch}/presence?limit&clientId&connectionId`: the current members, one page. */
+  async presence(who: RestIdentity, channel: string, q: URLSearchParams): Promise<RestPresenceMember[]> {
+    assertAllowed(who.capability, channel, ['presence', 'subscribe']);
+    const clientId = q.get('clientId');
+    const connectionId = q.get('connectionId');
+    const limit = q.has('limit') ? Number(q.get('limit')) : Infinity;
+    if (!(limit >= 1)) throw new HubbubError(ErrorCode.BadFrame, '"limit" must be a number of at least 1');
+    const members = (await this.ctx.engine.presenceMembers(channelKeyOf(who.app, channel))).filter(
+      (m) => (clientId === null || m.clientId === clientId) && (connectionId === null || m.connectionId === connectionId),
+    );
+    return members.slice(0, limit).map(restMember);
+  }
+
+  /**
+   * `POST /keys/{keyName}/requestToken` (Basic auth with that key): a token in Foony's `createJwt`
+   * format, signed with the key's secret and naming it in `kid`. `ttl` is in ms, cut down to the
+   * longest token lifetime.
+   */
+  async requestToken(who: RestIdentity, keyName: string, body: unknown): Promise<unknown> {
+    const key = who.key;
+    if (!who.viaKey || !key) throw new HubbubError(ErrorCode.BadAuth, 'token requests need an API key, not a token');
+    if (key.name !== keyName) throw new HubbubError(ErrorCode.Forbidden, `authenticated with key ${key.name}, not ${keyName}`);
+    if (key.secret === undefined) {
+      throw new HubbubError(ErrorCode.Forbidden, 'this API key was made before secrets were kept and cannot sign tokens: create a new key');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HubbubError(ErrorCode.BadFrame, 'body must be a JSON object');
+    const req = body as { clientId?: unknown; ttl?: unknown; capability?: unknown };
+    if (!isValidClientId(req.clientId)) throw new HubbubError(ErrorCode.BadFrame, 'body needs a "clientId" of 1-128 of [A-Za-z0-9._:@+-]');
+    if (req.ttl !== undefined && (typeof req.ttl !== 'number' || !Number.isFinite(req.ttl) || req.ttl <= 0)) {
+      throw new HubbubError(ErrorCode.BadFrame, '"ttl" is a number of milliseconds above 0');
+    }
+    const ttlMs = Math.min((req.ttl as number | undefined) ?? DEFAULT_TOKEN_TTL_MS, this.ctx.maxTokenTtlMs);
+    let capability: Capability | undefined;
+    if (req.capability !== undefined) {
+      capability = parseCapability(req.capability, { allowUnknownOperations: true });
+      if (!isCapabilitySubset(capability, key.capability)) {
+        throw new HubbubError(ErrorCode.Capability, 'requested capability is wider than the API key allows');
+      }
+    }
+    const minted = await this.ctx.tokens.mintForKey({ ...key, secret: key.secret }, req.clientId, ttlMs, capability);
+    return {
+      token: minted.token,
+      keyName: key.name,
+      issued: minted.issued,
+      expires: minted.expires,
+      clientId: req.clientId,
+      capability: minted.capability,
+    };
+  }
+
+  /**
+   * Who a message is attributed to. With a key: the `clientId` in the body, or nobody. With a
+   * token: the token's client id; naming another one is refused (403).
+   */
+  private publisherOf(who: RestIdentity, items: PublishItem[]): string | undefined {
+    const named = [...new Set(items.map((i) => i.clientId).filter((c) => c !== undefined))];
+    if (named.length > 1) throw new HubbubError(ErrorCode.BadFrame, 'the messages of an array publish share one "clientId"');
+    const asked = named[0];
+    if (asked !== undefined && !isValidClientId(asked)) throw new HubbubError(ErrorCode.BadFrame, '"clientId" must be 1-128 of [A-Za-z0-9._:@+-]');
+    if (who.viaKey) return asked;
+    if (asked !== undefined && asked !== who.clientId) {
+      throw new HubbubError(ErrorCode.Forbidden, `this token publishes as ${JSON.stringify(who.clientId)}, not ${JSON.stringify(asked)}`);
+    }
+    return who.clientId;
+  }
+}
+
+function checkItem(raw: unknown): void {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HubbubError(ErrorCode.BadFrame, 'a message must be a JSON object');
+  const m = raw as PublishItem;
+  if (typeof m.name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'a message needs a string "name"');
+  if (m.encoding !== undefined && typeof m.encoding !== 'string') throw new HubbubError(ErrorCode.BadFrame, '"encoding" must be a string');
+  if (m.ephemeral !== undefined && typeof m.ephemeral !== 'boolean') throw new HubbubError(ErrorCode.BadFrame, '"ephemeral" must be true or false');
+  for (const field of ['id', 'messageId'] as const) {
+    const v = m[field];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 128)) {
+      throw new HubbubError(ErrorCode.BadFrame, `"${field}" must be a string of 1-128 characters`);
+    }
+  }
+  if (m.id !== undefined && m.messageId !== undefined && m.id !== m.messageId) {
+    throw new HubbubError(ErrorCode.BadFrame, '"id" and "messageId" name the same thing: give one');
+  }
+}
+
+/** The dedup id: Foony's `id`, or Hubbub's earlier `messageId`. */
+function messageIdOf(m: PublishItem): string | undefined {
+  return (m.id ?? m.messageId) as string | undefined;
+}
+
+function member(m: PublishItem): BatchMember {
+  const out: BatchMember = { name: m.name as string, data: m.data };
+  if (m.encoding !== undefined) out.encoding = m.encoding as string;
+  return out;
+}
+
+function serialParam(q: URLSearchParams, name: string): number | undefined {
+  const raw = q.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new HubbubError(ErrorCode.BadFrame, `"${name}" must be a serial (a whole number)`);
+  return n;
+}
+
+/** A stored message as history items: one, or one per member of a batch (sharing its id and serial). */
+function restMessages(m: StoredMessage): RestMessage[] {
+  const parts: BatchMember[] = m.messages ?? [{ name: m.name, data: m.data, ...(m.encoding !== undefined ? { encoding: m.encoding } : {}) }];
+  return parts.map((p) => {
+    const item: RestMessage = { id: m.messageId, name: p.name, data: p.data, timestamp: m.timestamp };
+    if (m.clientId !== undefined) item.clientId = m.clientId;
+    if (p.encoding !== undefined) item.encoding = p.encoding;
+    if (m.seq !== undefined) item.serial = m.seq;
+    return item;
+  });
+}
+
+function restMember(m: PresenceMember): RestPresenceMember {
+  const out: RestPresenceMember = { clientId: m.clientId, connectionId: m.connectionId, action: 'present' };
+  if (m.data !== undefined) out.data = m.data;
+  if (m.encoding !== undefined) out.encoding = m.encoding;
+  return out;
+}
