@@ -168,8 +168,10 @@ describe('POST /channels/{ch}/messages', () => {
       const res = await call('POST', `${ch('chat:x')}/messages`, auth, { name: 'n' });
       expect([res.status, res.json.error.code], String(auth)).toEqual([401, 40101]);
     }
-    const bad = await call('POST', `${ch('.bad')}/messages`, basic(key), { name: 'n' });
-    expect([bad.status, bad.json.error.code]).toEqual([400, 40001]);
+    for (const name of ['.bad', 'bad name/with slash']) {
+      const bad = await call('POST', `${ch(name)}/messages`, basic(key), { name: 'n' });
+      expect([bad.status, bad.json.error.code], name).toEqual([400, 40001]);
+    }
   });
 });
 
@@ -219,12 +221,15 @@ describe('GET /channels/{ch}/presence', () => {
   it('a bare array of present members, filtered by clientId / connectionId / limit', async () => {
     const a = client(server.url, { key, clientId: 'ann' });
     const b = client(server.url, { key, clientId: 'ben' });
+    const before = Date.now();
     await a.channels.get('chat:room').presence.enter({ mood: 'ok' });
     await b.channels.get('chat:room').presence.enter();
     const all = await call('GET', `${ch('chat:room')}/presence`, basic(key));
     expect(all.json).toHaveLength(2);
     const ann = all.json.find((m: { clientId: string }) => m.clientId === 'ann');
-    expect(ann).toEqual({ clientId: 'ann', connectionId: expect.any(String), action: 'present', data: { mood: 'ok' } });
+    expect(ann).toEqual({ clientId: 'ann', connectionId: expect.any(String), action: 'present', data: { mood: 'ok' }, timestamp: expect.any(Number) });
+    expect(ann.timestamp).toBeGreaterThanOrEqual(before);
+    expect(ann.timestamp).toBeLessThanOrEqual(Date.now());
     expect((await call('GET', `${ch('chat:room')}/presence?clientId=ben`, basic(key))).json.map((m: { clientId: string }) => m.clientId)).toEqual(['ben']);
     expect((await call('GET', `${ch('chat:room')}/presence?connectionId=${ann.connectionId}`, basic(key))).json).toEqual([ann]);
     expect((await call('GET', `${ch('chat:room')}/presence?limit=1`, basic(key))).json).toHaveLength(1);

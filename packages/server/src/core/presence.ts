@@ -4,6 +4,8 @@ import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
 interface Hold {
   data: unknown;
   encoding?: string;
+  /** When this connection last entered or updated, Unix ms. */
+  at: number;
 }
 
 interface Member {
@@ -20,16 +22,16 @@ export class ChannelPresence {
   private readonly members = new Map<string, Member>();
 
   /** Enter or update through one connection. Returns the event others should see, if any. */
-  enter(clientId: string, connectionId: string, data?: unknown, encoding?: string): PresenceAction | null {
+  enter(clientId: string, connectionId: string, data?: unknown, encoding?: string, at = Date.now()): PresenceAction | null {
     const member = this.members.get(clientId);
     if (!member) {
-      this.members.set(clientId, { holds: new Map([[connectionId, { data, encoding }]]) });
+      this.members.set(clientId, { holds: new Map([[connectionId, { data, encoding, at }]]) });
       return 'enter';
     }
     const before = latest(member);
     member.holds.delete(connectionId);
-    member.holds.set(connectionId, { data, encoding });
-    return sameHold(before, { data, encoding }) ? null : 'update';
+    member.holds.set(connectionId, { data, encoding, at });
+    return sameHold(before, { data, encoding, at }) ? null : 'update';
   }
 
   /** Release one connection's hold. 'leave' when it was the last; 'update' when the visible data changed. */
@@ -61,6 +63,11 @@ export class ChannelPresence {
 
   list(): PresenceMember[] {
     return [...this.members].map(([clientId, member]) => view(clientId, member));
+  }
+
+  /** `list()`, each member with when its latest connection entered or updated. */
+  snapshot(): Array<PresenceMember & { timestamp: number }> {
+    return [...this.members].map(([clientId, member]) => ({ ...view(clientId, member), timestamp: latest(member).at }));
   }
 
   get size(): number {

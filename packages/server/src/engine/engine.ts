@@ -26,6 +26,8 @@ export interface Engine {
   /** Returns 'leave' when the member's last connection let go, else null. */
   presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null>;
   presenceMembers(channelKey: string): Promise<PresenceMember[]>;
+  /** The same members, each with when it last entered or updated (REST presence reads show it). */
+  presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]>;
   /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
   recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;
   history(channelKey: string, query: HistoryQuery): Promise<HistoryPage>;
@@ -37,6 +39,9 @@ export interface EngineEvents {
   message(channelKey: string, message: StoredMessage): void;
   presence(channelKey: string, change: PresenceChange): void;
 }
+
+/** A presence member and when it last entered or updated, Unix ms. */
+export type TimedPresenceMember = PresenceMember & { timestamp: number };
 
 /** What a publisher hands the engine. */
 export interface MessageDraft {

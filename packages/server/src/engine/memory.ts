@@ -14,6 +14,7 @@ import {
   type Recovery,
   type RetentionOptions,
   type StoredMessage,
+  type TimedPresenceMember,
 } from './engine.js';
 
 interface ChannelState {
@@ -94,6 +95,10 @@ export class MemoryEngine implements Engine {
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
     return this.channels.get(channelKey)?.presence.list() ?? [];
+  }
+
+  async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
+    return this.channels.get(channelKey)?.presence.snapshot() ?? [];
   }
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {

@@ -12,6 +12,7 @@ import {
   type Recovery,
   type RetentionOptions,
   type StoredMessage,
+  type TimedPresenceMember,
   retentionFor,
 } from './engine.js';
 import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
@@ -172,6 +173,15 @@ export class RedisEngine implements Engine {
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
+    return (await this.presenceHolds(channelKey)).map((v) => v.member);
+  }
+
+  async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
+    return (await this.presenceHolds(channelKey)).map((v) => ({ ...v.member, timestamp: v.ts }));
+  }
+
+  /** Per client, its latest connection's hold and when it was written. */
+  private async presenceHolds(channelKey: string): Promise<Array<{ ts: number; member: PresenceMember }>> {
     const all = await this.run(() => this.cmd.hgetall(this.keys(channelKey).presence));
     const latest = new Map<string, { ts: number; member: PresenceMember }>();
     for (const [field, value] of Object.entries(all)) {
@@ -179,7 +189,7 @@ export class RedisEngine implements Engine {
       const seen = latest.get(member.clientId);
       if (!seen || ts > seen.ts) latest.set(member.clientId, { ts, member });
     }
-    return [...latest.values()].map((v) => v.member);
+    return [...latest.values()];
   }
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {

@@ -30,15 +30,18 @@ export class HttpApi {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = decodeURIComponentSafe((req.url ?? '/').split('?')[0]);
+    // Match the path as sent, then decode each parameter: an encoded `/` inside a channel name
+    // (`bad%2Fname`) is then a bad name (40001), not a different route.
+    const raw = (req.url ?? '/').split('?')[0];
+    const path = decodeURIComponentSafe(raw);
     let matchedPath = false;
     try {
       for (const route of this.routes) {
-        const match = route.pattern.exec(path);
+        const match = route.pattern.exec(raw);
         if (!match) continue;
         matchedPath = true;
         if (route.method !== req.method) continue;
-        const body = await route.handler(req, match.slice(1));
+        const body = await route.handler(req, match.slice(1).map(decodeURIComponentSafe));
         if (body instanceof HttpReply) return sendJson(res, body.status, body.body, body.headers);
         return sendJson(res, 200, body);
       }

@@ -8,10 +8,9 @@ import {
   parseCapability,
   type BatchMember,
   type Capability,
-  type PresenceMember,
 } from '@hubbub/protocol';
 import { channelKeyOf } from '../core/outbound.js';
-import type { Engine, MessageDraft, StoredMessage } from '../engine/engine.js';
+import type { Engine, MessageDraft, StoredMessage, TimedPresenceMember } from '../engine/engine.js';
 import type { WebhookEventType } from './webhooks/dispatcher.js';
 import type { RestIdentity } from './authenticate.js';
 import { HttpReply } from './http.js';
@@ -49,6 +48,8 @@ export interface RestPresenceMember {
   action: 'present';
   data?: unknown;
   encoding?: string;
+  /** When the member last entered or updated, Unix ms. */
+  timestamp: number;
 }
 
 interface PublishItem {
@@ -161,7 +162,7 @@ export class RestApi {
     const connectionId = q.get('connectionId');
     const limit = q.has('limit') ? Number(q.get('limit')) : Infinity;
     if (!(limit >= 1)) throw new HubbubError(ErrorCode.BadFrame, '"limit" must be a number of at least 1');
-    const members = (await this.ctx.engine.presenceMembers(channelKeyOf(who.app, channel))).filter(
+    const members = (await this.ctx.engine.presenceSnapshot(channelKeyOf(who.app, channel))).filter(
       (m) => (clientId === null || m.clientId === clientId) && (connectionId === null || m.connectionId === connectionId),
     );
     return members.slice(0, limit).map(restMember);
@@ -269,8 +270,8 @@ function restMessages(m: StoredMessage): RestMessage[] {
   });
 }
 
-function restMember(m: PresenceMember): RestPresenceMember {
-  const out: RestPresenceMember = { clientId: m.clientId, connectionId: m.connectionId, action: 'present' };
+function restMember(m: TimedPresenceMember): RestPresenceMember {
+  const out: RestPresenceMember = { clientId: m.clientId, connectionId: m.connectionId, action: 'present', timestamp: m.timestamp };
   if (m.data !== undefined) out.data = m.data;
   if (m.encoding !== undefined) out.encoding = m.encoding;
   return out;
