@@ -284,8 +284,15 @@ describe.each(CORE_VERSIONS)('@foony/realtime $version: Rest', (v) => {
     });
 
     it('an invalid channel name (Rest does not check names) → 400 / 40001', async () => {
-      const err = await restError(() => rest().channels.get('bad name/with slash').publish('x', 1));
+      const err = await restError(() => rest().channels.get('bad name!').publish('x', 1));
       expect(err).toMatchObject({ name: 'RestError', statusCode: 400, code: 40001 });
+    });
+
+    it('a channel name with a slash (sent as %2F) is an invalid name too → 400 / 40001, for publish and history', async () => {
+      const publish = await restError(() => rest().channels.get('chat/room').publish('x', 1));
+      expect(publish).toMatchObject({ name: 'RestError', statusCode: 400, code: 40001 });
+      const history = await restError(() => rest().channels.get('chat/room').history());
+      expect(history).toMatchObject({ name: 'RestError', statusCode: 400, code: 40001 });
     });
   });
 

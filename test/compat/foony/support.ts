@@ -479,6 +479,7 @@ export class TcpProxy {
         pair.upstream.on('data', () => {}); // swallow what the server still writes
         pair.upstream.on('error', () => {});
         pair.upstream.once('close', () => this.orphans.delete(pair.upstream));
+        pair.upstream.resume(); // unpipe() paused it: keep reading so the server's FIN is seen
         closed.push(pair.upstreamClosed);
       } else {
         pair.upstream.destroy();
