@@ -82,7 +82,7 @@ describe.runIf(redisAvailable())('Redis killed and restarted', () => {
     expect(missing, `${who}: acked messages not delivered exactly once`).toEqual([]);
     expect([...counts.values()].every((c) => c === 1), `${who}: a message delivered twice`).toBe(true);
     const serials = got.map((m) => m.serial);
-    expect(serials, `${who}: serials in order`).toEqual([...serials].sort((a, b) => a - b));
+    expect(serials, `${who}: serials in order`).toEqual([...serials].sort((x, y) => (x ?? 0) - (y ?? 0)));
   }
 
   it('one node: publishes fail with 50001 (HTTP 503) while Redis is down; every acked message is delivered once and kept in history', async () => {

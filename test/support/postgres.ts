@@ -42,6 +42,17 @@ export class TestDatabase {
     }
   }
 
+  /** A statement on the server's maintenance database (e.g. ALTER DATABASE on this one). */
+  async adminQuery(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    const client = new pg.Client({ connectionString: this.adminUrl });
+    await client.connect();
+    try {
+      return await client.query(sql, params);
+    } finally {
+      await client.end();
+    }
+  }
+
   async drop(): Promise<void> {
     const client = new pg.Client({ connectionString: this.adminUrl });
     await client.connect();

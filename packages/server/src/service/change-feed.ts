@@ -33,6 +33,8 @@ const POSITION_KEY = 'changefeed:hubbub_changes';
 export class ChangeFeed {
   private readonly pool: pg.Pool;
   private listener?: pg.Client;
+  private relisten?: NodeJS.Timeout;
+  private listenFailures = 0;
   private timer?: NodeJS.Timeout;
   private running = false;
   private draining?: Promise<void>;
@@ -51,14 +53,16 @@ export class ChangeFeed {
       if (!isValidChannelName(topic)) throw new HubbubError(ErrorCode.BadFrame, `--watch-table: ${JSON.stringify(topic)} is not a topic name`);
       this.topicOf.set(table.split('.').at(-1)!, topic);
     }
-    this.pool = new pg.Pool({ connectionString: options.url, max: 2 });
+    this.pool = new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000, keepAlive: true });
+    // An idle pooled connection whose session ended (pg_terminate_backend, a restart): the pool has
+    // dropped it already and the next drain opens a new one.
     this.pool.on('error', (err) => options.onError?.(err));
   }
 
   async start(): Promise<void> {
     await this.install();
     this.running = true;
-    await this.listen().catch((err) => this.options.onError?.(err));
+    await this.listen();
     this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 1000);
     this.timer.unref();
     await this.kick();
@@ -67,6 +71,7 @@ export class ChangeFeed {
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.timer);
+    clearTimeout(this.relisten);
     await this.draining?.catch(() => {});
     await this.listener?.end().catch(() => {});
     await this.pool.end().catch(() => {});
@@ -126,17 +131,52 @@ export class ChangeFeed {
     }
   }
 
-  /** A dedicated connection for LISTEN; if it dies, polling carries on and it is opened again. */
+  /**
+   * A dedicated connection for LISTEN. If it dies (or cannot be opened), polling carries on and it is
+   * opened again, retrying with backoff for as long as the feed runs; once back, a drain picks up
+   * whatever was notified meanwhile.
+   */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url });
-    client.on('notification', () => void this.kick());
-    client.on('error', () => {
+    if (!this.running) return;
+    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost) return;
+      lost = true;
+      if (err) this.options.onError?.(err);
       if (this.listener === client) this.listener = undefined;
-      if (this.running) setTimeout(() => void this.listen().catch(() => {}), 1000).unref();
-    });
-    await client.connect();
-    await client.query('LISTEN hubbub_changes');
+      client.end().catch(() => {});
+      this.scheduleListen();
+    };
+    client.on('notification', () => void this.kick());
+    client.on('error', (err) => onLost(err));
+    client.on('end', () => onLost());
+    try {
+      await client.connect();
+      await client.query('LISTEN hubbub_changes');
+    } catch (err) {
+      onLost(err as Error);
+      return;
+    }
+    if (lost) return;
+    if (!this.running) {
+      lost = true;
+      await client.end().catch(() => {});
+      return;
+    }
     this.listener = client;
+    this.listenFailures = 0;
+    void this.kick();
+  }
+
+  private scheduleListen(): void {
+    if (!this.running || this.relisten) return;
+    const delay = Math.min(10_000, 250 * 2 ** this.listenFailures++);
+    this.relisten = setTimeout(() => {
+      this.relisten = undefined;
+      void this.listen();
+    }, delay);
+    this.relisten.unref();
   }
 
   private async drain(): Promise<void> {

@@ -63,6 +63,9 @@ const SESSION_ENDED = new Set(['57P01', '57P02', 'ECONNRESET', 'EPIPE']);
 /** Failures to reach the server at all: reported as 50001, not retried (it would only wait twice). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '57P03', '08000', '08001', '08003', '08006']);
 
+/** Attempts of one statement when the session under it turns out to be dead. */
+const DEAD_SESSION_RETRIES = 4;
+
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -113,6 +116,8 @@ export class PostgresStore implements Store {
 
   async init(): Promise<void> {
     const client = await this.connect();
+    const ignore = () => {}; // a session killed mid-way fails the next query instead
+    client.on('error', ignore);
     try {
       // Several nodes starting at once would race CREATE TABLE IF NOT EXISTS (it is not atomic
       // against itself); a transaction-scoped advisory lock serialises them.
@@ -124,6 +129,7 @@ export class PostgresStore implements Store {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
+      client.removeListener('error', ignore);
       client.release();
     }
   }
@@ -234,29 +240,45 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One statement on a pooled connection. When a session was killed while idle in the pool, pg may
-   * hand it out before noticing; that query never ran, so it is tried once more on a new connection.
+   * One statement on a pooled connection. A failure to get a connection at all (server down,
+   * restarting, refusing connections, out of slots) is 50001. When a session was killed while idle in
+   * the pool, pg may hand it out before noticing; that query never ran, so it is tried again (a few
+   * times: several idle sessions may have been killed together), and the dead connection is destroyed
+   * rather than returned to the pool.
    * (In the rare case the session died after committing, the retry reports the write's own effect,
    * e.g. a conflict, which clients already handle by refetching.)
    */
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
-    try {
-      return (await this.pool.query<R>(sql, params)).rows;
-    } catch (err) {
-      if (this.closed || !isDeadSession(err)) throw isConnectionError(err) ? unreachable(err) : err;
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.connect();
+      // While checked out, a client has no 'error' listener of the pool's; a session killed right
+      // after its query answered (both in one TCP read) would emit an unhandled 'error' and crash.
+      let died: Error | undefined;
+      const onError = (err: Error) => (died ??= err);
+      client.on('error', onError);
+      let rows: R[] | undefined;
+      let failure: unknown;
       try {
-        return (await this.pool.query<R>(sql, params)).rows;
-      } catch (retryErr) {
-        throw isConnectionError(retryErr) ? unreachable(retryErr) : retryErr;
+        rows = (await client.query<R>(sql, params)).rows;
+      } catch (err) {
+        failure = err;
       }
+      client.removeListener('error', onError);
+      // A dead connection is destroyed, not handed back to the pool.
+      client.release(died ?? (failure !== undefined && isConnectionError(failure) ? (failure as Error) : undefined));
+      if (failure === undefined) return rows!;
+      // Every idle connection of the pool may have been killed at once: each retry destroys one.
+      if (attempt < DEAD_SESSION_RETRIES && !this.closed && isDeadSession(failure)) continue;
+      throw isConnectionError(failure) ? unreachable(failure) : failure;
     }
   }
 
+  /** A pooled connection, or 50001: whatever stops us from getting one, the store is unreachable. */
   private async connect(): Promise<pg.PoolClient> {
     try {
       return await this.pool.connect();
     } catch (err) {
-      throw isConnectionError(err) ? unreachable(err) : err;
+      throw unreachable(err);
     }
   }
 

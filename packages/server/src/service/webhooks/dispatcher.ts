@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { OutboxItem, Store } from '../store/store.js';
+import type { OutboxItem, Store, WebhookItem } from '../store/store.js';
 import { webhookHeaders } from './signature.js';
 
 /** What an app's webhook endpoint can be told about. */
@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   /** How often the outbox is looked at when nothing new was queued. */
   pollMs?: number;
   timeoutMs?: number;
+  /** Events kept in memory while the store cannot take them; past it, new ones are dropped (and logged). */
+  maxHeld?: number;
   onError?: (message: string) => void;
 }
 
@@ -48,6 +50,8 @@ export class WebhookDispatcher {
   private readonly inFlight = new Set<number>();
   private readonly retryBaseMs: number;
   private readonly maxDelayMs: number;
+  private readonly held: WebhookItem[] = [];
+  private readonly maxHeld: number;
 
   constructor(
     private readonly store: Store,
@@ -56,6 +60,7 @@ export class WebhookDispatcher {
   ) {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
+    this.maxHeld = options.maxHeld ?? 10_000;
   }
 
   get configured(): boolean {
@@ -74,16 +79,33 @@ export class WebhookDispatcher {
     this.running = false;
     clearInterval(this.timer);
     await this.pumping?.catch(() => {});
+    // A last chance for events held while the store was unreachable.
+    await this.saveHeld().catch((err) => this.options.onError?.(`${this.held.length} webhooks lost at shutdown: ${(err as Error).message}`));
   }
 
-  /** Queue an event for every endpoint of the app that wants it. */
+  /**
+   * Queue an event for every endpoint of the app that wants it. The caller has already told its
+   * client "done" (a publish was acked), so an outbox the store cannot take right now (database
+   * unreachable) does not lose the event: it is held in memory, bounded, and written to the outbox as
+   * soon as the store answers again.
+   */
   async emit(app: string, type: WebhookEventType, data: unknown): Promise<void> {
     const targets = this.endpoints.filter((e) => e.app === app && (e.events ?? DEFAULT_EVENTS).includes(type));
     if (targets.length === 0) return;
     const eventId = `msg_${randomBytes(12).toString('base64url')}`;
     const payload = JSON.stringify({ type, app, timestamp: Date.now(), data });
     for (const endpoint of targets) {
-      await this.store.enqueueWebhook({ app, endpoint: endpoint.url, eventId, payload });
+      const item: WebhookItem = { app, endpoint: endpoint.url, eventId, payload };
+      if (this.held.length > 0) {
+        this.hold(item);
+        continue;
+      }
+      try {
+        await this.store.enqueueWebhook(item);
+      } catch (err) {
+        this.options.onError?.(`webhook outbox unavailable, holding events in memory: ${(err as Error).message}`);
+        this.hold(item);
+      }
     }
     this.kick();
   }
@@ -95,7 +117,24 @@ export class WebhookDispatcher {
       .finally(() => (this.pumping = undefined));
   }
 
+  private hold(item: WebhookItem): void {
+    if (this.held.length >= this.maxHeld) {
+      this.options.onError?.(`webhook dropped: ${this.maxHeld} events already wait for the outbox to be reachable`);
+      return;
+    }
+    this.held.push(item);
+  }
+
+  /** Move held events into the outbox, in order; stops (throws) at the first the store refuses. */
+  private async saveHeld(): Promise<void> {
+    while (this.held.length > 0) {
+      await this.store.enqueueWebhook(this.held[0]!);
+      this.held.shift();
+    }
+  }
+
   private async pump(): Promise<void> {
+    await this.saveHeld();
     const due = (await this.store.dueWebhooks(Date.now(), 50)).filter((item) => !this.inFlight.has(item.id));
     await Promise.all(due.map((item) => this.deliver(item)));
   }
