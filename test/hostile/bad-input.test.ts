@@ -280,6 +280,32 @@ describe('ordering and request ids', () => {
     await mainCheck('frames before auth');
   });
 
+  it('publish before attach: a pub on a channel never subscribed to is acked and reaches subscribers, not the publisher; capabilities still apply', async () => {
+    // As in Ably's protocol, publishing needs no attach (docs/protocol.md): REST and server-side
+    // publishers never subscribe. What the connection may do is still its capability's business.
+    const listener = await raw(main, 'listener');
+    expect(await exchange(listener, { t: 'sub', id: 1, channel: 'unattached' })).toEqual([expect.objectContaining({ t: 'ack', id: 1 })]);
+    const r = await raw();
+    const reply = await exchange(r, { t: 'pub', id: 2, channel: 'unattached', name: 'n', data: 'no-attach', messageId: 'unattached-1' });
+    expect(reply).toEqual([expect.objectContaining({ t: 'ack', id: 2, seq: 1 })]);
+    expect(await listener.waitFor((f) => f.t === 'msg' && f.channel === 'unattached')).toMatchObject({ data: 'no-attach', clientId: 'mallory', seq: 1 });
+    // The publisher is not subscribed, so it gets no copy (a later round trip proves nothing is in flight).
+    await exchange(r, { t: 'ping', id: 3 });
+    expect(r.frames.filter((f) => f.t === 'msg')).toEqual([]);
+    // A subscribe-only capability: the publish without attach is refused, like any publish.
+    const reader = await RawClient.connect(main.url);
+    raws.push(reader);
+    expect(await reader.auth(await sign('hostile', 'reader', { capability: { '*': ['subscribe'] } }))).toMatchObject({ t: 'connected' });
+    expect(await exchange(reader, { t: 'pub', id: 4, channel: 'unattached', name: 'n', data: 'nope', messageId: 'unattached-2' })).toEqual([
+      expect.objectContaining({ t: 'err', id: 4, code: 40301 }),
+    ]);
+    expect((await exchange(listener, { t: 'hist', id: 5, channel: 'unattached' })).find(isReplyTo(5))).toMatchObject({
+      t: 'histRes',
+      messages: [expect.objectContaining({ data: 'no-attach' })],
+    });
+    await mainCheck('publish before attach');
+  });
+
   it('a reused request id still gets every request answered, in order', async () => {
     const r = await raw();
     const frames = [
