@@ -22,6 +22,7 @@ import {
   recordReceived,
   recordSent,
   startFoonyServer,
+  stateLog,
   track,
   within,
   type Frame,
@@ -195,6 +196,26 @@ describe.each(CORE_VERSIONS)('@foony/realtime $version: channels', (v) => {
       expect(failed?.channel).toBe('not a valid/name');
       expect(failed?.error?.message).toMatch(/40001/);
       await eventually(() => at1.length === 3, 'the valid channel still got its message');
+    });
+
+    it('a publish larger than the server accepts is rejected with an err, not a close (which would make the SDK resend it forever)', async () => {
+      const pub = clients.realtime(v, srv.ws, { ...key(), clientId: 'oversize' });
+      await connected(pub);
+      const log = stateLog(pub);
+      const sent = recordSent(pub);
+      const ch = channelName('chat');
+      // hubbub serve's default --max-payload is 64 KiB.
+      const huge = 'x'.repeat(100 * 1024);
+      const big = track(pub.channels.get(ch).publish('big', huge));
+      await eventually(() => big.settled(), 'the publish to settle', 10_000).catch(() => {});
+      const seen = () =>
+        `${log.count('disconnected')} disconnects (${[...new Set(log.reasons)].join('; ') || 'none'}), ` +
+        `${sent.filter((f) => f.t === 'pub').length} pub frames sent for one publish`;
+      expect(big.settled(), `the publish is still pending after 10 s: ${seen()}`).toBe(true);
+      expect(String(big.error())).toMatch(/server error \d{5}/);
+      expect(log.states.map((s) => s.state), seen()).not.toContain('disconnected');
+      await within(pub.channels.get(ch).publish('small', 1), 10_000, 'a normal publish afterwards');
+      expect(sent.filter((f) => f.t === 'pub')).toHaveLength(2);
     });
 
     it('ephemeral messages are delivered live, never stored, and take no serial', async () => {
