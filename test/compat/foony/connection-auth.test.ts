@@ -60,6 +60,12 @@ describe.each(CORE_VERSIONS)('@foony/realtime $version: connection and auth', (v
       expect(log.states.map((s) => s.state)).toEqual(['connecting', 'connected']);
     });
 
+    it('also connects with the endpoint path /ws (ws://host:port/ws)', async () => {
+      const rt = clients.realtime(v, `${srv.ws}/ws`, { key: srv.key, clientId: 'pathed' });
+      await connected(rt);
+      expect(rt.getClientId()).toBe('pathed');
+    });
+
     it('connects with a key and no clientId: the server assigns a non-empty client id', async () => {
       const rt = clients.realtime(v, srv.ws, { key: srv.key });
       await connected(rt);

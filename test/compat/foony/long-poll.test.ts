@@ -75,6 +75,13 @@ describe('@foony/realtime 0.16.0: long-polling (/lp/*)', () => {
     expect(hist.messages.map((m) => m.name)).toEqual(['to-poller', 'to-socket', 'b0', 'b1']);
   });
 
+  it('with the endpoint ws://host:port/ws it long-polls under /ws/lp/*', async () => {
+    const rec = recordingFetch();
+    const rt = clients.realtime(v, `${srv.ws}/ws`, { key: srv.key, clientId: 'pathed', transport: 'long-polling', fetch: rec.fetch });
+    await connected(rt, 'connected', 15_000);
+    expect(rec.calls[0]).toMatchObject({ path: '/ws/lp/connect', status: 200 });
+  });
+
   it('works with a createJwt token', async () => {
     const token = await v.sdk.createJwt({ clientId: 'lp-token', capability: { 'chat:*': ['*'] } }, { key: srv.key });
     const { rt } = lp({ token });
