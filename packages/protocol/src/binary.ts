@@ -715,6 +715,30 @@ export function encodeMessageBundle(channel: string, messages: readonly MessageF
 }
 
 /**
+ * The member bytes of a one-message `msg` record as `encodeServerFrame` makes it, or undefined for
+ * any other record. Lets a transport send consecutive deliveries of one channel as a bundle
+ * (`bundleHead` + members) without encoding them again.
+ */
+export function messageRecordMember(record: Uint8Array): Uint8Array | undefined {
+  readUvarint(record, 0, record.length);
+  const start = varintEnd;
+  if (record[start] !== Op.Msg || record[start + 1] !== 1) return undefined;
+  return record.subarray(start + 2);
+}
+
+/** Length prefix, opcode and count of a bundle whose members (from `messageRecordMember`) follow it. */
+export function bundleHead(members: readonly Uint8Array[]): Uint8Array {
+  const countSize = uvarintSize(members.length);
+  let body = 1 + countSize;
+  for (const m of members) body += m.length;
+  const head = new Uint8Array(uvarintSize(body) + 1 + countSize);
+  let p = putUvarint(head, 0, body);
+  head[p++] = Op.Msg;
+  putUvarint(head, p, members.length);
+  return head;
+}
+
+/**
  * One client frame as one length-prefixed record (what the Foony SDK sends). Fields without a binary
  * slot (`auth.echo`, `sub.epoch`, ping ids) are dropped; a batch publish carries the SDK's top-level
  * `""`/`null`/`""`. Throws for frames with no binary form (`tsub`, `tunsub`, `dm`) and for

@@ -1,18 +1,33 @@
-import type { EventFrame, MessageFrame, PresenceEventFrame, RealtimeEvent } from '@hubbub/protocol';
+import { encodeServerFrame, messageRecordMember, type EventFrame, type MessageFrame, type PresenceEventFrame, type RealtimeEvent } from '@hubbub/protocol';
 import type { PresenceChange, StoredMessage } from '../engine/engine.js';
 
 /**
- * A frame bound for many connections, encoded at most once: every subscriber of a channel
- * shares the same text instead of paying for its own JSON.stringify.
+ * A frame bound for many connections, encoded at most once per codec: every subscriber of a
+ * channel shares the same text (or binary record) instead of paying for its own encoding.
  */
 export class Outbound {
   private json?: string;
+  private binary?: Uint8Array;
   /** Transport-ready bytes, filled in by the transport the first time it needs them. */
   wire?: Buffer;
   constructor(readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
 
   get text(): string {
     return (this.json ??= JSON.stringify(this.frame));
+  }
+
+  /** The frame as one length-prefixed binary record (platform `evt` frames have none). */
+  get record(): Uint8Array {
+    return (this.binary ??= encodeServerFrame(this.frame as MessageFrame | PresenceEventFrame));
+  }
+
+  /** For a channel message: its bytes as a bundle member, so a run of them can be coalesced. */
+  get member(): Uint8Array | undefined {
+    return this.frame.t === 'msg' ? messageRecordMember(this.record) : undefined;
+  }
+
+  get channel(): string | undefined {
+    return this.frame.t === 'evt' ? undefined : this.frame.channel;
   }
 }
 

@@ -5,6 +5,8 @@ import {
   HubbubError,
   assertAllowed,
   decodeClientFrame,
+  decodeClientRecords,
+  encodeServerFrame,
   type AuthFrame,
   type ClientFrame,
   type FetchFrame,
@@ -23,17 +25,23 @@ import {
 import { directKey, newEventId, topicKey } from './events.js';
 import type { Engine, StoredMessage } from '../engine/engine.js';
 import type { Authenticate, Identity } from './identity.js';
-import { channelKeyOf, eventFrame, messageFrame, type Outbound } from './outbound.js';
+import { channelKeyOf, eventFrame, messageFrame, presenceFrame, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Peer, Router, Subscription } from './router.js';
 import { CloseCode } from './close-codes.js';
 import type { Stats } from './stats.js';
 
-/** The byte-level side of a connection, provided by a transport. */
+/**
+ * The byte-level side of a connection, provided by a transport. A session speaks one codec for its
+ * whole life, picked by its first frame: JSON text frames, or Foony's binary records.
+ */
 export interface Wire {
+  /** One JSON frame. */
   send(text: string): void;
+  /** One or more binary records, each with its length prefix (`@hubbub/protocol` binary codec). */
+  sendRecords(records: Uint8Array): void;
   /** A frame shared by many connections; transports that can reuse its encoded bytes do. */
-  sendShared?(frame: Outbound): void;
+  sendShared?(frame: Outbound, binary: boolean): void;
   close(code: number, reason: string): void;
 }
 
@@ -53,6 +61,11 @@ export interface SessionLimits {
   maxPresenceBytes: number;
   /** Most messages one history page returns. */
   maxHistoryPage: number;
+  /**
+   * How long the presence of a connection that dropped (not closed cleanly) is kept for it to
+   * resume with `resumeConnectionId`; a quick reconnect then causes no leave/enter churn.
+   */
+  presenceResumeMs: number;
 }
 
 export const DEFAULT_LIMITS: SessionLimits = {
@@ -64,6 +77,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
   maxSubscriptions: 500,
   maxPresenceBytes: 4096,
   maxHistoryPage: 1000,
+  presenceResumeMs: 5_000,
 };
 
 /** Everything a session needs from the node it lives on. */
@@ -80,9 +94,21 @@ export interface SessionContext {
 
 export type SessionEvent = 'client.connected' | 'client.disconnected' | 'presence.enter' | 'presence.leave' | 'message.published';
 
-/** Live sessions by connection id, so a resumed connection id is never shared by two. */
+/** Presence a dropped connection left behind, waiting for it to resume. */
+interface ParkedPresence {
+  app: string;
+  clientId: string;
+  channels: string[];
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Live sessions by connection id, so a resumed connection id is never shared by two; and the
+ * presence of dropped connections, kept a while for them to resume.
+ */
 export class SessionRegistry {
   private readonly byId = new Map<string, Session>();
+  private readonly parked = new Map<string, ParkedPresence>();
   add(session: Session): void {
     this.byId.set(session.connectionId, session);
   }
@@ -91,6 +117,29 @@ export class SessionRegistry {
   }
   has(connectionId: string): boolean {
     return this.byId.has(connectionId);
+  }
+  /** Keep `channels` entered for `ms`, then call `leave`, unless the connection resumes first. */
+  park(connectionId: string, app: string, clientId: string, channels: string[], ms: number, leave: () => void): void {
+    const timer = setTimeout(() => {
+      this.parked.delete(connectionId);
+      leave();
+    }, ms);
+    timer.unref();
+    this.parked.set(connectionId, { app, clientId, channels, timer });
+  }
+  /** May this client of this app take the connection id? */
+  resumable(connectionId: string, app: string, clientId: string): boolean {
+    if (this.byId.has(connectionId)) return false;
+    const parked = this.parked.get(connectionId);
+    return !parked || (parked.app === app && parked.clientId === clientId);
+  }
+  /** The channels a resuming connection is still present on (and no longer parked). */
+  unpark(connectionId: string): string[] {
+    const parked = this.parked.get(connectionId);
+    if (!parked) return [];
+    clearTimeout(parked.timer);
+    this.parked.delete(connectionId);
+    return parked.channels;
   }
   get size(): number {
     return this.byId.size;
@@ -109,6 +158,8 @@ type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
 export class Session implements Peer {
   connectionId = '';
   echo = true;
+  /** Foony's binary records instead of JSON text; decided by the first frame and kept. */
+  private binary?: boolean;
   private identity?: Identity;
   private closed = false;
   /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
@@ -140,15 +191,31 @@ export class Session implements Peer {
     return this.identity?.app;
   }
 
-  /** A frame from the transport. This connection speaks JSON text frames. */
+  /**
+   * A message from the transport: a JSON text frame, or (when the first one was binary) a run of
+   * binary records. The first message picks the codec for the life of the connection.
+   */
   receive(data: string | Buffer): void {
-    let frame: ClientFrame;
+    this.binary ??= typeof data !== 'string';
+    if (this.binary) {
+      if (typeof data === 'string') return this.enqueue(new FrameError('text frame on a binary connection: send binary records'));
+      for (const frame of decodeClientRecords(data)) this.enqueue(frame);
+      return;
+    }
+    let frame: ClientFrame | FrameError;
     try {
       if (typeof data !== 'string') throw new FrameError('binary frame on a JSON connection: send text frames');
       frame = decodeClientFrame(data);
     } catch (err) {
-      // Answered in turn, after the frames before it, so replies keep the order of requests.
-      this.chain = this.chain.then(() => this.fail(err, err instanceof FrameError ? err.requestId : undefined));
+      frame = err instanceof FrameError ? err : new FrameError('frame could not be read');
+    }
+    this.enqueue(frame);
+  }
+
+  /** Frames are handled in turn, and errors answered in turn, so replies keep the order of requests. */
+  private enqueue(frame: ClientFrame | FrameError): void {
+    if (frame instanceof FrameError) {
+      this.chain = this.chain.then(() => this.fail(frame, frame.requestId));
       return;
     }
     this.chain = this.chain.then(() => this.handle(frame)).catch((err) => this.fail(err, requestIdOf(frame)));
@@ -156,12 +223,16 @@ export class Session implements Peer {
 
   deliver(frame: Outbound): void {
     if (this.closed) return;
-    if (this.wire.sendShared) this.wire.sendShared(frame);
+    if (this.binary && frame.frame.t === 'evt') return; // platform events have no binary form
+    if (this.wire.sendShared) this.wire.sendShared(frame, this.binary === true);
+    else if (this.binary) this.wire.sendRecords(frame.record);
     else this.wire.send(frame.text);
   }
 
   send(frame: ServerFrame): void {
-    if (!this.closed) this.wire.send(JSON.stringify(frame));
+    if (this.closed) return;
+    if (this.binary) this.wire.sendRecords(encodeServerFrame(frame));
+    else this.wire.send(JSON.stringify(frame));
   }
 
   /** Close from the server side (drain, slow consumer, policy). */
@@ -171,8 +242,11 @@ export class Session implements Peer {
     this.dispose();
   }
 
-  /** The transport saw the socket go: release everything this connection held. */
-  dispose(): void {
+  /**
+   * The transport saw the socket go: release everything this connection held. After an `abrupt`
+   * drop its presence stays for `presenceResumeMs`, for the client to resume the connection.
+   */
+  dispose(abrupt = false): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.authTimer);
@@ -186,12 +260,19 @@ export class Session implements Peer {
     for (const channel of this.presenceSubs) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
     for (const [topic, { sub }] of this.topics) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
     if (this.inbox) this.ctx.router.unsubscribe(directKey(app, this.identity!.clientId), this.inbox);
-    for (const channel of this.presenceHeld) {
-      this.ctx.engine
-        .presenceLeave(channelKeyOf(app, channel), clientId, this.connectionId)
-        .then((action) => action === 'leave' && this.ctx.notify?.(app, 'presence.leave', { channel, clientId }))
-        .catch(() => {});
-    }
+    const held = [...this.presenceHeld];
+    const connectionId = this.connectionId;
+    const leave = () => {
+      for (const channel of held) {
+        this.ctx.engine
+          .presenceLeave(channelKeyOf(app, channel), clientId, connectionId)
+          .then((action) => action === 'leave' && this.ctx.notify?.(app, 'presence.leave', { channel, clientId }))
+          .catch(() => {});
+      }
+    };
+    const keepFor = this.ctx.limits.presenceResumeMs;
+    if (abrupt && held.length > 0 && keepFor > 0) this.ctx.sessions.park(connectionId, app, clientId, held, keepFor, leave);
+    else leave();
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
@@ -234,12 +315,15 @@ export class Session implements Peer {
       }
     } else {
       clearTimeout(this.authTimer);
-      this.connectionId = this.pickConnectionId(frame.resumeConnectionId);
+      this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
+      for (const channel of this.ctx.sessions.unpark(this.connectionId)) this.presenceHeld.add(channel);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
-      // Direct messages to this client id reach every one of its connections, on any node.
-      this.inbox = { peer: this, accepts: () => true };
-      await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
+      if (!this.binary) {
+        // Direct messages to this client id reach every one of its connections, on any node.
+        this.inbox = { peer: this, accepts: () => true };
+        await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
+      }
       this.ctx.notify?.(identity.app, 'client.connected', { clientId: identity.clientId, connectionId: this.connectionId });
     }
     this.identity = identity;
@@ -253,18 +337,25 @@ export class Session implements Peer {
     });
   }
 
-  private pickConnectionId(resume: string | undefined): string {
-    const usable = resume !== undefined && /^[A-Za-z0-9_-]{8,64}$/.test(resume) && !this.ctx.sessions.has(resume);
+  private pickConnectionId(resume: string | undefined, identity: Identity): string {
+    const usable =
+      resume !== undefined &&
+      /^[A-Za-z0-9_-]{8,64}$/.test(resume) &&
+      this.ctx.sessions.resumable(resume, identity.app, identity.clientId);
     return usable ? resume : randomBytes(9).toString('base64url');
   }
 
-  /** When the token runs out: tell the client (40102), then close unless it renews in time. */
+  /**
+   * When the token runs out: tell the client (40102), then close unless it renews in time. Binary
+   * (Foony) clients never renew in-band: they renew by reconnecting, so they are closed at once.
+   */
   private armExpiry(expiresAt: number | undefined): void {
     clearTimeout(this.expiryTimer);
     if (!expiresAt) return;
     const fire = () => {
       this.send({ t: 'err', code: ErrorCode.AuthExpired, message: 'token expired: send a fresh auth frame' });
-      this.expiryTimer = setTimeout(() => this.close(CloseCode.AuthExpired, 'token expired'), this.ctx.limits.authGraceMs);
+      const grace = this.binary ? 0 : this.ctx.limits.authGraceMs;
+      this.expiryTimer = setTimeout(() => this.close(CloseCode.AuthExpired, 'token expired'), grace);
     };
     this.expiryTimer = setTimeout(fire, Math.max(0, expiresAt - Date.now()));
   }
@@ -330,6 +421,8 @@ export class Session implements Peer {
       this.subscriptions.delete(channel);
       this.ctx.router.unsubscribe(this.key(channel), sub);
     }
+    // Foony's SDK has no separate presence detach: unsubscribing a channel ends its presence watch.
+    if (this.binary && this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
     this.send({ t: 'ack', id });
   }
 
@@ -403,7 +496,11 @@ export class Session implements Peer {
       await this.ctx.router.subscribePresence(key, this);
     }
     const members = await this.ctx.engine.presenceMembers(key);
-    this.send({ t: 'ack', id, members });
+    if (!this.binary) return this.send({ t: 'ack', id, members });
+    // The binary ack has no member list: the snapshot follows it as one `enter` per member.
+    this.send({ t: 'ack', id });
+    const timestamp = Date.now();
+    for (const member of members) this.send(presenceFrame(channel, { action: 'enter', member, timestamp }));
   }
 
   private presenceUnsubscribe(channel: string, id: number): void {
@@ -412,7 +509,7 @@ export class Session implements Peer {
   }
 
   private async history(frame: HistoryFrame): Promise<void> {
-    assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
+    assertAllowed(this.identity!.capability, frame.channel, 'history');
     const limit = Math.min(Math.max(frame.limit ?? 100, 1), this.ctx.limits.maxHistoryPage);
     const page = await this.ctx.engine.history(this.key(frame.channel), {
       limit,
@@ -424,7 +521,7 @@ export class Session implements Peer {
   }
 
   private async fetch(frame: FetchFrame): Promise<void> {
-    assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
+    assertAllowed(this.identity!.capability, frame.channel, 'history');
     const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial);
     const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
     this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });

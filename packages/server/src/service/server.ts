@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { ErrorCode, HubbubError, assertChannelName, isCapabilitySubset, parseCapability, type Capability } from '@hubbub/protocol';
 import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
-import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits } from '../core/session.js';
+import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits, type Wire } from '../core/session.js';
 import { appOf, channelOf } from '../core/outbound.js';
 import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
+import { LongPollTransport } from '../transport/long-poll.js';
 import { authenticateHeader, authenticator, type RestIdentity } from './authenticate.js';
 import { Cors } from './cors.js';
 import { parseDuration } from './duration.js';
@@ -85,6 +86,7 @@ export class HubbubServer {
   readonly log: Logger;
   private readonly http: Server;
   private readonly ws: WsTransport;
+  private readonly longPoll: LongPollTransport;
   private readonly api: HttpApi;
   private readonly rest: RestApi;
   private readonly cors: Cors;
@@ -120,6 +122,19 @@ export class HubbubServer {
     };
     this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, ...options.limits };
     const authenticate = authenticator(this.tokens, this.keys);
+    const openSession = (wire: Wire) =>
+      new Session(
+        {
+          engine,
+          router: this.router,
+          authenticate,
+          limits: this.limits,
+          sessions: this.sessions,
+          stats: this.stats,
+          notify: (app, event, data) => this.notify(app, event, data),
+        },
+        wire,
+      );
     this.ws = new WsTransport(
       {
         maxPayload: options.maxPayloadBytes,
@@ -129,21 +144,19 @@ export class HubbubServer {
         allowedOrigins: options.allowedOrigins,
         paths: ['/', '/ws'],
       },
+      { open: openSession },
+    );
+    // Foony's fallback for networks that block WebSocket upgrades: the same sessions over HTTP.
+    this.longPoll = new LongPollTransport(
       {
-        open: (wire) =>
-          new Session(
-            {
-              engine,
-              router: this.router,
-              authenticate,
-              limits: this.limits,
-              sessions: this.sessions,
-              stats: this.stats,
-              notify: (app, event, data) => this.notify(app, event, data),
-            },
-            wire,
-          ),
+        prefixes: ['', '/ws'],
+        // A send body may carry several records (a 1000-member batch among them).
+        maxBodyBytes: Math.max(options.maxPayloadBytes, 1024 * 1024),
+        maxQueuedBytes: options.maxBufferedBytes,
+        allowedOrigins: options.allowedOrigins,
+        maxSessions: options.maxConnections,
       },
+      { open: openSession },
     );
     this.metrics = createMetrics({
       stats: this.stats,
@@ -196,7 +209,7 @@ export class HubbubServer {
   }
 
   get connectionCount(): number {
-    return this.ws.connectionCount;
+    return this.ws.connectionCount + this.longPoll.sessionCount;
   }
 
   get transportCounters(): WsTransport['counters'] {
@@ -222,6 +235,7 @@ export class HubbubServer {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.admin.stop();
     await this.ws.close();
+    this.longPoll.close();
     await this.changeFeed?.stop();
     await this.webhooks.stop();
     this.http.closeAllConnections();
@@ -243,6 +257,7 @@ export class HubbubServer {
     }
     // Everything below (the API, long-polling) is open to pages on other origins.
     if (this.cors.handle(req, res)) return;
+    if (this.longPoll.handle(req, res)) return;
     if (req.method === 'GET' && path === '/metrics') {
       const text = await this.metrics.metrics();
       res.writeHead(200, { 'content-type': this.metrics.contentType });

@@ -10,10 +10,23 @@ export function frameBinary(payload: Uint8Array): Buffer {
   return frame(payload, 0x2);
 }
 
+/** The header of a binary frame whose payload of `length` bytes is written after it, in pieces. */
+export function binaryHeader(length: number): Buffer {
+  const out = Buffer.allocUnsafe(length < 126 ? 2 : length < 65536 ? 4 : 10);
+  writeHeader(out, length, 0x2);
+  return out;
+}
+
 function frame(payload: Uint8Array, opcode: number): Buffer {
   const length = payload.length;
   const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const out = Buffer.allocUnsafe(headerLength + length);
+  writeHeader(out, length, opcode);
+  out.set(payload, headerLength);
+  return out;
+}
+
+function writeHeader(out: Buffer, length: number, opcode: number): void {
   out[0] = 0x80 | opcode;
   if (length < 126) {
     out[1] = length;
@@ -25,6 +38,4 @@ function frame(payload: Uint8Array, opcode: number): Buffer {
     out.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     out.writeUInt32BE(length >>> 0, 6);
   }
-  out.set(payload, headerLength);
-  return out;
 }

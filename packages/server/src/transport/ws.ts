@@ -1,7 +1,8 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { frameText } from './frame.js';
+import { binaryHeader, frameText } from './frame.js';
+import { RecordQueue } from './record-queue.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
@@ -30,7 +31,8 @@ export interface WsHandlers {
 
 export interface WsPeer {
   receive(data: string | Buffer): void;
-  dispose(): void;
+  /** The socket is gone; `abrupt` when it did not close cleanly (the client may come back soon). */
+  dispose(abrupt?: boolean): void;
 }
 
 /**
@@ -100,26 +102,31 @@ export class WsTransport {
 
   private accept(ws: WebSocket, req: IncomingMessage, auth: unknown): void {
     // Frames queued during this event-loop turn, written in one go (cork → writev) on the next.
+    // A JSON connection queues framed text; a binary one queues records, sent as one message.
     const queue: Buffer[] = [];
+    const records = new RecordQueue();
     let queuedBytes = 0;
     let scheduled = false;
     const raw = (ws as unknown as { _socket?: Socket })._socket;
     const flush = () => {
       scheduled = false;
-      if (queue.length === 0) return;
+      if (queue.length === 0 && records.length === 0) return;
       if (ws.readyState !== ws.OPEN || !raw || raw.destroyed) {
         queue.length = 0;
+        records.clear();
         queuedBytes = 0;
         return;
       }
-      this.counters.framesOut += queue.length;
-      this.counters.bytesOut += queuedBytes;
-      if (queue.length === 1) raw.write(queue[0]);
-      else {
-        raw.cork();
-        for (const b of queue) raw.write(b);
-        raw.uncork();
+      this.counters.framesOut += queue.length + records.length;
+      this.counters.bytesOut += queuedBytes + records.bytes;
+      raw.cork();
+      for (const b of queue) raw.write(b);
+      if (records.length > 0) {
+        const { pieces, length } = records.take();
+        raw.write(binaryHeader(length));
+        for (const p of pieces) raw.write(p);
       }
+      raw.uncork();
       queue.length = 0;
       queuedBytes = 0;
       if (raw.writableLength > this.options.maxBufferedBytes) {
@@ -128,17 +135,28 @@ export class WsTransport {
         setTimeout(() => ws.terminate(), 1000).unref();
       }
     };
-    const enqueue = (bytes: Buffer) => {
-      queue.push(bytes);
-      queuedBytes += bytes.length;
+    const schedule = () => {
       if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
       }
     };
+    const enqueue = (bytes: Buffer) => {
+      queue.push(bytes);
+      queuedBytes += bytes.length;
+      schedule();
+    };
     const wire: Wire = {
       send: (text) => enqueue(frameText(text)),
-      sendShared: (out) => enqueue((out.wire ??= frameText(out.text))),
+      sendRecords: (bytes) => {
+        records.push(bytes);
+        schedule();
+      },
+      sendShared: (out, binary) => {
+        if (!binary) return enqueue((out.wire ??= frameText(out.text)));
+        records.pushShared(out);
+        schedule();
+      },
       close: (code, reason) => {
         flush();
         ws.close(code, reason);
@@ -155,10 +173,10 @@ export class WsTransport {
       peer.receive(isBinary ? bytes : bytes.toString());
     });
     ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
-    ws.on('close', () => {
+    ws.on('close', (code: number, reason: Buffer) => {
       this.lastSeen.delete(ws);
       this.flushers.delete(ws);
-      peer.dispose();
+      peer.dispose(!isCleanClose(code, reason));
     });
     ws.on('error', () => ws.terminate());
   }
@@ -173,6 +191,14 @@ export class WsTransport {
       else if (quiet >= heartbeatMs / 2) ws.ping();
     }
   }
+}
+
+/**
+ * A client that closed with 1000 meant to leave. Anything else (a dropped link, a keep-alive
+ * timeout, Foony's `suspend()` which says "client suspend") may come back and resume.
+ */
+function isCleanClose(code: number, reason: Buffer): boolean {
+  return code === 1000 && reason.toString() !== 'client suspend';
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {
