@@ -1,85 +1,124 @@
-// Publishers: "flood" keeps a window of unacknowledged publishes in flight (as fast as the server
-// drains); "rate" publishes at a fixed total rate from many connections and measures publish→ack.
-import { connect } from '../lib/rawws.mjs';
+// Publishers: "flood" keeps a window of unacknowledged publishes in flight on each connection (as fast
+// as the server drains); "rate" publishes at a fixed total rate from many connections and measures
+// publish→ack. Every payload carries its publish time (`ts`, wall-clock ms with sub-ms resolution) for
+// the subscribers' end-to-end latency.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { connect, now } from '../lib/rawws.mjs';
 import { protocols } from '../lib/protocols.mjs';
+import { Histogram } from '../lib/hist.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
+process.on('disconnect', () => process.exit(0));
 const proto = protocols[cfg.kind];
 const pad = 'x'.repeat(Math.max(0, (cfg.payloadBytes ?? 100) - 40));
+const lag = monitorEventLoopDelay({ resolution: 2 });
+lag.enable();
+let errors = 0;
+let lastError = '';
 
 function openPublisher(index) {
+  const ctx = { ...cfg, prefix: `${process.pid}-${index}` };
   return new Promise((resolve) => {
     const api = connect(`ws://127.0.0.1:${cfg.port}${proto.path}`, {
       wantPayload: true,
-      onOpen: (c) => proto.open(c, { ...cfg, prefix: `${process.pid}-${index}` }, () => resolve(c)),
+      onOpen: (c) => proto.open(c, ctx, () => resolve(c)),
       onFrame: (text) => {
         if (api.onText) return api.onText(text);
         const id = proto.ackOf(text);
-        if (id !== undefined) api.onAck?.(id);
+        if (id !== undefined) return api.onAck?.(id);
+        if (text.startsWith('{"t":"err"')) {
+          errors++;
+          lastError = text.slice(0, 200);
+          const m = /"id":(\d+)/.exec(text);
+          if (m) api.onAck?.(Number(m[1]));
+        }
       },
     });
+    api.ctx = ctx;
   });
 }
 
-const percentile = (xs, p) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] : 0);
+async function openAll(n) {
+  const conns = [];
+  for (let i = 0; i < n; i++) conns.push(await openPublisher(i));
+  return conns;
+}
 
 async function flood() {
-  const c = await openPublisher(0);
-  const ctx = { ...cfg, prefix: `${process.pid}-0` };
-  let next = 1;
-  let acked = 0;
+  const conns = await openAll(cfg.publishers ?? 1);
   let stopAt = 0;
-  const pump = () => {
-    while (next - 1 - acked < cfg.window && (stopAt === 0 || Date.now() < stopAt)) {
-      const channel = cfg.channels[next % cfg.channels.length];
-      proto.publish(c, channel, { ts: Date.now(), p: pad }, next++, ctx);
-    }
-  };
-  c.onAck = () => {
-    acked++;
-    pump();
-  };
+  let published = 0;
+  let acked = 0;
+  conns.forEach((c, k) => {
+    let next = 1;
+    let done = 0;
+    const pump = () => {
+      while (next - 1 - done < cfg.window && now() < stopAt) {
+        // Each connection walks the channels from its own starting point.
+        const channel = cfg.channels[(next + k * 7919) % cfg.channels.length];
+        proto.publish(c, channel, { ts: now(), p: pad }, next++, c.ctx);
+        published++;
+      }
+    };
+    c.onAck = () => {
+      done++;
+      acked++;
+      pump();
+    };
+    c.pump = pump;
+  });
   process.on('message', (m) => {
     if (m.type === 'start') {
-      stopAt = Date.now() + m.ms;
-      pump();
-      setTimeout(() => process.send({ type: 'done', published: next - 1, acked }), m.ms + 200);
+      stopAt = now() + m.ms;
+      for (const c of conns) c.pump();
+    } else if (m.type === 'stop') {
+      stopAt = 0;
+      process.send({ type: 'done', published, acked, errors, lastError });
     }
   });
   process.send({ type: 'ready' });
 }
 
 async function rate() {
-  const conns = [];
-  for (let i = 0; i < cfg.publishers; i++) conns.push(await openPublisher(i));
-  const sent = new Map();
-  const latencies = [];
+  const conns = await openAll(cfg.publishers);
+  const acks = new Histogram();
+  const pending = conns.map(() => new Map());
+  let recordFrom = Infinity;
   conns.forEach((c, i) => {
     c.onAck = (id) => {
-      const t = sent.get(`${i}:${id}`);
-      if (t !== undefined) {
-        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-        sent.delete(`${i}:${id}`);
-      }
+      const t = pending[i].get(id);
+      if (t === undefined) return;
+      pending[i].delete(id);
+      if (t >= recordFrom) acks.add(now() - t);
     };
   });
+  let id = 1;
   process.on('message', (m) => {
     if (m.type !== 'start') return;
-    const perTick = cfg.rate / 200; // 5 ms ticks
-    let carry = 0;
-    let id = 1;
+    // Publish what is due by the clock (not by counting timer ticks, which run late under load),
+    // checking every millisecond; connections take turns.
+    const t0 = now();
+    let sent = 0;
+    recordFrom = t0 + (m.warmupMs ?? 0);
+    acks.take();
+    lag.reset();
     const timer = setInterval(() => {
-      carry += perTick;
-      for (; carry >= 1; carry--) {
+      const t = now();
+      const due = Math.min(Math.floor(((t - t0) * m.rate) / 1000), Math.floor((m.ms * m.rate) / 1000));
+      for (; sent < due; sent++, id++) {
         const i = id % conns.length;
-        sent.set(`${i}:${id}`, process.hrtime.bigint());
-        proto.publish(conns[i], cfg.channels[i % cfg.channels.length], { ts: Date.now(), p: pad }, id, { ...cfg, prefix: `${process.pid}-${i}` });
-        id++;
+        const ts = now();
+        pending[i].set(id, ts);
+        proto.publish(conns[i], cfg.channels[i % cfg.channels.length], { ts, p: pad }, id, conns[i].ctx);
       }
-    }, 5);
+    }, 1);
     setTimeout(() => {
       clearInterval(timer);
-      setTimeout(() => process.send({ type: 'done', published: id - 1, acked: latencies.length, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }), 300);
+      setTimeout(() => {
+        const unacked = pending.reduce((a, p) => a + p.size, 0);
+        for (const p of pending) p.clear();
+        process.send({ type: 'done', published: sent, unacked, errors, lastError, acks: acks.take(), lagP99: lag.percentile(99) / 1e6, lagMax: lag.max / 1e6 });
+      }, 300);
     }, m.ms);
   });
   process.send({ type: 'ready' });
