@@ -126,6 +126,7 @@ describe.each(CORE_VERSIONS)('@foony/realtime $version: server killed and restar
       const meanwhile = ['m-0', 'm-1', 'm-2', 'm-3', 'm-4'];
       await restPublishAll(v, s, ch, meanwhile);
       const events = channelLog(sub.channels.get(ch));
+      const sent = recordSent(sub);
       proxy.unblock();
       await waitReconnected(sub, log);
       // The replay comes before the resubscribe's ack; a live message after that ack comes last.
@@ -133,7 +134,11 @@ describe.each(CORE_VERSIONS)('@foony/realtime $version: server killed and restar
       const pub2 = clients.realtime(v, s.ws, { key: s.key, clientId: 'pub2' });
       await pub2.channels.get(ch).publish('after', 1);
       await eventually(() => got.some((m) => m.name === 'after'), 'a live message after the resume');
-      expect(got.map((m) => m.name)).toEqual(['before-0', 'before-1', 'before-2', ...meanwhile, 'after']);
+      const resub = sent.find((f) => f.t === 'sub');
+      const outcome = events.find((e) => e.event === 'attached' || e.event === 'update');
+      expect(got.map((m) => m.name), `resubscribed with lastSerial ${resub?.lastSerial}, server answered resumed: ${outcome?.resumed}`).toEqual([
+        'before-0', 'before-1', 'before-2', ...meanwhile, 'after',
+      ]);
       for (const n of meanwhile) expect(deliveriesOf(raw, ch, n), n).toBe(1);
     },
     45_000,
