@@ -202,17 +202,29 @@ function child(script, cfg) {
   };
 }
 
-/** Subscriber processes; connection i takes channel i % channels and node ⌊i / channels⌋ % ports. */
+/**
+ * Subscriber processes. Connection i takes channel i % channels and node ⌊i / channels⌋ % ports.
+ * Bulk connections go to --load-procs processes in alternating runs of 50; latency probes (every
+ * `probeEvery`-th connection) to a process of their own that reads nothing else. Connections are
+ * opened in steps of 500 indices across all processes, so that the server sees them in about index
+ * order and the probes sit spread through each channel's subscriber list, not all at one end.
+ */
 async function subscribers(server, ports, count, channels, probeEvery = 0) {
-  const per = Math.ceil(count / O.loadProcs);
-  const procs = [];
-  for (let i = 0; i < O.loadProcs; i++) {
-    const n = Math.min(per, count - i * per);
-    if (n <= 0) break;
-    procs.push(child('load/subscribers.mjs', { kind: server.kind, ports, token, count: n, offset: i * per, channels, probeEvery }));
+  const bulk = Array.from({ length: O.loadProcs }, () => []);
+  const probes = [];
+  for (let i = 0; i < count; i++) {
+    if (probeEvery > 0 && i % probeEvery === 0) probes.push(i);
+    else bulk[Math.floor(i / 50) % O.loadProcs].push(i);
   }
+  const procs = [...bulk.map((indices) => ({ indices, probes: false })), { indices: probes, probes: true }]
+    .filter((p) => p.indices.length > 0)
+    .map((p) => child('load/subscribers.mjs', { kind: server.kind, ports, token, channels, ...p }));
   const t0 = performance.now();
   await Promise.all(procs.map((p) => p.next('ready')));
+  for (let upTo = 500; upTo < count + 500; upTo += 500) {
+    await Promise.all(procs.map((p) => (p.send({ type: 'open', upTo }), p.next('opened'))));
+    progress(`  ${fmt(Math.min(upTo, count))}/${fmt(count)} subscribers`);
+  }
   if (process.env.BENCH_DEBUG) log(`  ${count} subscribers ready in ${fmt(performance.now() - t0)} ms`);
   return {
     pids: procs.map((p) => p.proc.pid),
@@ -226,7 +238,15 @@ async function subscribers(server, ports, count, channels, probeEvery = 0) {
 function windowRate(s0, s1) {
   return s1.reduce((sum, r, i) => sum + (r.frames - s0[i].frames) / ((r.at - s0[i].at) / 1000), 0);
 }
-const loadLag = (snap) => ({ p99: Math.max(...snap.map((r) => r.lagP99)), max: Math.max(...snap.map((r) => r.lagMax)) });
+/** Event-loop lag of the load processes: the worst of all, and that of the probe process (which times latency). */
+const loadLag = (snap) => {
+  const probe = snap.filter((r) => r.probes);
+  return {
+    p99: Math.max(...snap.map((r) => r.lagP99)),
+    max: Math.max(...snap.map((r) => r.lagMax)),
+    ...(probe.length ? { probeP99: Math.max(...probe.map((r) => r.lagP99)) } : {}),
+  };
+};
 
 // CPU time from /proc, per group of processes (server, redis, subscribers, publishers).
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
@@ -386,7 +406,7 @@ async function sustained(server, rates) {
         };
         step.ok = step.p99 < 50 && closed === 0 && deliveriesPerSecond > 0.9 * step.expected;
         steps.push(step);
-        progress(`  sustained ${server.name}: ${rate}/s → ${fmt(deliveriesPerSecond)} deliveries/s, p99 ${fmt(lat.p99, 1)} ms, load lag p99 ${fmt(step.loadLag.p99, 1)} ms, p50 by second ${trend.map((x) => fmt(x, 0)).join(' ')} ms, cores ${coresText(cores)}`);
+        progress(`  sustained ${server.name}: ${rate}/s → ${fmt(deliveriesPerSecond)} deliveries/s, p99 ${fmt(lat.p99, 1)} ms, load lag p99 ${fmt(step.loadLag.p99, 1)} ms (probes ${fmt(step.loadLag.probeP99, 1)} ms), p50 by second ${trend.map((x) => fmt(x, 0)).join(' ')} ms, cores ${coresText(cores)}`);
         log('');
         if (!step.ok) break;
         await sleep(300);
@@ -400,7 +420,12 @@ async function sustained(server, rates) {
   }
   const best = steps.filter((s) => s.ok).at(-1);
   const miss = steps.find((s) => !s.ok);
-  return { ...(best ?? { deliveriesPerSecond: 0 }), firstMiss: miss, steps };
+  return {
+    ...(best ?? { deliveriesPerSecond: 0 }),
+    // The first step that missed, flattened so that medians over runs can be taken.
+    ...(miss ? { missRate: miss.rate, missDeliveriesPerSecond: miss.deliveriesPerSecond, missP50: miss.p50, missP99: miss.p99, missCores: miss.cores, missLoadLag: miss.loadLag } : {}),
+    steps,
+  };
 }
 
 /** Resident bytes per idle connection with one subscription. */
@@ -467,8 +492,8 @@ async function main() {
     want('sustained') && {
       key: 'sustained', label: `sustained (${S.fanoutSubs} subs, p99 < 50 ms)`, each: SERVERS,
       run: (s) => sustained(s, O.rates ?? S.rates),
-      say: (r) => `${fmt(r.rate)} publishes/s = ${fmt(r.deliveriesPerSecond)} deliveries/s at p99 ${fmt(r.p99, 1)} ms` +
-        (r.firstMiss ? ` · next step ${r.firstMiss.rate}/s missed: p99 ${fmt(r.firstMiss.p99, 1)} ms, ${fmtRate(r.firstMiss.deliveriesPerSecond)}/${fmtRate(r.firstMiss.expected)} delivered, load lag p99 ${fmt(r.firstMiss.loadLag.p99, 1)} ms, cores ${coresText(r.firstMiss.cores)}` : ' · every step passed'),
+      say: (r) => r.steps.map((x) => `${x.rate}/s ${x.ok ? '✓' : '✗'} ${fmtRate(x.deliveriesPerSecond)} deliveries/s p50 ${fmt(x.p50, 1)} p99 ${fmt(x.p99, 1)} ms`).join(' · ') +
+        (Number.isFinite(r.missRate) ? ` (at ${r.missRate}/s: cores ${coresText(r.missCores)}, probe lag p99 ${fmt(r.missLoadLag.probeP99, 1)} ms, bulk load lag p99 ${fmt(r.missLoadLag.p99, 1)} ms)` : ' (every step passed)'),
     },
     want('ack') && {
       key: 'ack', label: `publish→ack at ${S.ackRate}/s (${S.ackPublishers} publishers)`, each: SERVERS,
@@ -551,9 +576,13 @@ function report(machine, seconds) {
     const rateNote = row.key === 'sustained' && Number.isFinite(m.rate) ? ` (${fmt(m.rate)} pub/s)` : '';
     const spread = row.runs.length > 1 && row.runs[0].deliveriesPerSecond !== undefined ? ` [${row.runs.map((r) => fmtRate(r.deliveriesPerSecond)).join(', ')}]` : '';
     lines.push(`| ${row.workload} | ${row.server} | ${fmt(m.deliveriesPerSecond)}${rateNote}${spread} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${fmt(m.cpuPerMillion, 2)} | ${fmt(m.bytesPerConnection)} | ${fmt(ratio, 1)}×${row.key === 'redis' ? ' †' : ''} | ${target(row, find)} |`);
-    if (m.cores) {
-      const extra = row.key === 'ack' ? ` e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms` : '';
-      where.push(`| ${row.workload} | ${row.server} | ${coresText(m.cores)} | ${fmt(m.loadLag?.p99, 1)} / ${fmt(m.loadLag?.max, 1)} |${extra} |`);
+    if (m.cores || m.missCores) {
+      const extra = row.key === 'ack' ? `e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms`
+        : row.key === 'sustained' ? [
+          m.cores ? `at ${fmt(m.rate)}/s (passed): probe lag p99 ${fmt(m.loadLag?.probeP99, 1)} ms` : '',
+          m.missCores ? `at ${fmt(m.missRate)}/s (missed: ${fmtRate(m.missDeliveriesPerSecond)} deliveries/s, p50 ${fmt(m.missP50, 1)}, p99 ${fmt(m.missP99, 1)} ms): cores ${coresText(m.missCores)}, load lag p99 ${fmt(m.missLoadLag?.p99, 1)} ms, probe lag p99 ${fmt(m.missLoadLag?.probeP99, 1)} ms` : '',
+        ].filter(Boolean).join('; ') : '';
+      where.push(`| ${row.workload} | ${row.server} | ${m.cores ? coresText(m.cores) : '–'} | ${fmt(m.loadLag?.p99, 1)} / ${fmt(m.loadLag?.max, 1)} | ${extra} |`);
     }
   }
   const table = [

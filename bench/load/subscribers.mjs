@@ -1,8 +1,9 @@
 // A load process: opens many cheap connections, subscribes each to a channel, then counts what arrives.
-// Talks to the orchestrator over IPC. Latency probes (every Nth connection) read the publish time the
-// publisher put in the payload and compare it with this process's clock right after the frame is read.
-// Each `count` reply also says how late this process's own event loop ran since the last one: when it
-// is late, the latency it measures is the load generator's, not the server's.
+// Talks to the orchestrator over IPC. Latency probes read the publish time the publisher put in the
+// payload and compare it with this process's clock right after the frame is read; the orchestrator
+// puts the probes in a process of their own, with nothing else to read, so that their timestamps are
+// not held up behind a thousand other sockets. Each `count` reply also says how late this process's
+// event loop ran since the last one: when it is late, the latency it measures is partly its own.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, now } from '../lib/rawws.mjs';
 import { protocols } from '../lib/protocols.mjs';
@@ -11,18 +12,20 @@ import { Histogram } from '../lib/hist.mjs';
 const cfg = JSON.parse(process.argv[2]);
 process.on('disconnect', () => process.exit(0));
 const proto = protocols[cfg.kind];
-// Connection i belongs to channel i % channels, and to node ⌊i / channels⌋ % nodes: with several nodes
-// every channel has subscribers on each of them.
-const ports = cfg.ports ?? [cfg.port];
+// Connection i (a global index: the orchestrator hands each process its own) belongs to channel
+// i % channels, and to node ⌊i / channels⌋ % nodes: with several nodes every channel has subscribers
+// on each of them.
+const ports = cfg.ports;
 const conns = [];
 let subscribed = 0;
+let closed = 0;
 const latencies = new Histogram();
 const lag = monitorEventLoopDelay({ resolution: 2 });
 lag.enable();
 
 function open(i) {
   return new Promise((resolve, reject) => {
-    const probe = cfg.probeEvery > 0 && i % cfg.probeEvery === 0;
+    const probe = cfg.probes;
     const port = ports[Math.floor(i / cfg.channels.length) % ports.length];
     const c = connect(`ws://127.0.0.1:${port}${proto.path}`, {
       wantPayload: true,
@@ -57,40 +60,47 @@ function open(i) {
     conns.push(c);
   });
 }
-let closed = 0;
 
-async function main() {
-  // Up to 200 handshakes in flight at a time (more can overflow the server's accept backlog).
-  let next = cfg.offset;
-  const end = cfg.offset + cfg.count;
+// Opened in steps the orchestrator calls out (all indices below `upTo`), so that the connections of
+// all load processes reach the server interleaved, as their indices say; up to 200 handshakes in
+// flight at a time (more can overflow the server's accept backlog).
+let position = 0;
+async function openUpTo(upTo) {
   const lane = async () => {
-    while (next < end) await open(next++);
+    while (position < cfg.indices.length && cfg.indices[position] < upTo) await open(cfg.indices[position++]);
   };
-  await Promise.all(Array.from({ length: Math.min(200, cfg.count) }, lane));
-  process.send({ type: 'ready', subscribed });
-  lag.reset();
-  process.on('message', (m) => {
-    if (m.type === 'count') {
-      let frames = 0;
-      for (const c of conns) frames += c.state.frames;
-      const reply = {
-        type: 'count',
-        at: now(),
-        frames,
-        closed,
-        lagP99: lag.percentile(99) / 1e6,
-        lagMax: lag.max / 1e6,
-        latencies: latencies.take(),
-      };
-      lag.reset();
-      process.send(reply);
-    } else if (m.type === 'exit') {
-      for (const c of conns) c.close();
-      process.exit(0);
-    }
-  });
+  await Promise.all(Array.from({ length: 200 }, lane));
 }
-main().catch((err) => {
-  process.send({ type: 'error', message: err.message });
-  process.exit(1);
+
+process.on('message', (m) => {
+  if (m.type === 'open') {
+    openUpTo(m.upTo).then(
+      () => {
+        lag.reset();
+        process.send({ type: 'opened', subscribed });
+      },
+      (err) => {
+        process.send({ type: 'error', message: err.message });
+        process.exit(1);
+      },
+    );
+  } else if (m.type === 'count') {
+    let frames = 0;
+    for (const c of conns) frames += c.state.frames;
+    process.send({
+      type: 'count',
+      probes: cfg.probes,
+      at: now(),
+      frames,
+      closed,
+      lagP99: lag.percentile(99) / 1e6,
+      lagMax: lag.max / 1e6,
+      latencies: latencies.take(),
+    });
+    lag.reset();
+  } else if (m.type === 'exit') {
+    for (const c of conns) c.close();
+    process.exit(0);
+  }
 });
+process.send({ type: 'ready' });
