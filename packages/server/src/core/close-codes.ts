@@ -14,6 +14,8 @@ export const CloseCode = {
   AuthExpired: 4102,
   /** The client stopped reading: its unsent bytes passed the limit. */
   SlowConsumer: 4008,
+  /** A new connection resumed this connection's id (Foony `resumeConnectionId`). */
+  Superseded: 4009,
   /** No frame or pong within two heartbeat intervals. */
   HeartbeatTimeout: 4000,
 } as const;

@@ -61,6 +61,8 @@ export interface SessionLimits {
   maxPresenceBytes: number;
   /** Most messages one history page returns. */
   maxHistoryPage: number;
+  /** A binary message over this many bytes is refused (41300) record by record; the connection stays. */
+  maxFrameBytes: number;
   /**
    * How long the presence of a connection that dropped (not closed cleanly) is kept for it to
    * resume with `resumeConnectionId`; a quick reconnect then causes no leave/enter churn.
@@ -77,6 +79,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
   maxSubscriptions: 500,
   maxPresenceBytes: 4096,
   maxHistoryPage: 1000,
+  maxFrameBytes: 64 * 1024,
   presenceResumeMs: 5_000,
 };
 
@@ -118,6 +121,9 @@ export class SessionRegistry {
   has(connectionId: string): boolean {
     return this.byId.has(connectionId);
   }
+  get(connectionId: string): Session | undefined {
+    return this.byId.get(connectionId);
+  }
   /** Keep `channels` entered for `ms`, then call `leave`, unless the connection resumes first. */
   park(connectionId: string, app: string, clientId: string, channels: string[], ms: number, leave: () => void): void {
     const timer = setTimeout(() => {
@@ -149,6 +155,9 @@ export class SessionRegistry {
   }
 }
 
+/** Starts every connection id this process gives, so a resume from another process is recognised. */
+const PROCESS_PREFIX = randomBytes(3).toString('base64url');
+
 type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
 
 /**
@@ -161,6 +170,12 @@ export class Session implements Peer {
   /** Foony's binary records instead of JSON text; decided by the first frame and kept. */
   private binary?: boolean;
   private identity?: Identity;
+  /**
+   * A Foony client back from a server that has since restarted (its resumed connection id is from
+   * another process) while serials did not survive the restart: its cursors point into streams
+   * that no longer exist, so they are treated like a stale epoch (replay what is kept, resumed false).
+   */
+  private staleCursors = false;
   private closed = false;
   /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
   private chain: Promise<void> = Promise.resolve();
@@ -183,6 +198,10 @@ export class Session implements Peer {
     this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
   }
 
+  get speaksBinary(): boolean {
+    return this.binary === true;
+  }
+
   get clientId(): string | undefined {
     return this.identity?.clientId;
   }
@@ -199,6 +218,7 @@ export class Session implements Peer {
     this.binary ??= typeof data !== 'string';
     if (this.binary) {
       if (typeof data === 'string') return this.enqueue(new FrameError('text frame on a binary connection: send binary records'));
+      if (data.length > this.ctx.limits.maxFrameBytes) return this.refuseOversized(data);
       for (const frame of decodeClientRecords(data)) this.enqueue(frame);
       return;
     }
@@ -210,6 +230,17 @@ export class Session implements Peer {
       frame = err instanceof FrameError ? err : new FrameError('frame could not be read');
     }
     this.enqueue(frame);
+  }
+
+  /** Every request in an oversized binary message gets 41300, so the client stops resending it. */
+  private refuseOversized(data: Buffer): void {
+    const limit = this.ctx.limits.maxFrameBytes;
+    const err = new HubbubError(ErrorCode.TooLarge, `message of ${data.length} bytes is over the limit of ${limit}`);
+    for (const frame of decodeClientRecords(data)) {
+      const id = frame instanceof FrameError ? frame.requestId : requestIdOf(frame);
+      this.chain = this.chain.then(() => this.fail(err, id));
+      if (!(frame instanceof FrameError) && frame.t === 'auth') this.chain = this.chain.then(() => this.close(CloseCode.TooBig, 'auth too large'));
+    }
   }
 
   /** Frames are handled in turn, and errors answered in turn, so replies keep the order of requests. */
@@ -233,6 +264,13 @@ export class Session implements Peer {
     if (this.closed) return;
     if (this.binary) this.wire.sendRecords(encodeServerFrame(frame));
     else this.wire.send(JSON.stringify(frame));
+  }
+
+  /** A new connection resumed this one: go, keeping presence for it as after a drop. */
+  supersede(): void {
+    if (this.closed) return;
+    this.wire.close(CloseCode.Superseded, 'resumed by another connection');
+    this.dispose(true);
   }
 
   /** Close from the server side (drain, slow consumer, policy). */
@@ -271,7 +309,8 @@ export class Session implements Peer {
       }
     };
     const keepFor = this.ctx.limits.presenceResumeMs;
-    if (abrupt && held.length > 0 && keepFor > 0) this.ctx.sessions.park(connectionId, app, clientId, held, keepFor, leave);
+    // Only Foony (binary) clients resume their presence; Hubbub's SDK re-enters it by choice.
+    if (abrupt && this.binary && held.length > 0 && keepFor > 0) this.ctx.sessions.park(connectionId, app, clientId, held, keepFor, leave);
     else leave();
   }
 
@@ -316,6 +355,8 @@ export class Session implements Peer {
     } else {
       clearTimeout(this.authTimer);
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
+      const resume = frame.resumeConnectionId;
+      this.staleCursors = resume !== undefined && !resume.startsWith(PROCESS_PREFIX) && !this.ctx.engine.serialsOutliveProcess;
       for (const channel of this.ctx.sessions.unpark(this.connectionId)) this.presenceHeld.add(channel);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
@@ -338,11 +379,17 @@ export class Session implements Peer {
   }
 
   private pickConnectionId(resume: string | undefined, identity: Identity): string {
+    // A Foony client that resumes a connection the server still thinks is live (a network blip
+    // it did not notice) takes it over: the stale one goes, its presence parked for this one.
+    const stale = resume === undefined ? undefined : this.ctx.sessions.get(resume);
+    if (this.binary && stale?.speaksBinary && stale.app === identity.app && stale.clientId === identity.clientId) {
+      stale.supersede();
+    }
     const usable =
       resume !== undefined &&
       /^[A-Za-z0-9_-]{8,64}$/.test(resume) &&
       this.ctx.sessions.resumable(resume, identity.app, identity.clientId);
-    return usable ? resume : randomBytes(9).toString('base64url');
+    return usable ? resume : PROCESS_PREFIX + randomBytes(9).toString('base64url');
   }
 
   /**
@@ -387,7 +434,7 @@ export class Session implements Peer {
       if (frame.lastSerial !== undefined) {
         // A resume on a subscription this connection already has never repeats what it was sent.
         const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
-        const recovery = await this.ctx.engine.recover(key, from, frame.epoch);
+        const recovery = await this.ctx.engine.recover(key, from, this.epochOf(frame.epoch));
         for (const m of recovery.messages) this.sendMessage(frame.channel, m, sub);
         lastSent = recovery.messages.at(-1)?.seq ?? from;
         ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
@@ -409,20 +456,29 @@ export class Session implements Peer {
     }
   }
 
+  /** The epoch a cursor claims; binary clients send none, so a stale process is the only tell. */
+  private epochOf(claimed: string | undefined): string | undefined {
+    return claimed ?? (this.staleCursors ? 'from-another-process' : undefined);
+  }
+
   private sendMessage(channel: string, m: StoredMessage, sub: Subscription): void {
     if (m.seq !== undefined) sub.lastSeq = Math.max(sub.lastSeq ?? 0, m.seq);
     if (!this.echo && m.connectionId === this.connectionId) return;
     this.send(messageFrame(channel, m) satisfies MessageFrame);
   }
 
-  private unsubscribe(channel: string, id: number): void {
+  private async unsubscribe(channel: string, id: number): Promise<void> {
     const sub = this.subscriptions.get(channel);
     if (sub) {
       this.subscriptions.delete(channel);
       this.ctx.router.unsubscribe(this.key(channel), sub);
     }
-    // Foony's SDK has no separate presence detach: unsubscribing a channel ends its presence watch.
-    if (this.binary && this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
+    // Foony's SDK has no separate presence detach: unsubscribing a channel ends its presence watch
+    // and its membership (the SDK stops re-entering it).
+    if (this.binary) {
+      if (this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
+      if (this.presenceHeld.has(channel)) await this.leavePresence(channel);
+    }
     this.send({ t: 'ack', id });
   }
 
@@ -466,9 +522,7 @@ export class Session implements Peer {
     const key = this.key(frame.channel);
     const { clientId } = this.identity!;
     if (frame.action === 'leave') {
-      this.presenceHeld.delete(frame.channel);
-      const left = await this.ctx.engine.presenceLeave(key, clientId, this.connectionId);
-      if (left === 'leave') this.ctx.notify?.(this.identity!.app, 'presence.leave', { channel: frame.channel, clientId });
+      await this.leavePresence(frame.channel);
       return this.send({ t: 'ack', id: frame.id });
     }
     const size = frame.data === undefined ? 0 : Buffer.byteLength(JSON.stringify(frame.data));
@@ -486,6 +540,13 @@ export class Session implements Peer {
       this.ctx.notify?.(this.identity!.app, 'presence.enter', { channel: frame.channel, clientId, data: frame.data });
     }
     this.send({ t: 'ack', id: frame.id });
+  }
+
+  private async leavePresence(channel: string): Promise<void> {
+    const { app, clientId } = this.identity!;
+    this.presenceHeld.delete(channel);
+    const left = await this.ctx.engine.presenceLeave(this.key(channel), clientId, this.connectionId);
+    if (left === 'leave') this.ctx.notify?.(app, 'presence.leave', { channel, clientId });
   }
 
   private async presenceSubscribe(channel: string, id: number): Promise<void> {
@@ -522,7 +583,7 @@ export class Session implements Peer {
 
   private async fetch(frame: FetchFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'history');
-    const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial);
+    const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial, this.epochOf(undefined));
     const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
     this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });
   }

@@ -7,6 +7,11 @@ import type { BatchMember, PresenceAction, PresenceMember } from '@hubbub/protoc
  */
 export interface Engine {
   readonly kind: string;
+  /**
+   * True when serials live outside this process (Redis): a cursor from before a restart still
+   * points into the same stream. False (memory): a restarted process starts every stream again.
+   */
+  readonly serialsOutliveProcess: boolean;
   start(events: EngineEvents): Promise<void>;
   close(): Promise<void>;
   /** Throws when what the engine depends on is unreachable. */

@@ -28,6 +28,7 @@ interface ChannelState {
 
 /** The embedded default: one process, nothing shared, no service needed. */
 export class MemoryEngine implements Engine {
+  readonly serialsOutliveProcess = false;
   readonly kind = 'memory';
   private events?: EngineEvents;
   private readonly channels = new Map<string, ChannelState>();

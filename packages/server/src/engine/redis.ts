@@ -37,6 +37,7 @@ type Commands = Redis & {
  * hash tag, so a Redis Cluster keeps them on one shard.
  */
 export class RedisEngine implements Engine {
+  readonly serialsOutliveProcess = true;
   readonly kind = 'redis';
   readonly nodeId = randomBytes(6).toString('base64url');
   private readonly retention: RetentionOptions;

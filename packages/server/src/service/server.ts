@@ -120,7 +120,7 @@ export class HubbubServer {
     this.router.onOccupancy = (key, occupied) => {
       this.notify(appOf(key), occupied ? 'channel.occupied' : 'channel.vacated', { channel: channelOf(key) });
     };
-    this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, ...options.limits };
+    this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, maxFrameBytes: options.maxPayloadBytes, ...options.limits };
     const authenticate = authenticator(this.tokens, this.keys);
     const openSession = (wire: Wire) =>
       new Session(

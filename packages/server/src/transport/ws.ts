@@ -8,7 +8,11 @@ import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
 
 export interface WsTransportOptions {
-  /** Largest frame accepted, in bytes; larger ones close the connection with 1009. */
+  /**
+   * Largest text frame accepted, in bytes; larger ones close the connection with 1009. Binary
+   * messages up to `BINARY_CEILING` reach the session, which answers an oversized publish with
+   * an error: Foony's SDK resends a publish forever when its connection is closed instead.
+   */
   maxPayload: number;
   /** Server-side ping interval; a peer silent for two intervals is dropped. */
   heartbeatMs: number;
@@ -39,6 +43,9 @@ export interface WsPeer {
  * Adapts `ws` sockets to wires. Writes are queued and flushed once per event-loop turn with the
  * socket corked, so a burst of deliveries to one socket becomes one write system call.
  */
+/** Binary messages past this close the connection with 1009 whatever the configured limit. */
+const BINARY_CEILING = 1024 * 1024;
+
 export class WsTransport {
   private readonly wss: WebSocketServer;
   private readonly lastSeen = new Map<WebSocket, number>();
@@ -52,7 +59,8 @@ export class WsTransport {
     private readonly options: WsTransportOptions,
     private readonly handlers: WsHandlers,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
+    const maxPayload = Math.max(options.maxPayload, BINARY_CEILING);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
     this.heartbeat = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.heartbeatMs / 2)));
     this.heartbeat.unref();
   }
@@ -170,6 +178,7 @@ export class WsTransport {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       this.counters.framesIn++;
       this.counters.bytesIn += bytes.length;
+      if (!isBinary && bytes.length > this.options.maxPayload) return ws.close(CloseCode.TooBig, 'frame too large');
       peer.receive(isBinary ? bytes : bytes.toString());
     });
     ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
