@@ -49,6 +49,7 @@ const SERVE: OptionSpec[] = [
   { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
   { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'string', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
   { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'string', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
+  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'string', default: '5s', value: 'DURATION', help: 'How long a dropped Foony (binary) connection stays present for a resume with resumeConnectionId; 0: leave at once' },
   { name: 'admin-key', env: 'HUBBUB_ADMIN_KEY', type: 'string', value: 'KEY', help: 'Turn on the /admin console, protected by this key' },
   { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', help: 'fatal, error, warn, info, debug or trace' },
 ];
@@ -146,6 +147,7 @@ async function serve(argv: string[]): Promise<number> {
       publishBurst: 2 * (v['publish-rate'] as number),
       maxSubscriptions: v['max-subscriptions'] as number,
       authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
+      presenceResumeMs: parseDuration(v['presence-resume'], '--presence-resume'),
     },
     logger,
   });
