@@ -117,12 +117,14 @@ function stopper(proc) {
 async function startServer(server, extra = []) {
   let dataDir;
   const argv = server.kind === 'hubbub'
-    ? [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', (dataDir = mkdtempSync(join(tmpdir(), 'hubbub-bench-'))), '--publish-rate', '10000000', '--max-connections', '100000', '--max-subscriptions', '10', ...extra]
+    ? [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', (dataDir = mkdtempSync(join(tmpdir(), 'hubbub-bench-'))), '--publish-rate', '10000000', '--max-connections', '100000', '--max-subscriptions', '10', ...extra, ...(process.env.BENCH_HUBBUB_ARGS?.split(' ').filter(Boolean) ?? [])]
     : [join(here, server.script)];
   const proc = track(spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), ...argv], {
     env: { ...process.env, JWT_SIGNING_KEY: SIGNING_KEY, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   }), 'server');
+  // BENCH_SERVER_LOG=1 passes the server's output through (e.g. with --trace-gc in BENCH_SERVER_NODE_OPTIONS).
+  if (process.env.BENCH_SERVER_LOG) createInterface({ input: proc.stdout }).on('line', (line) => process.stderr.write(`[${server.name} ${proc.pid}] ${line}\n`));
   const m = await waitForLine(proc, /listening (?:on http:\/\/localhost:)?(\d+)/, server.name);
   const stop = stopper(proc);
   return {
@@ -352,7 +354,7 @@ async function ackLatency(server, rate, publishers) {
       if (r.errors) log(`  ${server.name}: ${r.errors} publishes refused (${r.lastError})`);
       return {
         p50: acks.p50, p99: acks.p99, ackP999: acks.p999, ackMax: acks.max, acked: acks.n, published: r.published, unacked: r.unacked,
-        e2eP50: e2e.p50, e2eP99: e2e.p99,
+        e2eP50: e2e.p50, e2eP99: e2e.p99, worstAckBy100ms: r.worstBy100ms,
         cores: coresBetween(c0, c1), loadLag: { p99: Math.max(r.lagP99, loadLag(s1).p99), max: Math.max(r.lagMax, loadLag(s1).max) }, publisherLagP99: r.lagP99,
       };
     } finally {

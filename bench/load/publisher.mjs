@@ -11,7 +11,10 @@ const cfg = JSON.parse(process.argv[2]);
 process.on('disconnect', () => process.exit(0));
 const proto = protocols[cfg.kind];
 const pad = 'x'.repeat(Math.max(0, (cfg.payloadBytes ?? 100) - 40));
-const lag = monitorEventLoopDelay({ resolution: 2 });
+// The histogram holds whole intervals between timer ticks: the lag is what exceeds the resolution.
+const LAG_RESOLUTION = 2;
+const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION });
+const lagMs = (ns) => Math.max(0, ns / 1e6 - LAG_RESOLUTION);
 lag.enable();
 let errors = 0;
 let lastError = '';
@@ -89,9 +92,16 @@ async function rate() {
       const t = pending[i].get(id);
       if (t === undefined) return;
       pending[i].delete(id);
-      if (t >= recordFrom) acks.add(now() - t);
+      if (t < recordFrom) return;
+      const ms = now() - t;
+      acks.add(ms);
+      // The slowest ack of each 100 ms of the run: shows whether the tail comes in bursts (a pause
+      // somewhere) or is spread evenly.
+      const b = Math.floor((t - recordFrom) / 100);
+      if (!(worst[b] >= ms)) worst[b] = ms;
     };
   });
+  let worst = [];
   let id = 1;
   process.on('message', (m) => {
     if (m.type !== 'start') return;
@@ -101,6 +111,7 @@ async function rate() {
     let sent = 0;
     recordFrom = t0 + (m.warmupMs ?? 0);
     acks.take();
+    worst = [];
     lag.reset();
     const timer = setInterval(() => {
       const t = now();
@@ -117,7 +128,7 @@ async function rate() {
       setTimeout(() => {
         const unacked = pending.reduce((a, p) => a + p.size, 0);
         for (const p of pending) p.clear();
-        process.send({ type: 'done', published: sent, unacked, errors, lastError, acks: acks.take(), lagP99: lag.percentile(99) / 1e6, lagMax: lag.max / 1e6 });
+        process.send({ type: 'done', published: sent, unacked, errors, lastError, acks: acks.take(), worstBy100ms: Array.from(worst, (x) => Math.round((x ?? 0) * 10) / 10), lagP99: lagMs(lag.percentile(99)), lagMax: lagMs(lag.max) });
       }, 300);
     }, m.ms);
   });
