@@ -270,26 +270,38 @@ describe('MemoryEngine: presence', () => {
   it('emits enter, update and leave, ref-counted by connection', async () => {
     vi.useFakeTimers({ now: 1_000 });
     const { engine, presence } = await setup();
+    // Watchers by client id see the changes with an action; every change also says what happened
+    // to the one connection's hold (watchers by connection, Foony's SDK, see those).
+    const byClient = () => presence.filter((p) => p.change.action !== null).map((p) => [p.change.action, p.change.member]);
+    const byConnection = () => presence.filter((p) => p.change.hold !== null).map((p) => [p.change.hold, p.change.holder]);
     await engine.presenceEnter(CH, { clientId: 'alice', connectionId: 'phone', data: 'online' });
     await engine.presenceEnter(CH, { clientId: 'alice', connectionId: 'laptop', data: 'online' });
     await engine.presenceEnter(CH, { clientId: 'bob', connectionId: 'b1' });
-    expect(presence).toEqual([
-      { channelKey: CH, change: { action: 'enter', member: { clientId: 'alice', connectionId: 'phone', data: 'online' }, timestamp: 1_000 } },
-      { channelKey: CH, change: { action: 'enter', member: { clientId: 'bob', connectionId: 'b1' }, timestamp: 1_000 } },
+    expect(presence.filter((p) => p.change.action !== null)).toEqual([
+      { channelKey: CH, change: { action: 'enter', member: { clientId: 'alice', connectionId: 'phone', data: 'online' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'alice', connectionId: 'phone', data: 'online' } } },
+      { channelKey: CH, change: { action: 'enter', member: { clientId: 'bob', connectionId: 'b1' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'bob', connectionId: 'b1' } } },
+    ]);
+    expect(byConnection().map(([action, m]) => [action, (m as { connectionId: string }).connectionId])).toEqual([
+      ['enter', 'phone'],
+      ['enter', 'laptop'],
+      ['enter', 'b1'],
     ]);
     expect((await engine.presenceMembers(CH)).map((m) => m.clientId).sort()).toEqual(['alice', 'bob']);
 
     presence.length = 0;
     await engine.presenceEnter(CH, { clientId: 'alice', connectionId: 'laptop', data: 'away' });
-    expect(presence.map((p) => [p.change.action, p.change.member])).toEqual([
-      ['update', { clientId: 'alice', connectionId: 'laptop', data: 'away' }],
-    ]);
+    expect(byClient()).toEqual([['update', { clientId: 'alice', connectionId: 'laptop', data: 'away' }]]);
+    expect(byConnection()).toEqual([['update', { clientId: 'alice', connectionId: 'laptop', data: 'away' }]]);
 
     presence.length = 0;
     await engine.presenceLeave(CH, 'alice', 'laptop'); // phone still holds alice: her data goes back to 'online'
     await engine.presenceLeave(CH, 'alice', 'phone');
-    expect(presence.map((p) => [p.change.action, p.change.member])).toEqual([
+    expect(byClient()).toEqual([
       ['update', { clientId: 'alice', connectionId: 'phone', data: 'online' }],
+      ['leave', { clientId: 'alice', connectionId: 'phone', data: 'online' }],
+    ]);
+    expect(byConnection()).toEqual([
+      ['leave', { clientId: 'alice', connectionId: 'laptop', data: 'away' }],
       ['leave', { clientId: 'alice', connectionId: 'phone', data: 'online' }],
     ]);
     expect(await engine.presenceMembers(CH)).toEqual([{ clientId: 'bob', connectionId: 'b1' }]);

@@ -1,4 +1,4 @@
-import { encodeServerFrame, messageRecordMember, type EventFrame, type MessageFrame, type PresenceEventFrame, type RealtimeEvent } from '@hubbub/protocol';
+import { encodeServerFrame, messageRecordMember, type PresenceAction, type PresenceMember, type EventFrame, type MessageFrame, type PresenceEventFrame, type RealtimeEvent } from '@hubbub/protocol';
 import type { PresenceChange, StoredMessage } from '../engine/engine.js';
 
 /**
@@ -55,15 +55,24 @@ export function messageFrame(channel: string, m: StoredMessage): MessageFrame {
   return frame;
 }
 
-export function presenceFrame(channel: string, change: PresenceChange): PresenceEventFrame {
-  const { member } = change;
+/** The change as watchers by client id see it (call only when `change.action` is set). */
+export function presenceFrame(channel: string, change: Pick<PresenceChange, 'action' | 'member' | 'timestamp'>): PresenceEventFrame {
+  return presenceEventFrame(channel, change.action!, change.member, change.timestamp);
+}
+
+/** The change as watchers by connection (Foony) see it (call only when `change.hold` is set). */
+export function holderFrame(channel: string, change: PresenceChange): PresenceEventFrame {
+  return presenceEventFrame(channel, change.hold!, change.holder, change.timestamp);
+}
+
+function presenceEventFrame(channel: string, action: PresenceAction, member: PresenceMember, timestamp: number): PresenceEventFrame {
   const frame: PresenceEventFrame = {
     t: 'presEvt',
     channel,
-    action: change.action,
+    action,
     clientId: member.clientId,
     connectionId: member.connectionId,
-    timestamp: change.timestamp,
+    timestamp,
   };
   if (member.data !== undefined) frame.data = member.data;
   if (member.encoding !== undefined) frame.encoding = member.encoding;

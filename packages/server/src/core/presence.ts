@@ -55,6 +55,21 @@ export class ChannelPresence {
     return this.members.get(clientId)?.holds.has(connectionId) ?? false;
   }
 
+  /** One connection's own member (clientId, connectionId and what it entered with). */
+  holder(clientId: string, connectionId: string): PresenceMember | undefined {
+    const hold = this.members.get(clientId)?.holds.get(connectionId);
+    return hold ? memberOf(clientId, connectionId, hold) : undefined;
+  }
+
+  /** Every connection's own member, with when it last entered or updated. */
+  holders(): Array<PresenceMember & { timestamp: number }> {
+    const out: Array<PresenceMember & { timestamp: number }> = [];
+    for (const [clientId, member] of this.members) {
+      for (const [connectionId, hold] of member.holds) out.push({ ...memberOf(clientId, connectionId, hold), timestamp: hold.at });
+    }
+    return out;
+  }
+
   /** The member as others see it: its latest connection's data. */
   member(clientId: string): PresenceMember | undefined {
     const member = this.members.get(clientId);
@@ -89,13 +104,22 @@ function latest(member: Member): Hold & { connectionId: string } {
 }
 
 function view(clientId: string, member: Member): PresenceMember {
-  const { connectionId, data, encoding } = latest(member);
+  const { connectionId, ...hold } = latest(member);
+  return memberOf(clientId, connectionId, hold);
+}
+
+function memberOf(clientId: string, connectionId: string, { data, encoding }: Hold): PresenceMember {
   const out: PresenceMember = { clientId, connectionId };
   if (data !== undefined) out.data = data;
   if (encoding !== undefined) out.encoding = encoding;
   return out;
 }
 
-function sameHold(a: Hold, b: Hold): boolean {
+/** Same data and encoding (what watchers would see), whatever the time. */
+export function samePresenceData(a: { data?: unknown; encoding?: string }, b: { data?: unknown; encoding?: string }): boolean {
   return a.encoding === b.encoding && JSON.stringify(a.data) === JSON.stringify(b.data);
+}
+
+function sameHold(a: Hold, b: Hold): boolean {
+  return samePresenceData(a, b);
 }

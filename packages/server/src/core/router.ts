@@ -1,11 +1,13 @@
 import type { Engine, EngineEvents, PresenceChange, StoredMessage } from '../engine/engine.js';
-import { Outbound, channelOf, eventFrame, messageFrame, presenceFrame } from './outbound.js';
+import { Outbound, channelOf, eventFrame, holderFrame, messageFrame, presenceFrame } from './outbound.js';
 
 /** What the router needs of a connection. */
 export interface Peer {
   readonly connectionId: string;
   /** False when the connection asked not to receive its own publishes. */
   readonly echo: boolean;
+  /** Sees every connection as its own presence member (Foony's SDK), not members by client id. */
+  readonly presenceByConnection?: boolean;
   deliver(frame: Outbound): void;
 }
 
@@ -115,8 +117,15 @@ export class Router implements EngineEvents {
     for (const tap of this.taps) tap.presence(channelKey, change);
     const peers = this.presenceSubs.get(channelKey);
     if (!peers) return;
-    const out = new Outbound(presenceFrame(channelOf(channelKey), change));
-    for (const peer of peers) peer.deliver(out);
+    let byClient: Outbound | undefined;
+    let byConnection: Outbound | undefined;
+    for (const peer of peers) {
+      if (peer.presenceByConnection) {
+        if (change.hold) peer.deliver((byConnection ??= new Outbound(holderFrame(channelOf(channelKey), change))));
+      } else if (change.action) {
+        peer.deliver((byClient ??= new Outbound(presenceFrame(channelOf(channelKey), change))));
+      }
+    }
   }
 
   /** The engine is told when the last local interest in a channel goes. */

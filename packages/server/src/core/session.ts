@@ -202,6 +202,10 @@ export class Session implements Peer {
     return this.binary === true;
   }
 
+  get presenceByConnection(): boolean {
+    return this.binary === true;
+  }
+
   get clientId(): string | undefined {
     return this.identity?.clientId;
   }
@@ -556,12 +560,11 @@ export class Session implements Peer {
       this.presenceSubs.add(channel);
       await this.ctx.router.subscribePresence(key, this);
     }
-    const members = await this.ctx.engine.presenceMembers(key);
-    if (!this.binary) return this.send({ t: 'ack', id, members });
-    // The binary ack has no member list: the snapshot follows it as one `enter` per member.
+    if (!this.binary) return this.send({ t: 'ack', id, members: await this.ctx.engine.presenceMembers(key) });
+    // The binary ack has no member list: the snapshot (a member per connection) follows it as enters.
+    const holders = await this.ctx.engine.presenceSnapshot(key);
     this.send({ t: 'ack', id });
-    const timestamp = Date.now();
-    for (const member of members) this.send(presenceFrame(channel, { action: 'enter', member, timestamp }));
+    for (const { timestamp, ...member } of holders) this.send(presenceFrame(channel, { action: 'enter', member, timestamp }));
   }
 
   private presenceUnsubscribe(channel: string, id: number): void {

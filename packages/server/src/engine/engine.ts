@@ -31,7 +31,7 @@ export interface Engine {
   /** Returns 'leave' when the member's last connection let go, else null. */
   presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null>;
   presenceMembers(channelKey: string): Promise<PresenceMember[]>;
-  /** The same members, each with when it last entered or updated (REST presence reads show it). */
+  /** Every connection's own member, with when it last entered or updated (Foony's view; REST reads). */
   presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]>;
   /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
   recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;
@@ -72,10 +72,20 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+/**
+ * One presence change, seen two ways: by client id (Hubbub's members, reference-counted by
+ * connection) and by connection (Foony's members: every connection is its own member).
+ */
 export interface PresenceChange {
-  action: PresenceAction;
+  /** What watchers of members by client id see; null when nothing changed for them. */
+  action: PresenceAction | null;
+  /** The member as watchers by client id see it. */
   member: PresenceMember;
   timestamp: number;
+  /** What happened to the one connection's hold; null when nothing changed for it. */
+  hold: PresenceAction | null;
+  /** That connection's member (on leave: with its last data). */
+  holder: PresenceMember;
 }
 
 export interface Recovery {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
-import { ChannelPresence } from '../core/presence.js';
+import { ChannelPresence, samePresenceData } from '../core/presence.js';
 import {
   DEFAULT_RETENTION,
   dedupKey,
@@ -78,19 +78,21 @@ export class MemoryEngine implements Engine {
 
   async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null> {
     const presence = this.state(channelKey).presence;
+    const previous = presence.holder(member.clientId, member.connectionId);
     const action = presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
-    if (action) this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+    const hold = !previous ? 'enter' : samePresenceData(previous, member) ? null : 'update';
+    if (action || hold) this.events?.presence(channelKey, { action, member, timestamp: Date.now(), hold, holder: member });
     return action;
   }
 
   async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
     const presence = this.channels.get(channelKey)?.presence;
-    if (!presence) return null;
+    const holder = presence?.holder(clientId, connectionId);
+    if (!presence || !holder) return null;
     const before = presence.member(clientId);
     const action = presence.leave(clientId, connectionId);
-    if (!action) return null;
-    const member = action === 'leave' ? before! : presence.member(clientId)!;
-    this.events?.presence(channelKey, { action, member, timestamp: Date.now() });
+    const member = action === 'leave' ? before! : (presence.member(clientId) ?? holder);
+    this.events?.presence(channelKey, { action, member, timestamp: Date.now(), hold: 'leave', holder });
     return action;
   }
 
@@ -99,7 +101,7 @@ export class MemoryEngine implements Engine {
   }
 
   async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
-    return this.channels.get(channelKey)?.presence.snapshot() ?? [];
+    return this.channels.get(channelKey)?.presence.holders() ?? [];
   }
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {

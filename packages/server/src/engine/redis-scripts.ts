@@ -35,9 +35,16 @@ return {seq, 0, epoch}
 /**
  * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
  * KEYS: presence hash. ARGV: field, value, clientId.
- * Returns the action others should see: 'enter', 'update' or ''.
+ * Returns [what watchers by client id see, what happened to this connection's hold]: each
+ * 'enter', 'update' or ''.
  */
 export const PRESENCE_ENTER_SCRIPT = `
+local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+local hold = 'enter'
+if old then
+  if payload(old) == payload(ARGV[2]) then hold = '' else hold = 'update' end
+end
 local prefix = ARGV[3] .. '|'
 local visible = nil
 local visibleTs = -1
@@ -49,10 +56,9 @@ for i = 1, #fields, 2 do
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if visible == nil then return 'enter' end
-local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
-if payload(visible) == payload(ARGV[2]) then return '' end
-return 'update'
+if visible == nil then return {'enter', hold} end
+if payload(visible) == payload(ARGV[2]) then return {'', hold} end
+return {'update', hold}
 `;
 
 /**

@@ -8,6 +8,7 @@ import {
   type HistoryPage,
   type HistoryQuery,
   type MessageDraft,
+  type PresenceChange,
   type PublishResult,
   type Recovery,
   type RetentionOptions,
@@ -27,7 +28,7 @@ export interface RedisEngineOptions extends Partial<RetentionOptions> {
 
 type Commands = Redis & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
-  hubbubPresenceEnter(...args: string[]): Promise<string>;
+  hubbubPresenceEnter(...args: string[]): Promise<[string, string]>;
   hubbubPresenceLeave(...args: string[]): Promise<[string, string]>;
 };
 
@@ -163,10 +164,12 @@ export class RedisEngine implements Engine {
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
     const key = this.keys(channelKey).presence;
-    const action = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId));
+    const [seen, held] = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId));
     await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
-    if (action) await this.announce(channelKey, action as PresenceAction, member);
-    return (action || null) as PresenceAction | null;
+    const action = (seen || null) as PresenceAction | null;
+    const hold = (held || null) as PresenceAction | null;
+    if (action || hold) await this.announce(channelKey, { action, member, hold, holder: member });
+    return action;
   }
 
   async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
@@ -178,19 +181,22 @@ export class RedisEngine implements Engine {
   }
 
   async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
-    return (await this.presenceHolds(channelKey)).map((v) => ({ ...v.member, timestamp: v.ts }));
+    return (await this.allHolds(channelKey)).map((v) => ({ ...v.member, timestamp: v.ts }));
   }
 
   /** Per client, its latest connection's hold and when it was written. */
   private async presenceHolds(channelKey: string): Promise<Array<{ ts: number; member: PresenceMember }>> {
-    const all = await this.run(() => this.cmd.hgetall(this.keys(channelKey).presence));
     const latest = new Map<string, { ts: number; member: PresenceMember }>();
-    for (const [field, value] of Object.entries(all)) {
-      const { member, ts } = decodeHold(field, value);
-      const seen = latest.get(member.clientId);
-      if (!seen || ts > seen.ts) latest.set(member.clientId, { ts, member });
+    for (const hold of await this.allHolds(channelKey)) {
+      const seen = latest.get(hold.member.clientId);
+      if (!seen || hold.ts > seen.ts) latest.set(hold.member.clientId, hold);
     }
     return [...latest.values()];
+  }
+
+  private async allHolds(channelKey: string): Promise<Array<{ ts: number; member: PresenceMember }>> {
+    const all = await this.run(() => this.cmd.hgetall(this.keys(channelKey).presence));
+    return Object.entries(all).map(([field, value]) => decodeHold(field, value));
   }
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
@@ -227,8 +233,8 @@ export class RedisEngine implements Engine {
     const channelKey = this.channelKeyOf(pubsubChannel);
     if (channelKey === undefined) return;
     if (payload[0] === 'p') {
-      const { action, member, timestamp } = JSON.parse(payload.slice(1));
-      this.events?.presence(channelKey, { action, member, timestamp });
+      const { action, member, timestamp, hold = null, holder = member } = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
+      this.events?.presence(channelKey, { action: action ?? null, member: member!, timestamp: timestamp!, hold, holder: holder! });
       return;
     }
     const message = JSON.parse(payload.slice(1)) as StoredMessage;
@@ -292,14 +298,16 @@ export class RedisEngine implements Engine {
     this.holds.get(channelKey)?.delete(field);
     if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
     const [clientId] = field.split('|');
-    const [action, removed] = await this.run(() => this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId));
-    if (action !== 'leave') return null;
-    await this.announce(channelKey, 'leave', decodeHold(field, removed).member);
-    return 'leave';
+    const [left, removed] = await this.run(() => this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId));
+    if (!removed) return null;
+    const holder = decodeHold(field, removed).member;
+    const action = left === 'leave' ? 'leave' : null;
+    await this.announce(channelKey, { action, member: holder, hold: 'leave', holder });
+    return action;
   }
 
-  private async announce(channelKey: string, action: PresenceAction, member: PresenceMember): Promise<void> {
-    const event = JSON.stringify({ action, member, timestamp: Date.now() });
+  private async announce(channelKey: string, change: Omit<PresenceChange, 'timestamp'>): Promise<void> {
+    const event = JSON.stringify({ ...change, timestamp: Date.now() });
     await this.run(() => this.cmd.publish(this.keys(channelKey).pubsub, `p${event}`));
   }
 
