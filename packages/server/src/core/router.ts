@@ -22,6 +22,12 @@ export interface Subscription {
   accepts?(message: StoredMessage): boolean;
   /** The last serial sent on this subscription, so a repeated resume never sends a message twice. */
   lastSeq?: number;
+  /**
+   * A catch-up read history up to this serial after the engine started listening; the engine may
+   * still deliver those messages live (it reads its own position separately), so they are skipped
+   * until a later serial arrives.
+   */
+  replayedThrough?: number;
 }
 
 /**
@@ -103,6 +109,10 @@ export class Router implements EngineEvents {
     let evt: Outbound | undefined;
     const from = message.connectionId;
     for (const sub of subs) {
+      if (sub.replayedThrough !== undefined && message.seq !== undefined) {
+        if (message.seq <= sub.replayedThrough) continue;
+        sub.replayedThrough = undefined;
+      }
       if (sub.pending) sub.pending.push(message);
       else if (sub.accepts) {
         if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound(eventFrame(message))));

@@ -440,7 +440,8 @@ export class Session implements Peer {
         const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
         const recovery = await this.ctx.engine.recover(key, from, this.epochOf(frame.epoch));
         for (const m of recovery.messages) this.sendMessage(frame.channel, m, sub);
-        lastSent = recovery.messages.at(-1)?.seq ?? from;
+        // Nothing replayed: the cursor stands, unless it belongs to a stream that was reset.
+        lastSent = recovery.messages.at(-1)?.seq ?? Math.min(from, recovery.seq);
         ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
       } else {
         ack = await this.ctx.engine.position(key);
@@ -451,6 +452,7 @@ export class Session implements Peer {
       for (const m of pending) {
         if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m, sub);
       }
+      sub.replayedThrough = lastSent;
       this.send({ t: 'ack', id: frame.id, ...ack });
     } catch (err) {
       sub.pending = undefined;
@@ -627,7 +629,7 @@ export class Session implements Peer {
     if (frame.lastSerial !== undefined) {
       const recovery = await this.ctx.engine.recover(key, frame.lastSerial, frame.epoch);
       for (const m of recovery.messages) replay(m);
-      lastSent = recovery.messages.at(-1)?.seq ?? frame.lastSerial;
+      lastSent = recovery.messages.at(-1)?.seq ?? Math.min(frame.lastSerial, recovery.seq);
       position = { seq: recovery.seq, epoch: recovery.epoch };
     } else {
       position = await this.ctx.engine.position(key);
@@ -637,6 +639,7 @@ export class Session implements Peer {
       const pending = entry.sub.pending ?? [];
       entry.sub.pending = undefined;
       for (const m of pending) if ((m.seq ?? Infinity) > lastSent && entry.sub.accepts!(m)) this.send(eventFrame(m));
+      entry.sub.replayedThrough = lastSent;
     }
     this.send({ t: 'ack', id: frame.id, seq: position.seq, epoch: position.epoch });
   }
