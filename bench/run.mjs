@@ -336,7 +336,10 @@ async function flood(server, subCount, channels, { nodes = 1, redis = false, pub
     const serverCores = Object.entries(cores).filter(([k]) => k === 'server' || k.startsWith('node') || k === 'redis').reduce((a, [, v]) => a + v, 0);
     const closed = s1.reduce((a, r) => a + r.closed, 0);
     if (closed) log(`  ${server.name}: ${closed} subscribers were disconnected during the run`);
-    return { deliveriesPerSecond, cpuPerMillion: (serverCores / deliveriesPerSecond) * 1e6, cores, loadLag: loadLag(s1), errors, closed };
+    // With every channel's subscribers spread evenly over the nodes, a message reaches (nodes - 1) / nodes
+    // of its subscribers through another node, whichever node it was published on.
+    const crossNode = nodes > 1 ? { crossNodeDeliveriesPerSecond: (deliveriesPerSecond * (nodes - 1)) / nodes } : {};
+    return { deliveriesPerSecond, ...crossNode, cpuPerMillion: (serverCores / deliveriesPerSecond) * 1e6, cores, loadLag: loadLag(s1), errors, closed };
   } finally {
     mark('measured');
     for (const f of cleanup) await f();
@@ -345,34 +348,45 @@ async function flood(server, subCount, channels, { nodes = 1, redis = false, pub
 }
 
 /** Publish→ack latency at a fixed total rate from many publishers (each channel with one subscriber). */
-async function ackLatency(server, rate, publishers) {
+async function ackLatency(server, rate, publishers, procs = 1) {
   const srv = await startServer(server);
   try {
     const channels = channelNames(publishers, 'ack-');
-    const pub = child('load/publisher.mjs', { kind: server.kind, port: srv.port, token, channels, mode: 'rate', publishers, payloadBytes: 100 });
-    const pubReady = pub.next('ready');
+    // `procs` publisher processes, each with its share of the connections (and their channels) and of the rate.
+    const pubs = Array.from({ length: procs }, (_, k) => {
+      const mine = channels.filter((_, i) => i % procs === k);
+      return child('load/publisher.mjs', { kind: server.kind, port: srv.port, token, channels: mine, mode: 'rate', publishers: mine.length, payloadBytes: 100 });
+    });
+    const pubsReady = Promise.all(pubs.map((p) => p.next('ready')));
     let subs;
     try {
       subs = await subscribers(server, [srv.port], publishers, channels, 1);
-      await pubReady;
-      const groups = { server: [srv.proc.pid], subscribers: subs.pids, publishers: [pub.proc.pid] };
-      const done = pub.next('done');
-      pub.send({ type: 'start', rate, ms: S.warmupMs + O.seconds * 1000, warmupMs: S.warmupMs });
+      await pubsReady;
+      const groups = { server: [srv.proc.pid], subscribers: subs.pids, publishers: pubs.map((p) => p.proc.pid) };
+      const done = Promise.all(pubs.map((p) => p.next('done')));
+      for (const p of pubs) p.send({ type: 'start', rate: rate / procs, ms: S.warmupMs + O.seconds * 1000, warmupMs: S.warmupMs });
       await sleep(S.warmupMs);
-      const [s0, c0] = [await subs.snapshot(), cpuSample(groups)];
-      const r = await done;
+      const c0 = cpuSample(groups);
+      await subs.snapshot(); // drops the warm-up's end-to-end samples
+      const rs = await done;
       const [s1, c1] = [await subs.snapshot(), cpuSample(groups)];
-      void s0;
-      const acks = summarize([r.acks]);
+      const acks = summarize(rs.map((r) => r.acks));
       const e2e = summarize(s1.map((x) => x.latencies));
-      if (r.errors) log(`  ${server.name}: ${r.errors} publishes refused (${r.lastError})`);
+      const errors = rs.reduce((a, r) => a + r.errors, 0);
+      if (errors) log(`  ${server.name}: ${errors} publishes refused (${rs.find((r) => r.lastError)?.lastError})`);
+      const publisherLagP99 = Math.max(...rs.map((r) => r.lagP99));
+      const worst = [];
+      for (const r of rs) r.worstBy100ms.forEach((x, i) => (worst[i] = Math.max(worst[i] ?? 0, x)));
       return {
-        p50: acks.p50, p99: acks.p99, ackP999: acks.p999, ackMax: acks.max, acked: acks.n, published: r.published, unacked: r.unacked,
-        e2eP50: e2e.p50, e2eP99: e2e.p99, worstAckBy100ms: r.worstBy100ms,
-        cores: coresBetween(c0, c1), loadLag: { p99: Math.max(r.lagP99, loadLag(s1).p99), max: Math.max(r.lagMax, loadLag(s1).max) }, publisherLagP99: r.lagP99,
+        p50: acks.p50, p99: acks.p99, ackP999: acks.p999, ackMax: acks.max, acked: acks.n,
+        published: rs.reduce((a, r) => a + r.published, 0), unacked: rs.reduce((a, r) => a + r.unacked, 0),
+        e2eP50: e2e.p50, e2eP99: e2e.p99, worstAckBy100ms: worst,
+        cores: coresBetween(c0, c1),
+        loadLag: { p99: Math.max(publisherLagP99, loadLag(s1).p99), max: Math.max(...rs.map((r) => r.lagMax), loadLag(s1).max) },
+        publisherLagP99,
       };
     } finally {
-      pub.kill();
+      for (const p of pubs) p.kill();
       subs?.close();
     }
   } finally {
@@ -513,7 +527,7 @@ async function main() {
     },
     want('ack') && {
       key: 'ack', label: `publish→ack at ${S.ackRate}/s (${S.ackPublishers} publishers)`, each: SERVERS,
-      run: (s) => ackLatency(s, S.ackRate, S.ackPublishers),
+      run: (s) => ackLatency(s, S.ackRate, S.ackPublishers, Number(process.env.BENCH_ACK_PROCS ?? 1)),
       say: (r) => `ack p50 ${fmt(r.p50, 2)} / p99 ${fmt(r.p99, 2)} / max ${fmt(r.ackMax, 1)} ms (${fmt(r.acked)} acked) · e2e p99 ${fmt(r.e2eP99, 2)} ms · publisher lag p99 ${fmt(r.publisherLagP99, 1)} ms · cores ${coresText(r.cores)}`,
     },
     want('memory') && {
@@ -529,7 +543,7 @@ async function main() {
         { name: TWO_NODES, opts: { nodes: 2, redis: true } },
       ],
       run: (c) => flood(HUBBUB, S.manyConns, channelNames(S.manyChannels, 'room-'), { ...MANY_PUBLISHERS, ...c.opts }),
-      say: (r) => `${fmt(r.deliveriesPerSecond)} deliveries/s · cores ${coresText(r.cores)} · load lag p99 ${fmt(r.loadLag.p99, 1)} ms`,
+      say: (r) => `${fmt(r.deliveriesPerSecond)} deliveries/s${r.crossNodeDeliveriesPerSecond ? ` (${fmt(r.crossNodeDeliveriesPerSecond)}/s cross-node)` : ''} · cores ${coresText(r.cores)} · load lag p99 ${fmt(r.loadLag.p99, 1)} ms`,
     },
   ].filter(Boolean);
   for (const w of plan) {
@@ -612,7 +626,8 @@ function report(machine, seconds) {
     const server = `${row.server}${other > 0.3 ? ' ⚠' : ''}`;
     lines.push(`| ${row.workload} | ${server} | ${deliveries} | ${p50} | ${p99} | ${fmt(m.cpuPerMillion, 2)} | ${fmt(m.bytesPerConnection)} | ${Number.isFinite(ratio) ? `${fmt(ratio, 1)}×` : '–'}${row.key === 'redis' ? ' †' : ''} | ${target(row, find)} |`);
     if (m.cores || m.missCores) {
-      const extra = row.key === 'ack' ? `e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms`
+      const extra = row.key === 'redis' && m.crossNodeDeliveriesPerSecond ? `cross-node deliveries/s: ${fmt(m.crossNodeDeliveriesPerSecond)}`
+        : row.key === 'ack' ? `e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms`
         : row.key === 'sustained' ? [
           m.cores ? `at ${fmt(m.rate)}/s (passed): probe lag p99 ${fmt(m.loadLag?.probeP99, 1)} ms` : '',
           m.missCores ? `at ${fmt(m.missRate)}/s (missed: ${fmtRate(m.missDeliveriesPerSecond)} deliveries/s, p50 ${fmt(m.missP50, 1)}, p99 ${fmt(m.missP99, 1)} ms): cores ${coresText(m.missCores)}, load lag p99 ${fmt(m.missLoadLag?.p99, 1)} ms, probe lag p99 ${fmt(m.missLoadLag?.probeP99, 1)} ms` : '',
