@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
 import { ChannelPresence, samePresenceData } from '../core/presence.js';
+import { DedupWindow } from './dedup-window.js';
 import {
   DEFAULT_RETENTION,
   dedupKey,
@@ -33,12 +34,13 @@ export class MemoryEngine implements Engine {
   private events?: EngineEvents;
   private readonly channels = new Map<string, ChannelState>();
   private readonly listening = new Set<string>();
-  private readonly dedup = new Map<string, { seq?: number; expiresAt: number }>();
+  private readonly dedup: DedupWindow;
   private readonly retention: RetentionOptions;
   private sweeper?: NodeJS.Timeout;
 
   constructor(retention: Partial<RetentionOptions> = {}) {
     this.retention = { ...DEFAULT_RETENTION, ...retention };
+    this.dedup = new DedupWindow(this.retention.dedupWindowMs);
   }
 
   async start(events: EngineEvents): Promise<void> {
@@ -54,8 +56,8 @@ export class MemoryEngine implements Engine {
   async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const now = Date.now();
     const key = dedupKey(channelKey, draft);
-    const seen = this.dedup.get(key);
-    if (seen && seen.expiresAt > now) return { seq: seen.seq, duplicate: true };
+    const seen = this.dedup.seen(key, now);
+    if (seen !== undefined) return { seq: seen === 0 ? undefined : seen, duplicate: true };
     const state = this.state(channelKey);
     const message: StoredMessage = { ...draft, timestamp: now };
     if (!draft.ephemeral) {
@@ -63,7 +65,7 @@ export class MemoryEngine implements Engine {
       state.history.push(message);
       this.trim(state, now);
     }
-    this.dedup.set(key, { seq: message.seq, expiresAt: now + this.retention.dedupWindowMs });
+    this.dedup.remember(key, message.seq, now);
     if (this.listening.has(channelKey)) this.events?.message(channelKey, message);
     return { seq: message.seq, duplicate: false };
   }
@@ -152,7 +154,7 @@ export class MemoryEngine implements Engine {
 
   /** Forget what has aged out. A channel with nothing left is dropped; a later one gets a new epoch. */
   private sweep(now: number): void {
-    for (const [key, record] of this.dedup) if (record.expiresAt <= now) this.dedup.delete(key);
+    this.dedup.expire(now);
     for (const [key, state] of this.channels) {
       this.trim(state, now);
       if (state.history.length === 0 && state.presence.size === 0 && !this.listening.has(key)) this.channels.delete(key);

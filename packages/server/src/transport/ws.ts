@@ -52,6 +52,9 @@ export class WsTransport {
   /** Per socket: write out what is queued now (used when draining). */
   private readonly flushers = new Map<WebSocket, () => void>();
   private readonly heartbeat: NodeJS.Timeout;
+  /** Sockets with frames queued this turn; all written by one callback on the next. */
+  private dirty: Array<() => void> = [];
+  private flushScheduled = false;
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
 
@@ -146,7 +149,7 @@ export class WsTransport {
     const schedule = () => {
       if (!scheduled) {
         scheduled = true;
-        setImmediate(flush);
+        this.markDirty(flush);
       }
     };
     const enqueue = (bytes: Buffer) => {
@@ -188,6 +191,19 @@ export class WsTransport {
       peer.dispose(!isCleanClose(code, reason));
     });
     ws.on('error', () => ws.terminate());
+  }
+
+  /** One setImmediate per turn for every socket with something queued, not one per socket. */
+  private markDirty(flush: () => void): void {
+    this.dirty.push(flush);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      const due = this.dirty;
+      this.dirty = [];
+      this.flushScheduled = false;
+      for (const f of due) f();
+    });
   }
 
   /** Ping the quiet ones; drop the ones silent for two intervals. */
