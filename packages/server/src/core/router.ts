@@ -25,9 +25,11 @@ export interface Subscription {
   /**
    * A catch-up read history up to this serial after the engine started listening; the engine may
    * still deliver those messages live (it reads its own position separately), so they are skipped
-   * until a later serial arrives.
+   * until a later serial arrives. Only messages stored before the catch-up (by `replayedAt`) are
+   * skipped, so the first serials of a stream reset after it still get through.
    */
   replayedThrough?: number;
+  replayedAt?: number;
 }
 
 /**
@@ -110,7 +112,7 @@ export class Router implements EngineEvents {
     const from = message.connectionId;
     for (const sub of subs) {
       if (sub.replayedThrough !== undefined && message.seq !== undefined) {
-        if (message.seq <= sub.replayedThrough) continue;
+        if (message.seq <= sub.replayedThrough && message.timestamp <= sub.replayedAt!) continue;
         sub.replayedThrough = undefined;
       }
       if (sub.pending) sub.pending.push(message);

@@ -176,6 +176,7 @@ export class Session implements Peer {
    * that no longer exist, so they are treated like a stale epoch (replay what is kept, resumed false).
    */
   private staleCursors = false;
+  private readonly resynced = new Set<string>();
   private closed = false;
   /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
   private chain: Promise<void> = Promise.resolve();
@@ -273,8 +274,9 @@ export class Session implements Peer {
   /** A new connection resumed this one: go, keeping presence for it as after a drop. */
   supersede(): void {
     if (this.closed) return;
-    this.wire.close(CloseCode.Superseded, 'resumed by another connection');
+    // Dispose first: a transport may dispose synchronously on close, and that would not park.
     this.dispose(true);
+    this.wire.close(CloseCode.Superseded, 'resumed by another connection');
   }
 
   /** Close from the server side (drain, slow consumer, policy). */
@@ -351,6 +353,8 @@ export class Session implements Peer {
 
   private async auth(frame: AuthFrame): Promise<void> {
     const identity = await this.ctx.authenticate(frame);
+    // The socket may have gone while the credentials were checked: take nothing over, hold nothing.
+    if (this.closed) return;
     if (this.identity) {
       // Renewal on a live connection: the same client of the same app, with a later expiry.
       if (identity.app !== this.identity.app || identity.clientId !== this.identity.clientId) {
@@ -360,7 +364,8 @@ export class Session implements Peer {
       clearTimeout(this.authTimer);
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
       const resume = frame.resumeConnectionId;
-      this.staleCursors = resume !== undefined && !resume.startsWith(PROCESS_PREFIX) && !this.ctx.engine.serialsOutliveProcess;
+      this.staleCursors =
+        this.binary === true && resume !== undefined && !resume.startsWith(PROCESS_PREFIX) && !this.ctx.engine.serialsOutliveProcess;
       for (const channel of this.ctx.sessions.unpark(this.connectionId)) this.presenceHeld.add(channel);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
@@ -368,6 +373,7 @@ export class Session implements Peer {
         // Direct messages to this client id reach every one of its connections, on any node.
         this.inbox = { peer: this, accepts: () => true };
         await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
+        if (this.closed) return void this.ctx.router.unsubscribe(directKey(identity.app, identity.clientId), this.inbox);
       }
       this.ctx.notify?.(identity.app, 'client.connected', { clientId: identity.clientId, connectionId: this.connectionId });
     }
@@ -438,7 +444,7 @@ export class Session implements Peer {
       if (frame.lastSerial !== undefined) {
         // A resume on a subscription this connection already has never repeats what it was sent.
         const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
-        const recovery = await this.ctx.engine.recover(key, from, this.epochOf(frame.epoch));
+        const recovery = await this.ctx.engine.recover(key, from, this.epochOf(frame.epoch, frame.channel));
         for (const m of recovery.messages) this.sendMessage(frame.channel, m, sub);
         // Nothing replayed: the cursor stands, unless it belongs to a stream that was reset.
         lastSent = recovery.messages.at(-1)?.seq ?? Math.min(from, recovery.seq);
@@ -453,6 +459,7 @@ export class Session implements Peer {
         if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m, sub);
       }
       sub.replayedThrough = lastSent;
+      sub.replayedAt = Date.now();
       this.send({ t: 'ack', id: frame.id, ...ack });
     } catch (err) {
       sub.pending = undefined;
@@ -462,9 +469,14 @@ export class Session implements Peer {
     }
   }
 
-  /** The epoch a cursor claims; binary clients send none, so a stale process is the only tell. */
-  private epochOf(claimed: string | undefined): string | undefined {
-    return claimed ?? (this.staleCursors ? 'from-another-process' : undefined);
+  /**
+   * The epoch a cursor claims; binary clients send none, so a stale process is the only tell. The
+   * first cursor per channel is from before the restart; after that resync they are this stream's.
+   */
+  private epochOf(claimed: string | undefined, channel: string): string | undefined {
+    if (claimed !== undefined || !this.staleCursors || this.resynced.has(channel)) return claimed;
+    this.resynced.add(channel);
+    return 'from-another-process';
   }
 
   private sendMessage(channel: string, m: StoredMessage, sub: Subscription): void {
@@ -588,7 +600,7 @@ export class Session implements Peer {
 
   private async fetch(frame: FetchFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'history');
-    const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial, this.epochOf(undefined));
+    const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial, this.epochOf(undefined, frame.channel));
     const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
     this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });
   }
@@ -640,6 +652,7 @@ export class Session implements Peer {
       entry.sub.pending = undefined;
       for (const m of pending) if ((m.seq ?? Infinity) > lastSent && entry.sub.accepts!(m)) this.send(eventFrame(m));
       entry.sub.replayedThrough = lastSent;
+      entry.sub.replayedAt = Date.now();
     }
     this.send({ t: 'ack', id: frame.id, seq: position.seq, epoch: position.epoch });
   }

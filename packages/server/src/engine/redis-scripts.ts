@@ -34,18 +34,16 @@ return {seq, 0, epoch}
 
 /**
  * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
- * KEYS: presence hash. ARGV: field, value, clientId.
+ * KEYS: presence hash. ARGV: field, value, clientId, connectionId.
  * Returns [what watchers by client id see, what happened to this connection's hold]: each
- * 'enter', 'update' or ''.
+ * 'enter', 'update' or ''. A connection held through another node (it resumed here before that
+ * node let go) is the same hold.
  */
 export const PRESENCE_ENTER_SCRIPT = `
 local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-local hold = 'enter'
-if old then
-  if payload(old) == payload(ARGV[2]) then hold = '' else hold = 'update' end
-end
 local prefix = ARGV[3] .. '|'
+local suffix = '|' .. ARGV[4]
+local old = nil
 local visible = nil
 local visibleTs = -1
 local fields = redis.call('HGETALL', KEYS[1])
@@ -53,7 +51,12 @@ for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, #prefix) == prefix then
     local ts = tonumber(string.match(fields[i + 1], '^(%d+)'))
     if ts > visibleTs then visibleTs = ts; visible = fields[i + 1] end
+    if string.sub(fields[i], -#suffix) == suffix and (old == nil or fields[i] == ARGV[1]) then old = fields[i + 1] end
   end
+end
+local hold = 'enter'
+if old then
+  if payload(old) == payload(ARGV[2]) then hold = '' else hold = 'update' end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if visible == nil then return {'enter', hold} end
@@ -62,17 +65,24 @@ return {'update', hold}
 `;
 
 /**
- * KEYS: presence hash. ARGV: field, clientId.
- * Returns [action ('leave' or ''), removed value] — '' while another connection still holds the member.
+ * KEYS: presence hash. ARGV: field, clientId, connectionId.
+ * Returns [action ('leave' or ''), removed value, '1' when the same connection is still held
+ * through another node] — action '' while another connection still holds the member.
  */
 export const PRESENCE_LEAVE_SCRIPT = `
 local removed = redis.call('HGET', KEYS[1], ARGV[1])
-if not removed then return {'', ''} end
+if not removed then return {'', '', ''} end
 redis.call('HDEL', KEYS[1], ARGV[1])
 local prefix = ARGV[2] .. '|'
+local suffix = '|' .. ARGV[3]
+local action = 'leave'
+local sameConnection = ''
 local fields = redis.call('HKEYS', KEYS[1])
 for i = 1, #fields do
-  if string.sub(fields[i], 1, #prefix) == prefix then return {'', removed} end
+  if string.sub(fields[i], 1, #prefix) == prefix then
+    action = ''
+    if string.sub(fields[i], -#suffix) == suffix then sameConnection = '1' end
+  end
 end
-return {'leave', removed}
+return {action, removed, sameConnection}
 `;

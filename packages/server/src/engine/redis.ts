@@ -29,7 +29,7 @@ export interface RedisEngineOptions extends Partial<RetentionOptions> {
 type Commands = Redis & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
   hubbubPresenceEnter(...args: string[]): Promise<[string, string]>;
-  hubbubPresenceLeave(...args: string[]): Promise<[string, string]>;
+  hubbubPresenceLeave(...args: string[]): Promise<[string, string, string]>;
 };
 
 /**
@@ -164,7 +164,7 @@ export class RedisEngine implements Engine {
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
     const key = this.keys(channelKey).presence;
-    const [seen, held] = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId));
+    const [seen, held] = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId, member.connectionId));
     await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
     const action = (seen || null) as PresenceAction | null;
     const hold = (held || null) as PresenceAction | null;
@@ -233,8 +233,11 @@ export class RedisEngine implements Engine {
     const channelKey = this.channelKeyOf(pubsubChannel);
     if (channelKey === undefined) return;
     if (payload[0] === 'p') {
-      const { action, member, timestamp, hold = null, holder = member } = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
-      this.events?.presence(channelKey, { action: action ?? null, member: member!, timestamp: timestamp!, hold, holder: holder! });
+      const change = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
+      // A node of an earlier version sends no hold: its change is the connection's change too.
+      const hold = 'hold' in change ? (change.hold ?? null) : (change.action ?? null);
+      const { action = null, member, timestamp } = change;
+      this.events?.presence(channelKey, { action, member: member!, timestamp: timestamp!, hold, holder: change.holder ?? member! });
       return;
     }
     const message = JSON.parse(payload.slice(1)) as StoredMessage;
@@ -297,12 +300,16 @@ export class RedisEngine implements Engine {
   private async leaveField(channelKey: string, field: string): Promise<PresenceAction | null> {
     this.holds.get(channelKey)?.delete(field);
     if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
-    const [clientId] = field.split('|');
-    const [left, removed] = await this.run(() => this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId));
+    const [clientId, , connectionId] = field.split('|');
+    const [left, removed, stillHeld] = await this.run(() =>
+      this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId, connectionId),
+    );
     if (!removed) return null;
     const holder = decodeHold(field, removed).member;
     const action = left === 'leave' ? 'leave' : null;
-    await this.announce(channelKey, { action, member: holder, hold: 'leave', holder });
+    // The connection resumed through another node before this one let go: it is still there.
+    const hold = stillHeld ? null : 'leave';
+    if (action || hold) await this.announce(channelKey, { action, member: holder, hold, holder });
     return action;
   }
 

@@ -202,7 +202,13 @@ export class WsTransport {
       const due = this.dirty;
       this.dirty = [];
       this.flushScheduled = false;
-      for (const f of due) f();
+      for (const f of due) {
+        try {
+          f();
+        } catch (err) {
+          console.error(err); // one socket's failure must not strand the others' writes
+        }
+      }
     });
   }
 
