@@ -8,6 +8,7 @@ import type { PresenceChange, StoredMessage } from '../engine/engine.js';
 export class Outbound {
   private json?: string;
   private binary?: Uint8Array;
+  private memberBytes?: Uint8Array;
   /** Transport-ready bytes, filled in by the transport the first time it needs them. */
   wire?: Buffer;
   constructor(readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
@@ -23,7 +24,8 @@ export class Outbound {
 
   /** For a channel message: its bytes as a bundle member, so a run of them can be coalesced. */
   get member(): Uint8Array | undefined {
-    return this.frame.t === 'msg' ? messageRecordMember(this.record) : undefined;
+    if (this.frame.t !== 'msg') return undefined;
+    return (this.memberBytes ??= messageRecordMember(this.record));
   }
 
   get channel(): string | undefined {

@@ -305,18 +305,12 @@ export class Session implements Peer {
     for (const [topic, { sub }] of this.topics) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
     if (this.inbox) this.ctx.router.unsubscribe(directKey(app, this.identity!.clientId), this.inbox);
     const held = [...this.presenceHeld];
-    const connectionId = this.connectionId;
     const leave = () => {
-      for (const channel of held) {
-        this.ctx.engine
-          .presenceLeave(channelKeyOf(app, channel), clientId, connectionId)
-          .then((action) => action === 'leave' && this.ctx.notify?.(app, 'presence.leave', { channel, clientId }))
-          .catch(() => {});
-      }
+      for (const channel of held) this.leavePresence(channel).catch(() => {});
     };
     const keepFor = this.ctx.limits.presenceResumeMs;
     // Only Foony (binary) clients resume their presence; Hubbub's SDK re-enters it by choice.
-    if (abrupt && this.binary && held.length > 0 && keepFor > 0) this.ctx.sessions.park(connectionId, app, clientId, held, keepFor, leave);
+    if (abrupt && this.binary && held.length > 0 && keepFor > 0) this.ctx.sessions.park(this.connectionId, app, clientId, held, keepFor, leave);
     else leave();
   }
 
