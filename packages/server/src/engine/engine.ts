@@ -67,6 +67,25 @@ export interface StoredMessage extends MessageDraft {
   seq?: number;
 }
 
+/**
+ * The stored form of a draft. Every field is set (absent ones as undefined) so that all messages
+ * share one object shape: the fan-out path reads them monomorphically and nothing is copied key by key.
+ */
+export function storedMessage(draft: MessageDraft, timestamp: number, seq: number | undefined): StoredMessage {
+  return {
+    name: draft.name,
+    data: draft.data,
+    messageId: draft.messageId,
+    clientId: draft.clientId,
+    connectionId: draft.connectionId,
+    encoding: draft.encoding,
+    messages: draft.messages,
+    ephemeral: draft.ephemeral,
+    timestamp,
+    seq,
+  };
+}
+
 export interface PublishResult {
   seq?: number;
   duplicate: boolean;
@@ -142,7 +161,3 @@ export const DEFAULT_RETENTION: RetentionOptions = {
   dedupWindowMs: 120_000,
 };
 
-/** Key for dedup records: a messageId only collapses resends of the same client on the same channel. */
-export function dedupKey(channelKey: string, draft: MessageDraft): string {
-  return `${channelKey}\u0000${draft.clientId ?? ''}\u0000${draft.messageId}`;
-}

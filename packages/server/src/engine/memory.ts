@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
 import { ChannelPresence, samePresenceData } from '../core/presence.js';
 import { DedupWindow } from './dedup-window.js';
+import { MessageLog } from './message-log.js';
 import {
   DEFAULT_RETENTION,
-  dedupKey,
   retentionFor,
+  storedMessage,
   type Engine,
   type EngineEvents,
   type HistoryPage,
@@ -14,7 +15,6 @@ import {
   type PublishResult,
   type Recovery,
   type RetentionOptions,
-  type StoredMessage,
   type TimedPresenceMember,
 } from './engine.js';
 
@@ -22,8 +22,9 @@ interface ChannelState {
   key: string;
   epoch: string;
   seq: number;
-  /** Oldest first, bounded by count and age. */
-  history: StoredMessage[];
+  /** Bounded by count and age. */
+  history: MessageLog;
+  bounds: { historyLimit: number; historyTtlMs: number };
   presence: ChannelPresence;
 }
 
@@ -55,17 +56,15 @@ export class MemoryEngine implements Engine {
 
   async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const now = Date.now();
-    const key = dedupKey(channelKey, draft);
-    const seen = this.dedup.seen(key, now);
-    if (seen !== undefined) return { seq: seen === 0 ? undefined : seen, duplicate: true };
     const state = this.state(channelKey);
-    const message: StoredMessage = { ...draft, timestamp: now };
+    const seen = this.dedup.seen(state.key, draft.clientId, draft.messageId, now);
+    if (seen !== undefined) return { seq: seen === 0 ? undefined : seen, duplicate: true };
+    const message = storedMessage(draft, now, draft.ephemeral ? undefined : ++state.seq);
     if (!draft.ephemeral) {
-      message.seq = ++state.seq;
-      state.history.push(message);
+      state.history.append(message);
       this.trim(state, now);
     }
-    this.dedup.remember(key, message.seq, now);
+    this.dedup.remember(state.key, draft.clientId, draft.messageId, message.seq, now);
     if (this.listening.has(channelKey)) this.events?.message(channelKey, message);
     return { seq: message.seq, duplicate: false };
   }
@@ -113,22 +112,17 @@ export class MemoryEngine implements Engine {
     const sameStream = epoch === undefined ? fromSerial <= state.seq : epoch === state.epoch;
     if (!sameStream) {
       // The cursor belongs to a stream that was reset (e.g. a restart): replay what is kept, flag the gap.
-      return { ...base, messages: [...state.history], resumed: false };
+      return { ...base, messages: state.history.all(), resumed: false };
     }
-    const oldest = state.history[0]?.seq ?? state.seq + 1;
-    const messages = state.history.filter((m) => m.seq! > fromSerial);
-    return { ...base, messages, resumed: fromSerial + 1 >= oldest };
+    const oldest = state.history.oldestSeq ?? state.seq + 1;
+    return { ...base, messages: state.history.after(fromSerial), resumed: fromSerial + 1 >= oldest };
   }
 
   async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
     const state = this.channels.get(channelKey);
     if (!state) return { messages: [], more: false };
     this.trim(state, Date.now());
-    const below = query.before === undefined ? state.history : state.history.filter((m) => m.seq! < query.before!);
-    if (query.direction === 'forwards') {
-      return { messages: below.slice(0, query.limit), more: below.length > query.limit };
-    }
-    return { messages: below.slice(-query.limit), more: below.length > query.limit };
+    return state.history.page(query);
   }
 
   async position(channelKey: string): Promise<{ seq: number; epoch: string }> {
@@ -139,17 +133,14 @@ export class MemoryEngine implements Engine {
   private state(channelKey: string): ChannelState {
     let state = this.channels.get(channelKey);
     if (!state) {
-      state = { key: channelKey, epoch: randomBytes(6).toString('base64url'), seq: 0, history: [], presence: new ChannelPresence() };
+      state = { key: channelKey, epoch: randomBytes(6).toString('base64url'), seq: 0, history: new MessageLog(), bounds: retentionFor(this.retention, channelKey), presence: new ChannelPresence() };
       this.channels.set(channelKey, state);
     }
     return state;
   }
 
   private trim(state: ChannelState, now: number): void {
-    const { historyLimit, historyTtlMs } = retentionFor(this.retention, state.key);
-    let drop = Math.max(0, state.history.length - historyLimit);
-    while (drop < state.history.length && state.history[drop].timestamp < now - historyTtlMs) drop++;
-    if (drop > 0) state.history.splice(0, drop);
+    state.history.trim(state.bounds.historyLimit, state.bounds.historyTtlMs, now);
   }
 
   /** Forget what has aged out. A channel with nothing left is dropped; a later one gets a new epoch. */
