@@ -501,15 +501,16 @@ export class Session implements Peer {
     }
     const key = this.key(frame.channel);
     const started = performance.now();
+    // One fixed shape for every draft (no conditional spreads): cheaper to build and to read.
     const result = await this.ctx.engine.publish(key, {
       name: frame.name,
       data: frame.data,
       messageId: frame.messageId,
       clientId: this.identity!.clientId,
       connectionId: this.connectionId,
-      ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
-      ...(frame.messages !== undefined ? { messages: frame.messages } : {}),
-      ...(frame.ephemeral ? { ephemeral: true } : {}),
+      encoding: frame.encoding,
+      messages: frame.messages,
+      ephemeral: frame.ephemeral === true ? true : undefined,
     });
     this.ctx.stats?.engineCall(performance.now() - started);
     if (!result.duplicate) {

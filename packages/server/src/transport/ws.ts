@@ -198,7 +198,7 @@ export class WsTransport {
     this.dirty.push(flush);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    process.nextTick(() => {
       const due = this.dirty;
       this.dirty = [];
       this.flushScheduled = false;
