@@ -158,6 +158,9 @@ export class SessionRegistry {
 /** Starts every connection id this process gives, so a resume from another process is recognised. */
 const PROCESS_PREFIX = randomBytes(3).toString('base64url');
 
+/** The direct-message inbox takes every message sent to the client id. */
+const acceptAll = () => true;
+
 type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
 
 /**
@@ -176,18 +179,20 @@ export class Session implements Peer {
    * that no longer exist, so they are treated like a stale epoch (replay what is kept, resumed false).
    */
   private staleCursors = false;
-  private readonly resynced = new Set<string>();
+  private resynced?: Set<string>;
   private closed = false;
   /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
   private chain: Promise<void> = Promise.resolve();
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly presenceSubs = new Set<string>();
-  private readonly presenceHeld = new Set<string>();
+  // Made on first use, like the token bucket: most connections never need them, and an idle
+  // connection should cost little more than its socket.
+  private presenceSubs?: Set<string>;
+  private presenceHeld?: Set<string>;
   /** Platform topics: one engine subscription per topic, holding every filter of this connection. */
-  private readonly topics = new Map<string, { sub: Subscription; filters: Map<string, TopicFilter | undefined> }>();
-  private readonly topicOfSid = new Map<string, string>();
+  private topics?: Map<string, { sub: Subscription; filters: Map<string, TopicFilter | undefined> }>;
+  private topicOfSid?: Map<string, string>;
   private inbox?: Subscription;
-  private readonly publishBucket: TokenBucket;
+  private publishBucket?: TokenBucket;
   private authTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
 
@@ -195,7 +200,6 @@ export class Session implements Peer {
     private readonly ctx: SessionContext,
     private readonly wire: Wire,
   ) {
-    this.publishBucket = new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst);
     this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
   }
 
@@ -301,10 +305,10 @@ export class Session implements Peer {
     const { clientId } = this.identity!;
     this.ctx.notify?.(app, 'client.disconnected', { clientId, connectionId: this.connectionId });
     for (const [channel, sub] of this.subscriptions) this.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
-    for (const channel of this.presenceSubs) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
-    for (const [topic, { sub }] of this.topics) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
+    for (const channel of this.presenceSubs ?? []) this.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this);
+    for (const [topic, { sub }] of this.topics ?? []) this.ctx.router.unsubscribe(topicKey(app, topic), sub);
     if (this.inbox) this.ctx.router.unsubscribe(directKey(app, this.identity!.clientId), this.inbox);
-    const held = [...this.presenceHeld];
+    const held = [...(this.presenceHeld ?? [])];
     const leave = () => {
       for (const channel of held) this.leavePresence(channel).catch(() => {});
     };
@@ -356,16 +360,17 @@ export class Session implements Peer {
       }
     } else {
       clearTimeout(this.authTimer);
+      this.authTimer = undefined;
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
       const resume = frame.resumeConnectionId;
       this.staleCursors =
         this.binary === true && resume !== undefined && !resume.startsWith(PROCESS_PREFIX) && !this.ctx.engine.serialsOutliveProcess;
-      for (const channel of this.ctx.sessions.unpark(this.connectionId)) this.presenceHeld.add(channel);
+      for (const channel of this.ctx.sessions.unpark(this.connectionId)) (this.presenceHeld ??= new Set()).add(channel);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
       if (!this.binary) {
         // Direct messages to this client id reach every one of its connections, on any node.
-        this.inbox = { peer: this, accepts: () => true };
+        this.inbox = { peer: this, accepts: acceptAll };
         await this.ctx.router.subscribe(directKey(identity.app, identity.clientId), this.inbox);
         if (this.closed) return void this.ctx.router.unsubscribe(directKey(identity.app, identity.clientId), this.inbox);
       }
@@ -468,8 +473,8 @@ export class Session implements Peer {
    * first cursor per channel is from before the restart; after that resync they are this stream's.
    */
   private epochOf(claimed: string | undefined, channel: string): string | undefined {
-    if (claimed !== undefined || !this.staleCursors || this.resynced.has(channel)) return claimed;
-    this.resynced.add(channel);
+    if (claimed !== undefined || !this.staleCursors || this.resynced?.has(channel)) return claimed;
+    (this.resynced ??= new Set()).add(channel);
     return 'from-another-process';
   }
 
@@ -488,15 +493,15 @@ export class Session implements Peer {
     // Foony's SDK has no separate presence detach: unsubscribing a channel ends its presence watch
     // and its membership (the SDK stops re-entering it).
     if (this.binary) {
-      if (this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
-      if (this.presenceHeld.has(channel)) await this.leavePresence(channel);
+      if (this.presenceSubs?.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
+      if (this.presenceHeld?.has(channel)) await this.leavePresence(channel);
     }
     this.send({ t: 'ack', id });
   }
 
   private async publish(frame: PublishFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'publish');
-    if (!this.publishBucket.take()) {
+    if (!this.takePublishToken()) {
       throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
     }
     const key = this.key(frame.channel);
@@ -542,7 +547,7 @@ export class Session implements Peer {
     if (size > this.ctx.limits.maxPresenceBytes) {
       throw new HubbubError(ErrorCode.TooLarge, `presence data is ${size} bytes; the limit is ${this.ctx.limits.maxPresenceBytes}`);
     }
-    this.presenceHeld.add(frame.channel);
+    (this.presenceHeld ??= new Set()).add(frame.channel);
     const action = await this.ctx.engine.presenceEnter(key, {
       clientId,
       connectionId: this.connectionId,
@@ -557,7 +562,7 @@ export class Session implements Peer {
 
   private async leavePresence(channel: string): Promise<void> {
     const { app, clientId } = this.identity!;
-    this.presenceHeld.delete(channel);
+    this.presenceHeld?.delete(channel);
     const left = await this.ctx.engine.presenceLeave(this.key(channel), clientId, this.connectionId);
     if (left === 'leave') this.ctx.notify?.(app, 'presence.leave', { channel, clientId });
   }
@@ -565,8 +570,8 @@ export class Session implements Peer {
   private async presenceSubscribe(channel: string, id: number): Promise<void> {
     assertAllowed(this.identity!.capability, channel, 'subscribe');
     const key = this.key(channel);
-    if (!this.presenceSubs.has(channel)) {
-      this.presenceSubs.add(channel);
+    if (!this.presenceSubs?.has(channel)) {
+      (this.presenceSubs ??= new Set()).add(channel);
       await this.ctx.router.subscribePresence(key, this);
     }
     if (!this.binary) return this.send({ t: 'ack', id, members: await this.ctx.engine.presenceMembers(key) });
@@ -577,7 +582,7 @@ export class Session implements Peer {
   }
 
   private presenceUnsubscribe(channel: string, id: number): void {
-    if (this.presenceSubs.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
+    if (this.presenceSubs?.delete(channel)) this.ctx.router.unsubscribePresence(this.key(channel), this);
     this.send({ t: 'ack', id });
   }
 
@@ -602,13 +607,13 @@ export class Session implements Peer {
 
   private async topicSubscribe(frame: TopicSubscribeFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.topic, 'subscribe');
-    const previous = this.topicOfSid.get(frame.sid);
+    const previous = this.topicOfSid?.get(frame.sid);
     if (previous !== undefined && previous !== frame.topic) this.dropTopicFilter(frame.sid);
     const key = topicKey(this.identity!.app, frame.topic);
-    let entry = this.topics.get(frame.topic);
+    let entry = this.topics?.get(frame.topic);
     const created = !entry;
     if (!entry) {
-      if (this.topics.size + this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
+      if ((this.topics?.size ?? 0) + this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
         throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
       }
       const filters = new Map<string, TopicFilter | undefined>();
@@ -622,11 +627,11 @@ export class Session implements Peer {
         },
       };
       entry = { sub, filters };
-      this.topics.set(frame.topic, entry);
+      (this.topics ??= new Map()).set(frame.topic, entry);
       await this.ctx.router.subscribe(key, sub);
     }
     entry.filters.set(frame.sid, frame.filter);
-    this.topicOfSid.set(frame.sid, frame.topic);
+    (this.topicOfSid ??= new Map()).set(frame.sid, frame.topic);
     // Replay what the client missed (filtered), then what arrived meanwhile, then go live.
     let position: { seq: number; epoch: string };
     let lastSent = 0;
@@ -658,19 +663,19 @@ export class Session implements Peer {
   }
 
   private dropTopicFilter(sid: string): void {
-    const topic = this.topicOfSid.get(sid);
+    const topic = this.topicOfSid?.get(sid);
     if (topic === undefined) return;
-    this.topicOfSid.delete(sid);
-    const entry = this.topics.get(topic)!;
+    this.topicOfSid!.delete(sid);
+    const entry = this.topics!.get(topic)!;
     entry.filters.delete(sid);
     if (entry.filters.size === 0) {
-      this.topics.delete(topic);
+      this.topics!.delete(topic);
       this.ctx.router.unsubscribe(topicKey(this.identity!.app, topic), entry.sub);
     }
   }
 
   private async directMessage(frame: DirectMessageFrame): Promise<void> {
-    if (!this.publishBucket.take()) {
+    if (!this.takePublishToken()) {
       throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
     }
     const event: RealtimeEvent = {
@@ -689,6 +694,11 @@ export class Session implements Peer {
       ephemeral: true,
     });
     this.send({ t: 'ack', id: frame.id });
+  }
+
+  private takePublishToken(): boolean {
+    const { publishRate, publishBurst } = this.ctx.limits;
+    return (this.publishBucket ??= new TokenBucket(publishRate, publishBurst)).take();
   }
 
   /** Answer a failed frame with an error frame; the connection stays up. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ErrorCode, HubbubError, assertChannelName, isCapabilitySubset, parseCapability, type Capability } from '@hubbub/protocol';
 import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
-import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionLimits, type Wire } from '../core/session.js';
+import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionContext, type SessionLimits, type Wire } from '../core/session.js';
 import { appOf, channelOf } from '../core/outbound.js';
 import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
@@ -122,19 +122,17 @@ export class HubbubServer {
     };
     this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, maxFrameBytes: options.maxPayloadBytes, ...options.limits };
     const authenticate = authenticator(this.tokens, this.keys);
-    const openSession = (wire: Wire) =>
-      new Session(
-        {
-          engine,
-          router: this.router,
-          authenticate,
-          limits: this.limits,
-          sessions: this.sessions,
-          stats: this.stats,
-          notify: (app, event, data) => this.notify(app, event, data),
-        },
-        wire,
-      );
+    // One context for every session (not one object and closure per connection).
+    const sessionContext: SessionContext = {
+      engine,
+      router: this.router,
+      authenticate,
+      limits: this.limits,
+      sessions: this.sessions,
+      stats: this.stats,
+      notify: (app, event, data) => this.notify(app, event, data),
+    };
+    const openSession = (wire: Wire) => new Session(sessionContext, wire);
     this.ws = new WsTransport(
       {
         maxPayload: options.maxPayloadBytes,

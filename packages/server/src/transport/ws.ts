@@ -1,8 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
-import { binaryHeader, frameText } from './frame.js';
-import { RecordQueue } from './record-queue.js';
+import { WsConnection, type WsConnectionHost } from './ws-connection.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
@@ -39,21 +37,22 @@ export interface WsPeer {
   dispose(abrupt?: boolean): void;
 }
 
-/**
- * Adapts `ws` sockets to wires. Writes are queued and flushed once per event-loop turn with the
- * socket corked, so a burst of deliveries to one socket becomes one write system call.
- */
 /** Binary messages past this close the connection with 1009 whatever the configured limit. */
 const BINARY_CEILING = 1024 * 1024;
 
-export class WsTransport {
+/**
+ * Adapts `ws` sockets to wires (`WsConnection`). Writes are queued and flushed once the I/O callback
+ * that produced them is done, with the socket corked, so a burst of deliveries to one socket becomes
+ * one write system call.
+ */
+
+export class WsTransport implements WsConnectionHost {
   private readonly wss: WebSocketServer;
-  private readonly lastSeen = new Map<WebSocket, number>();
-  /** Per socket: write out what is queued now (used when draining). */
-  private readonly flushers = new Map<WebSocket, () => void>();
+  /** Every accepted socket: its queue (the session's wire) and the session reading from it. */
+  private readonly connections = new Map<WebSocket, { conn: WsConnection; peer: WsPeer }>();
   private readonly heartbeat: NodeJS.Timeout;
-  /** Sockets with frames queued this turn; all written by one callback on the next. */
-  private dirty: Array<() => void> = [];
+  /** Sockets with frames queued by the current callback; all written once it is done. */
+  private dirty: WsConnection[] = [];
   private flushScheduled = false;
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
@@ -66,6 +65,10 @@ export class WsTransport {
     this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
     this.heartbeat = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.heartbeatMs / 2)));
     this.heartbeat.unref();
+  }
+
+  get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes;
   }
 
   get connectionCount(): number {
@@ -105,106 +108,67 @@ export class WsTransport {
   async close(code: number = CloseCode.Restart, reason = 'server restarting'): Promise<void> {
     clearInterval(this.heartbeat);
     for (const ws of this.wss.clients) {
-      this.flushers.get(ws)?.();
+      this.connections.get(ws)?.conn.flush();
       ws.close(code, reason);
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
   private accept(ws: WebSocket, req: IncomingMessage, auth: unknown): void {
-    // Frames queued during this event-loop turn, written in one go (cork → writev) on the next.
-    // A JSON connection queues framed text; a binary one queues records, sent as one message.
-    const queue: Buffer[] = [];
-    const records = new RecordQueue();
-    let queuedBytes = 0;
-    let scheduled = false;
-    const raw = (ws as unknown as { _socket?: Socket })._socket;
-    const flush = () => {
-      scheduled = false;
-      if (queue.length === 0 && records.length === 0) return;
-      if (ws.readyState !== ws.OPEN || !raw || raw.destroyed) {
-        queue.length = 0;
-        records.clear();
-        queuedBytes = 0;
-        return;
-      }
-      this.counters.framesOut += queue.length + records.length;
-      this.counters.bytesOut += queuedBytes + records.bytes;
-      raw.cork();
-      for (const b of queue) raw.write(b);
-      if (records.length > 0) {
-        const { pieces, length } = records.take();
-        raw.write(binaryHeader(length));
-        for (const p of pieces) raw.write(p);
-      }
-      raw.uncork();
-      queue.length = 0;
-      queuedBytes = 0;
-      if (raw.writableLength > this.options.maxBufferedBytes) {
-        this.counters.slowConsumersCut++;
-        ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
-        setTimeout(() => ws.terminate(), 1000).unref();
-      }
-    };
-    const schedule = () => {
-      if (!scheduled) {
-        scheduled = true;
-        this.markDirty(flush);
-      }
-    };
-    const enqueue = (bytes: Buffer) => {
-      queue.push(bytes);
-      queuedBytes += bytes.length;
-      schedule();
-    };
-    const wire: Wire = {
-      send: (text) => enqueue(frameText(text)),
-      sendRecords: (bytes) => {
-        records.push(bytes);
-        schedule();
-      },
-      sendShared: (out, binary) => {
-        if (!binary) return enqueue((out.wire ??= frameText(out.text)));
-        records.pushShared(out);
-        schedule();
-      },
-      close: (code, reason) => {
-        flush();
-        ws.close(code, reason);
-      },
-    };
-    const peer = this.handlers.open(wire, req, auth);
-    this.lastSeen.set(ws, Date.now());
-    this.flushers.set(ws, flush);
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.lastSeen.set(ws, Date.now());
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      this.counters.framesIn++;
-      this.counters.bytesIn += bytes.length;
-      if (!isBinary && bytes.length > this.options.maxPayload) return ws.close(CloseCode.TooBig, 'frame too large');
-      peer.receive(isBinary ? bytes : bytes.toString());
-    });
-    ws.on('pong', () => this.lastSeen.set(ws, Date.now()));
-    ws.on('close', (code: number, reason: Buffer) => {
-      this.lastSeen.delete(ws);
-      this.flushers.delete(ws);
-      peer.dispose(!isCleanClose(code, reason));
-    });
-    ws.on('error', () => ws.terminate());
+    const conn = new WsConnection(ws, this);
+    this.connections.set(ws, { conn, peer: this.handlers.open(conn, req, auth) });
+    ws.on('message', this.onMessage);
+    ws.on('pong', this.onPong);
+    ws.on('close', this.onClose);
+    ws.on('error', terminate);
   }
 
-  /** One setImmediate per turn for every socket with something queued, not one per socket. */
-  private markDirty(flush: () => void): void {
-    this.dirty.push(flush);
+  /*
+   * Socket events, shared by all sockets (the socket is `this`) rather than closures per socket:
+   * an idle connection should cost little more than the socket itself.
+   */
+  private readonly onMessage = ((transport: WsTransport) =>
+    function (this: WebSocket, data: RawData, isBinary: boolean) {
+      const entry = transport.connections.get(this);
+      if (!entry) return;
+      entry.conn.lastSeen = Date.now();
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      transport.counters.framesIn++;
+      transport.counters.bytesIn += bytes.length;
+      if (!isBinary && bytes.length > transport.options.maxPayload) return this.close(CloseCode.TooBig, 'frame too large');
+      entry.peer.receive(isBinary ? bytes : bytes.toString());
+    })(this);
+
+  private readonly onPong = ((transport: WsTransport) =>
+    function (this: WebSocket) {
+      const entry = transport.connections.get(this);
+      if (entry) entry.conn.lastSeen = Date.now();
+    })(this);
+
+  private readonly onClose = ((transport: WsTransport) =>
+    function (this: WebSocket, code: number, reason: Buffer) {
+      const entry = transport.connections.get(this);
+      if (!entry) return;
+      transport.connections.delete(this);
+      entry.peer.dispose(!isCleanClose(code, reason));
+    })(this);
+
+  /**
+   * One flush for every socket with something queued, not one per socket: after the current I/O
+   * callback and its microtasks (so an ack does not wait for the rest of the turn's reads), with
+   * everything that callback produced for a socket in one write.
+   */
+  markDirty(conn: WsConnection): void {
+    this.dirty.push(conn);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     process.nextTick(() => {
       const due = this.dirty;
       this.dirty = [];
       this.flushScheduled = false;
-      for (const f of due) {
+      for (const conn of due) {
         try {
-          f();
+          conn.flush();
         } catch (err) {
           console.error(err); // one socket's failure must not strand the others' writes
         }
@@ -216,8 +180,8 @@ export class WsTransport {
   private sweep(): void {
     const now = Date.now();
     const { heartbeatMs } = this.options;
-    for (const [ws, seen] of this.lastSeen) {
-      const quiet = now - seen;
+    for (const [ws, { conn }] of this.connections) {
+      const quiet = now - conn.lastSeen;
       if (quiet > 2 * heartbeatMs) ws.terminate();
       else if (quiet >= heartbeatMs / 2) ws.ping();
     }
@@ -230,6 +194,10 @@ export class WsTransport {
  */
 function isCleanClose(code: number, reason: Buffer): boolean {
   return code === 1000 && reason.toString() !== 'client suspend';
+}
+
+function terminate(this: WebSocket): void {
+  this.terminate();
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {

@@ -1,0 +1,104 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { Outbound } from '../core/outbound.js';
+import type { Wire } from '../core/session.js';
+import { CloseCode } from '../core/close-codes.js';
+import { binaryHeader, frameText } from './frame.js';
+import { RecordQueue } from './record-queue.js';
+
+/** What the transport's sockets share: the flush scheduler, limits and counters. */
+export interface WsConnectionHost {
+  readonly maxBufferedBytes: number;
+  readonly counters: { framesOut: number; bytesOut: number; slowConsumersCut: number };
+  /** Call `conn.flush()` once the current callback is done. */
+  markDirty(conn: WsConnection): void;
+}
+
+/**
+ * One socket's side of the transport, as the session's wire: frames queued by a callback are written
+ * in one go (cork → writev) when it is done. A JSON connection queues framed text; a binary one
+ * queues records, sent as one message. A class rather than closures per socket, and the queues made
+ * on first use, because an idle connection should cost little more than its socket.
+ */
+export class WsConnection implements Wire {
+  lastSeen = Date.now();
+  private queue?: Buffer[];
+  private records?: RecordQueue;
+  private queuedBytes = 0;
+  private scheduled = false;
+  private readonly raw?: Socket;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly host: WsConnectionHost,
+  ) {
+    this.raw = (ws as unknown as { _socket?: Socket })._socket;
+  }
+
+  send(text: string): void {
+    this.enqueue(frameText(text));
+  }
+
+  sendRecords(bytes: Uint8Array): void {
+    (this.records ??= new RecordQueue()).push(bytes);
+    this.schedule();
+  }
+
+  sendShared(out: Outbound, binary: boolean): void {
+    if (!binary) return this.enqueue((out.wire ??= frameText(out.text)));
+    (this.records ??= new RecordQueue()).pushShared(out);
+    this.schedule();
+  }
+
+  close(code: number, reason: string): void {
+    this.flush();
+    this.ws.close(code, reason);
+  }
+
+  /** Write out what is queued; cut the connection when the socket holds too much unsent. */
+  flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    const records = this.records;
+    const queued = (queue?.length ?? 0) + (records?.length ?? 0);
+    if (queued === 0) return;
+    const raw = this.raw;
+    if (this.ws.readyState !== this.ws.OPEN || !raw || raw.destroyed) return this.drop();
+    const counters = this.host.counters;
+    counters.framesOut += queued;
+    counters.bytesOut += this.queuedBytes + (records?.bytes ?? 0);
+    raw.cork();
+    if (queue) for (const b of queue) raw.write(b);
+    if (records && records.length > 0) {
+      const { pieces, length } = records.take();
+      raw.write(binaryHeader(length));
+      for (const p of pieces) raw.write(p);
+    }
+    raw.uncork();
+    if (queue) queue.length = 0;
+    this.queuedBytes = 0;
+    if (raw.writableLength > this.host.maxBufferedBytes) {
+      counters.slowConsumersCut++;
+      this.ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+    }
+  }
+
+  private enqueue(bytes: Buffer): void {
+    (this.queue ??= []).push(bytes);
+    this.queuedBytes += bytes.length;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.host.markDirty(this);
+  }
+
+  private drop(): void {
+    if (this.queue) this.queue.length = 0;
+    this.records?.clear();
+    this.queuedBytes = 0;
+  }
+}
