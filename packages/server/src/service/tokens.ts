@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import {
   ErrorCode,
@@ -46,6 +47,11 @@ export interface KeyToken {
  */
 export class TokenAuthority {
   private readonly key: Uint8Array;
+  /**
+   * HMAC keys imported once for verifying, by secret: importing raw bytes on every verify was more
+   * than half its cost (a reconnect storm verifies thousands of tokens at once).
+   */
+  private readonly verifyKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
 
   constructor(signingKey: string, private readonly keys?: KeyStore) {
     if (signingKey.length < 16) throw new Error('JWT_SIGNING_KEY must be at least 16 characters');
@@ -88,7 +94,7 @@ export class TokenAuthority {
       throw new HubbubError(ErrorCode.BadAuth, 'invalid token');
     }
     if (kid !== undefined) return this.verifyKeyToken(token, kid);
-    const payload = await verified(token, this.key, 0);
+    const payload = await verified(token, await this.verifyKey(this.key), 0);
     if (!isValidAppId(payload.app)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "app" claim');
     if (!isValidClientId(payload.sub)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "sub" (client id) claim');
     if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
@@ -103,12 +109,24 @@ export class TokenAuthority {
     return identity;
   }
 
+  /** The HS256 verifying key for `secret`, imported on first use (at most 1000 kept: keys are few). */
+  private verifyKey(secret: Uint8Array): Promise<webcrypto.CryptoKey> {
+    const id = Buffer.from(secret).toString('base64');
+    let key = this.verifyKeys.get(id);
+    if (!key) {
+      if (this.verifyKeys.size >= 1000) this.verifyKeys.clear();
+      key = webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+      this.verifyKeys.set(id, key);
+    }
+    return key;
+  }
+
   /** A token signed with the secret of the API key its `kid` names. Every refusal is 40101 but expiry (40102). */
   private async verifyKeyToken(token: string, kid: unknown): Promise<Identity> {
     if (typeof kid !== 'string') throw new HubbubError(ErrorCode.BadAuth, 'token has a malformed "kid" header');
     if (!this.keys) throw new HubbubError(ErrorCode.BadAuth, 'tokens signed with an API key are not accepted here');
     const key = this.keys.byName(kid);
-    const payload = await verified(token, new TextEncoder().encode(key.secret), KEY_TOKEN_LEEWAY_S);
+    const payload = await verified(token, await this.verifyKey(new TextEncoder().encode(key.secret)), KEY_TOKEN_LEEWAY_S);
     if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
     if (!isValidClientId(payload.sub)) {
       throw new HubbubError(ErrorCode.BadAuth, 'token needs a "sub" (client id) of 1-128 of [A-Za-z0-9._:@+-]');
@@ -135,7 +153,7 @@ export class TokenAuthority {
 }
 
 /** Check signature, algorithm and time claims; map failures to 40101, expiry to 40102. */
-async function verified(token: string, secret: Uint8Array, leewaySeconds: number): Promise<Record<string, unknown>> {
+async function verified(token: string, secret: webcrypto.CryptoKey, leewaySeconds: number): Promise<Record<string, unknown>> {
   try {
     const { payload } = await jwtVerify(token, secret, { algorithms: ALGORITHMS, clockTolerance: leewaySeconds });
     return payload;

@@ -182,8 +182,10 @@ export class WsTransport implements WsConnectionHost {
     const { heartbeatMs } = this.options;
     for (const [ws, { conn }] of this.connections) {
       const quiet = now - conn.lastSeen;
+      // Pinged once quiet for an interval (and again half an interval later): an idle socket costs
+      // a ping and a pong per interval, and a dead one is still found within two.
       if (quiet > 2 * heartbeatMs) ws.terminate();
-      else if (quiet >= heartbeatMs / 2) ws.ping();
+      else if (quiet >= heartbeatMs) ws.ping();
     }
   }
 }
