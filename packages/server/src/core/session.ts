@@ -112,6 +112,8 @@ interface ParkedPresence {
 export class SessionRegistry {
   private readonly byId = new Map<string, Session>();
   private readonly parked = new Map<string, ParkedPresence>();
+  private readonly expiring = new Set<Session>();
+  private expirySweep?: NodeJS.Timeout;
   add(session: Session): void {
     this.byId.set(session.connectionId, session);
   }
@@ -147,6 +149,33 @@ export class SessionRegistry {
     this.parked.delete(connectionId);
     return parked.channels;
   }
+  /**
+   * Keep the session in a list checked every `EXPIRY_HORIZON_MS / 3`, and arm its expiry timer once
+   * its token is within the horizon: one timer for every long-lived token instead of one per connection.
+   */
+  watchExpiry(session: Session): void {
+    this.expiring.add(session);
+    if (this.expirySweep) return;
+    this.expirySweep = setInterval(() => this.sweepExpiring(), EXPIRY_HORIZON_MS / 3);
+    this.expirySweep.unref();
+  }
+  unwatchExpiry(session: Session): void {
+    this.expiring.delete(session);
+  }
+  private sweepExpiring(): void {
+    const soon = Date.now() + EXPIRY_HORIZON_MS;
+    for (const session of this.expiring) {
+      const expiresAt = session.expiresAt;
+      if (expiresAt === undefined || expiresAt <= soon) {
+        this.expiring.delete(session);
+        session.armExpiryTimer();
+      }
+    }
+    if (this.expiring.size === 0) {
+      clearInterval(this.expirySweep);
+      this.expirySweep = undefined;
+    }
+  }
   get size(): number {
     return this.byId.size;
   }
@@ -154,6 +183,9 @@ export class SessionRegistry {
     return this.byId.values();
   }
 }
+
+/** Tokens expiring further away than this wait in the registry's list, which is checked every third of it. */
+const EXPIRY_HORIZON_MS = 60_000;
 
 /** Starts every connection id this process gives, so a resume from another process is recognised. */
 const PROCESS_PREFIX = randomBytes(3).toString('base64url');
@@ -217,6 +249,10 @@ export class Session implements Peer {
 
   get app(): string | undefined {
     return this.identity?.app;
+  }
+
+  get expiresAt(): number | undefined {
+    return this.identity?.expiresAt;
   }
 
   /**
@@ -299,6 +335,7 @@ export class Session implements Peer {
     this.closed = true;
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
+    this.ctx.sessions.unwatchExpiry(this);
     this.ctx.sessions.remove(this);
     const app = this.identity?.app;
     if (!app) return;
@@ -407,7 +444,17 @@ export class Session implements Peer {
    */
   private armExpiry(expiresAt: number | undefined): void {
     clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.ctx.sessions.unwatchExpiry(this);
     if (!expiresAt) return;
+    // A token with hours to go waits in the registry's list rather than in a timer of its own.
+    if (expiresAt - Date.now() > EXPIRY_HORIZON_MS) return this.ctx.sessions.watchExpiry(this);
+    this.armExpiryTimer(expiresAt);
+  }
+
+  /** Called by the registry once the token's expiry is within the horizon. */
+  armExpiryTimer(expiresAt = this.identity?.expiresAt): void {
+    if (this.closed || !expiresAt) return;
     const fire = () => {
       this.send({ t: 'err', code: ErrorCode.AuthExpired, message: 'token expired: send a fresh auth frame' });
       const grace = this.binary ? 0 : this.ctx.limits.authGraceMs;

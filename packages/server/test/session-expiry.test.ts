@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryEngine } from '../src/engine/memory.js';
+import { Router } from '../src/core/router.js';
+import { DEFAULT_LIMITS, Session, SessionRegistry, type Wire } from '../src/core/session.js';
+
+afterEach(() => vi.useRealTimers());
+
+/** A session over a recording wire, authenticated with a token that expires in `ttlMs`. */
+async function connected(ttlMs: number) {
+  const engine = new MemoryEngine();
+  const router = new Router(engine);
+  await engine.start(router);
+  const frames: Array<Record<string, unknown>> = [];
+  const closes: number[] = [];
+  const wire: Wire = { send: (text) => frames.push(JSON.parse(text)), sendRecords() {}, close: (code) => closes.push(code) };
+  const sessions = new SessionRegistry();
+  const session = new Session(
+    { engine, router, sessions, limits: DEFAULT_LIMITS, authenticate: async () => ({ app: 'a', clientId: 'c', expiresAt: Date.now() + ttlMs }) },
+    wire,
+  );
+  session.receive(JSON.stringify({ t: 'auth', token: 't' }));
+  // The clock is fake: let the auth frame's promise chain settle without moving time.
+  for (let i = 0; i < 50 && !frames.some((f) => f.t === 'connected'); i++) await Promise.resolve();
+  expect(frames.map((f) => f.t)).toEqual(['connected']);
+  return { frames, closes };
+}
+
+describe('token expiry while connected', () => {
+  for (const [what, ttlMs] of [['a short-lived token (own timer)', 20_000], ['a token with hours to go (registry list)', 3 * 3600_000]] as const) {
+    it(`${what}: 40102 exactly when it runs out, then closed after the grace period`, async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+      const { frames, closes } = await connected(ttlMs);
+      vi.advanceTimersByTime(ttlMs - 1);
+      expect(frames.filter((f) => f.t === 'err')).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(frames.filter((f) => f.t === 'err').map((f) => f.code)).toEqual([40102]);
+      vi.advanceTimersByTime(DEFAULT_LIMITS.authGraceMs);
+      expect(closes).toEqual([4102]);
+    });
+  }
+});
