@@ -1,11 +1,16 @@
 import type { HistoryPage, HistoryQuery, StoredMessage } from './engine.js';
 
-const MIN_ARENA = 1024;
-const MIN_ENTRIES = 16;
+// Small to start with: a channel with a message or two should cost about what its messages do.
+const MIN_ARENA = 256;
+const MIN_ENTRIES = 4;
+const STRIDE = 3;
+const EMPTY = Buffer.alloc(0);
+const NO_ENTRIES = new Float64Array(0);
 
 /**
  * One channel's retained messages, oldest first, kept as UTF-8 JSON in one byte arena per channel,
- * with each message's offset, serial and time in typed arrays beside it.
+ * with each message's offset, serial and time in one typed array beside it: no object per entry, and
+ * no allocation per append but, now and then, a bigger arena or index.
  *
  * Why bytes: a retained message object (with its data, strings and numbers) outlives a young
  * generation collection and is copied out of it, and at thousands of publishes a second that copying
@@ -14,15 +19,26 @@ const MIN_ENTRIES = 16;
  * bigger arena. Reads parse what they return; they are rare next to publishes.
  */
 export class MessageLog {
-  private arena = Buffer.alloc(0);
-  /** Bytes in use: live entries sit between `starts[head]` and `tail`. */
+  private arena = EMPTY;
+  /** Bytes in use: live entries sit between the head entry's start and `tail`. */
   private tail = 0;
-  private starts = new Float64Array(0);
-  private seqs = new Float64Array(0);
-  private times = new Float64Array(0);
+  /** Per entry, `STRIDE` numbers: its offset in the arena, its serial, its time. Grown by doubling. */
+  private index = NO_ENTRIES;
   /** Entries `head` to `end` are live; those before `head` were dropped and are compacted away now and then. */
   private head = 0;
   private end = 0;
+
+  private start(i: number): number {
+    return this.index[i * STRIDE];
+  }
+
+  private seq(i: number): number {
+    return this.index[i * STRIDE + 1];
+  }
+
+  private time(i: number): number {
+    return this.index[i * STRIDE + 2];
+  }
 
   get length(): number {
     return this.end - this.head;
@@ -30,18 +46,19 @@ export class MessageLog {
 
   /** The serial of the oldest retained message. */
   get oldestSeq(): number | undefined {
-    return this.length > 0 ? this.seqs[this.head] : undefined;
+    return this.length > 0 ? this.seq(this.head) : undefined;
   }
 
   /** `message.seq` is set and greater than every serial already here. */
   append(message: StoredMessage): void {
     const text = JSON.stringify(message);
-    // A UTF-16 code unit never takes more than 3 bytes of UTF-8.
-    if (this.tail + 3 * text.length > this.arena.length || this.end === this.seqs.length) this.compact(3 * text.length);
-    const i = this.end++;
-    this.starts[i] = this.tail;
-    this.seqs[i] = message.seq!;
-    this.times[i] = message.timestamp;
+    const bytes = Buffer.byteLength(text);
+    if (this.tail + bytes > this.arena.length) this.compact(bytes);
+    if ((this.end + 1) * STRIDE > this.index.length) this.growIndex();
+    const at = this.end++ * STRIDE;
+    this.index[at] = this.tail;
+    this.index[at + 1] = message.seq!;
+    this.index[at + 2] = message.timestamp;
     this.tail += this.arena.write(text, this.tail);
   }
 
@@ -49,10 +66,11 @@ export class MessageLog {
   trim(limit: number, ttlMs: number, now: number): void {
     const end = this.end;
     let head = Math.max(this.head, end - limit);
-    while (head < end && this.times[head] < now - ttlMs) head++;
+    while (head < end && this.time(head) < now - ttlMs) head++;
     if (head === this.head) return;
     this.head = head;
     if (head === end) this.clear();
+    else if (head >= 32 && head * 2 >= end) this.compactEntries();
   }
 
   all(): StoredMessage[] {
@@ -80,7 +98,7 @@ export class MessageLog {
     let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (test(this.seqs[mid])) hi = mid;
+      if (test(this.seq(mid))) hi = mid;
       else lo = mid + 1;
     }
     return lo;
@@ -89,53 +107,58 @@ export class MessageLog {
   private read(from: number, to: number): StoredMessage[] {
     const out: StoredMessage[] = [];
     for (let i = from; i < to; i++) {
-      const end = i + 1 < this.end ? this.starts[i + 1] : this.tail;
-      out.push(JSON.parse(this.arena.toString('utf8', this.starts[i], end)) as StoredMessage);
+      const end = i + 1 < this.end ? this.start(i + 1) : this.tail;
+      out.push(JSON.parse(this.arena.toString('utf8', this.start(i), end)) as StoredMessage);
     }
     return out;
   }
 
   /** Nothing is retained: let the arena and the arrays go (an idle channel holds no buffers). */
   private clear(): void {
-    this.arena = Buffer.alloc(0);
+    this.arena = EMPTY;
     this.tail = 0;
-    this.starts = new Float64Array(0);
-    this.seqs = new Float64Array(0);
-    this.times = new Float64Array(0);
+    this.index = NO_ENTRIES;
     this.head = 0;
     this.end = 0;
   }
 
   /**
-   * Move the live entries to the front, with room for `need` more bytes and at least one more entry.
-   * Half of each stays free after a move, so moves are rare: amortised O(1) per message appended.
+   * Move the live bytes to the front of an arena with room for `need` more. Half of it stays free
+   * after a move, so moves are rare: amortised O(1) per byte appended.
    */
   private compact(need: number): void {
-    const from = this.head < this.end ? this.starts[this.head] : this.tail;
+    const from = this.head < this.end ? this.start(this.head) : this.tail;
     const live = this.tail - from;
-    this.arena = moved(this.arena, from, this.tail, Math.max(MIN_ARENA, 2 * (live + need)));
+    const wanted = Math.max(MIN_ARENA, 2 * (live + need));
+    if (this.arena.length >= wanted && this.arena.length <= 4 * wanted) {
+      this.arena.copyWithin(0, from, this.tail);
+    } else {
+      // Pooled for small sizes: many quiet channels share a slab instead of an allocation each.
+      const arena = Buffer.allocUnsafe(wanted);
+      this.arena.copy(arena, 0, from, this.tail);
+      this.arena = arena;
+    }
     this.tail = live;
-    const count = this.end - this.head;
-    const entries = Math.max(MIN_ENTRIES, 2 * (count + 1));
-    this.starts = moved(this.starts, this.head, this.end, entries);
-    this.seqs = moved(this.seqs, this.head, this.end, entries);
-    this.times = moved(this.times, this.head, this.end, entries);
-    for (let i = 0; i < count; i++) this.starts[i] -= from;
+    for (let i = this.head; i < this.end; i++) this.index[i * STRIDE] -= from;
+    this.compactEntries();
+  }
+
+  /** Drop the entries before `head` from the arrays, in place. */
+  private compactEntries(): void {
+    const { head, end } = this;
+    if (head === 0) return;
+    this.index.copyWithin(0, head * STRIDE, end * STRIDE);
     this.head = 0;
-    this.end = count;
+    this.end = end - head;
+  }
+
+  /** Room for more entries: first drop the dead ones, then double when still more than half full. */
+  private growIndex(): void {
+    this.compactEntries();
+    if (this.index.length > 0 && 2 * this.end * STRIDE <= this.index.length) return;
+    const index = new Float64Array(Math.max(MIN_ENTRIES, 2 * (this.end + 1)) * STRIDE);
+    index.set(this.index.subarray(0, this.end * STRIDE));
+    this.index = index;
   }
 }
 
-/**
- * `array[from, to)` moved to the front of an array of about `wanted` elements: the same one when its
- * size is within 4× of that, else a new one.
- */
-function moved<T extends Float64Array | Buffer>(array: T, from: number, to: number, wanted: number): T {
-  if (array.length >= wanted && array.length <= 4 * wanted) {
-    array.copyWithin(0, from, to);
-    return array;
-  }
-  const fresh = (array instanceof Buffer ? Buffer.allocUnsafeSlow(wanted) : new Float64Array(wanted)) as T;
-  fresh.set(array.subarray(from, to));
-  return fresh;
-}
