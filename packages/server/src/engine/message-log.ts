@@ -15,8 +15,7 @@ const NO_ENTRIES = new Float64Array(0);
  * Why bytes: a retained message object (with its data, strings and numbers) outlives a young
  * generation collection and is copied out of it, and at thousands of publishes a second that copying
  * was most of the collector's pauses, and so of the publish→ack p99. Bytes in a buffer are not on the
- * JavaScript heap at all, and appending or dropping messages allocates nothing but, now and then, a
- * bigger arena. Reads parse what they return; they are rare next to publishes.
+ * JavaScript heap at all. Reads parse what they return; they are rare next to publishes.
  */
 export class MessageLog {
   private arena = EMPTY;

@@ -53,7 +53,10 @@ export class TokenAuthority {
    */
   private readonly verifyKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
 
-  constructor(signingKey: string, private readonly keys?: KeyStore) {
+  constructor(
+    private readonly signingKey: string,
+    private readonly keys?: KeyStore,
+  ) {
     if (signingKey.length < 16) throw new Error('JWT_SIGNING_KEY must be at least 16 characters');
     this.key = new TextEncoder().encode(signingKey);
   }
@@ -94,7 +97,7 @@ export class TokenAuthority {
       throw new HubbubError(ErrorCode.BadAuth, 'invalid token');
     }
     if (kid !== undefined) return this.verifyKeyToken(token, kid);
-    const payload = await verified(token, await this.verifyKey(this.key), 0);
+    const payload = await verified(token, await this.verifyKey(this.signingKey), 0);
     if (!isValidAppId(payload.app)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "app" claim');
     if (!isValidClientId(payload.sub)) throw new HubbubError(ErrorCode.BadAuth, 'token has no valid "sub" (client id) claim');
     if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
@@ -110,13 +113,13 @@ export class TokenAuthority {
   }
 
   /** The HS256 verifying key for `secret`, imported on first use (at most 1000 kept: keys are few). */
-  private verifyKey(secret: Uint8Array): Promise<webcrypto.CryptoKey> {
-    const id = Buffer.from(secret).toString('base64');
-    let key = this.verifyKeys.get(id);
+  private verifyKey(secret: string): Promise<webcrypto.CryptoKey> {
+    let key = this.verifyKeys.get(secret);
     if (!key) {
       if (this.verifyKeys.size >= 1000) this.verifyKeys.clear();
-      key = webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-      this.verifyKeys.set(id, key);
+      const raw = new TextEncoder().encode(secret);
+      key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+      this.verifyKeys.set(secret, key);
     }
     return key;
   }
@@ -126,7 +129,7 @@ export class TokenAuthority {
     if (typeof kid !== 'string') throw new HubbubError(ErrorCode.BadAuth, 'token has a malformed "kid" header');
     if (!this.keys) throw new HubbubError(ErrorCode.BadAuth, 'tokens signed with an API key are not accepted here');
     const key = this.keys.byName(kid);
-    const payload = await verified(token, await this.verifyKey(new TextEncoder().encode(key.secret)), KEY_TOKEN_LEEWAY_S);
+    const payload = await verified(token, await this.verifyKey(key.secret), KEY_TOKEN_LEEWAY_S);
     if (typeof payload.exp !== 'number') throw new HubbubError(ErrorCode.BadAuth, 'token has no "exp" claim');
     if (!isValidClientId(payload.sub)) {
       throw new HubbubError(ErrorCode.BadAuth, 'token needs a "sub" (client id) of 1-128 of [A-Za-z0-9._:@+-]');

@@ -45,7 +45,6 @@ const BINARY_CEILING = 1024 * 1024;
  * that produced them is done, with the socket corked, so a burst of deliveries to one socket becomes
  * one write system call.
  */
-
 export class WsTransport implements WsConnectionHost {
   private readonly wss: WebSocketServer;
   /** Every accepted socket: its queue (the session's wire) and the session reading from it. */
