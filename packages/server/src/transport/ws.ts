@@ -37,22 +37,33 @@ export interface WsPeer {
   dispose(abrupt?: boolean): void;
 }
 
+/**
+ * Writes per slice of the flush, in milliseconds, before the event loop reads again: small enough that
+ * a message published during a large fan-out joins it within a slice, large enough that the extra
+ * trips round the event loop cost nothing measurable.
+ */
+const FLUSH_SLICE_MS = 2;
+
 /** Binary messages past this close the connection with 1009 whatever the configured limit. */
 const BINARY_CEILING = 1024 * 1024;
 
 /**
- * Adapts `ws` sockets to wires (`WsConnection`). Writes are queued and flushed once the I/O callback
- * that produced them is done, with the socket corked, so a burst of deliveries to one socket becomes
- * one write system call.
+ * Adapts `ws` sockets to wires (`WsConnection`). Writes are queued and flushed after the I/O callback
+ * that produced them, each socket's queue as one buffer, so a burst of deliveries to one socket
+ * becomes one write system call.
  */
 export class WsTransport implements WsConnectionHost {
   private readonly wss: WebSocketServer;
   /** Every accepted socket: its queue (the session's wire) and the session reading from it. */
   private readonly connections = new Map<WebSocket, { conn: WsConnection; peer: WsPeer }>();
   private readonly heartbeat: NodeJS.Timeout;
-  /** Sockets with frames queued by the current callback; all written once it is done. */
-  private dirty: WsConnection[] = [];
+  /** Sockets with frames queued, oldest first, from `dirtyHead` on. */
+  private readonly dirty: WsConnection[] = [];
+  private dirtyHead = 0;
+  /** A slice is due right after the current callback. */
   private flushScheduled = false;
+  /** Sockets are left for after the next I/O poll. */
+  private sliceResumeScheduled = false;
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
 
@@ -153,27 +164,54 @@ export class WsTransport implements WsConnectionHost {
     })(this);
 
   /**
-   * One flush for every socket with something queued, not one per socket: after the current I/O
-   * callback and its microtasks (so an ack does not wait for the rest of the turn's reads), with
-   * everything that callback produced for a socket in one write.
+   * Sockets are written in the order they first had something queued, a slice at a time: the first
+   * slice right after the I/O callback that queued (so an ack does not wait for the rest of the turn's
+   * reads), the rest after the event loop has read what arrived meanwhile. A fan-out to thousands of
+   * sockets takes tens of milliseconds of writes; a message published during it joins the queues of
+   * the sockets not yet written, so it goes out in this pass for them and the next for the others,
+   * instead of waiting for the whole pass to end before its own begins. Acks queue behind the
+   * deliveries their publish caused, which keeps a publisher from outrunning the writes.
    */
   markDirty(conn: WsConnection): void {
     this.dirty.push(conn);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(() => {
-      const due = this.dirty;
-      this.dirty = [];
-      this.flushScheduled = false;
-      for (const conn of due) {
-        try {
-          conn.flush();
-        } catch (err) {
-          console.error(err); // one socket's failure must not strand the others' writes
-        }
-      }
-    });
+    process.nextTick(this.flushSlice);
   }
+
+  private readonly flushSlice = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    const deadline = performance.now() + FLUSH_SLICE_MS;
+    let written = 0;
+    while (this.dirtyHead < dirty.length) {
+      const conn = dirty[this.dirtyHead++];
+      try {
+        conn.flush();
+      } catch (err) {
+        console.error(err); // one socket's failure must not strand the others' writes
+      }
+      if (++written % 32 === 0 && performance.now() >= deadline) break;
+    }
+    if (this.dirtyHead === dirty.length) {
+      dirty.length = 0;
+      this.dirtyHead = 0;
+      return;
+    }
+    if (this.dirtyHead >= 4096) {
+      dirty.copyWithin(0, this.dirtyHead);
+      dirty.length -= this.dirtyHead;
+      this.dirtyHead = 0;
+    }
+    if (this.sliceResumeScheduled) return;
+    this.sliceResumeScheduled = true;
+    setImmediate(this.resumeFlush);
+  };
+
+  private readonly resumeFlush = (): void => {
+    this.sliceResumeScheduled = false;
+    if (!this.flushScheduled) this.flushSlice();
+  };
 
   /** Ping the quiet ones; drop the ones silent for two intervals. */
   private sweep(): void {
