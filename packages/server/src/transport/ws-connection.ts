@@ -5,11 +5,14 @@ import type { Wire } from '../core/session.js';
 import { CloseCode } from '../core/close-codes.js';
 import { binaryHeader, frameText } from './frame.js';
 import { RecordQueue } from './record-queue.js';
+import type { WriteScratch } from './write-scratch.js';
 
 /** What the transport's sockets share: the flush scheduler, limits and counters. */
 export interface WsConnectionHost {
   readonly maxBufferedBytes: number;
   readonly counters: { framesOut: number; bytesOut: number; slowConsumersCut: number };
+  /** Where several queued frames are gathered for one write. */
+  readonly scratch: WriteScratch;
   /** Call `conn.flush()` once the current callback is done. */
   markDirty(conn: WsConnection): void;
 }
@@ -69,14 +72,14 @@ export class WsConnection implements Wire {
     counters.framesOut += queued;
     counters.bytesOut += this.queuedBytes + (records?.bytes ?? 0);
     if (queue && queue.length > 0) {
-      raw.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, this.queuedBytes));
+      this.write(raw, queue, this.queuedBytes);
       queue.length = 0;
     }
     if (records && records.length > 0) {
       const { pieces, length } = records.take();
       const header = binaryHeader(length);
       pieces.unshift(header);
-      raw.write(Buffer.concat(pieces, header.length + length));
+      this.write(raw, pieces, header.length + length);
     }
     this.queuedBytes = 0;
     if (raw.writableLength > this.host.maxBufferedBytes) {
@@ -84,6 +87,17 @@ export class WsConnection implements Wire {
       this.ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
       setTimeout(() => this.ws.terminate(), 1000).unref();
     }
+  }
+
+  /** One write of the pieces: a lone frame as it is, several gathered into the host's scratch buffer. */
+  private write(raw: Socket, pieces: Uint8Array[], length: number): void {
+    if (pieces.length === 1) {
+      raw.write(pieces[0]);
+      return;
+    }
+    const scratch = this.host.scratch;
+    raw.write(scratch.gather(pieces, length));
+    if (raw.writableLength > 0) scratch.handOver();
   }
 
   private enqueue(bytes: Buffer): void {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WsConnection, type WsConnectionHost } from './ws-connection.js';
+import { WriteScratch } from './write-scratch.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
@@ -66,6 +67,7 @@ export class WsTransport implements WsConnectionHost {
   private sliceResumeScheduled = false;
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
+  readonly scratch = new WriteScratch();
 
   constructor(
     private readonly options: WsTransportOptions,
