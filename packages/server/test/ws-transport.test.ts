@@ -5,20 +5,21 @@ import WebSocket from 'ws';
 import type { Wire } from '../src/core/session.js';
 import { WsTransport } from '../src/transport/ws.js';
 
-const FRAME_BYTES = 32 * 1024;
 let server: Server | undefined;
 let transport: WsTransport | undefined;
+const rawSockets: Socket[] = [];
 afterEach(async () => {
+  for (const socket of rawSockets.splice(0)) socket.destroy();
   await transport?.close();
   await new Promise((resolve) => server?.close(resolve));
   server = transport = undefined;
 });
 
 /**
- * A transport whose every connection, on "burst N", is sent three frames of 32 KB numbered 3N..3N+2
- * and marked with the connection's own number, so no two sockets are sent the same bytes.
+ * A transport whose every connection, on "burst N", is sent three frames of `frameBytes` numbered
+ * 3N..3N+2 and marked with the connection's own number, so no two sockets are sent the same bytes.
  */
-async function burstServer(): Promise<string> {
+async function burstServer(frameBytes: number): Promise<string> {
   const wires: Wire[] = [];
   transport = new WsTransport(
     { maxPayload: 65536, heartbeatMs: 60_000, maxBufferedBytes: 256 * 1024 * 1024, maxConnections: 1000 },
@@ -29,7 +30,7 @@ async function burstServer(): Promise<string> {
           receive(data) {
             const n = Number(String(data).split(' ')[1]);
             wires.forEach((w, i) => {
-              for (let k = 0; k < 3; k++) w.send(`${3 * n + k} ${String(i).repeat(FRAME_BYTES)}`);
+              for (let k = 0; k < 3; k++) w.send(`${3 * n + k} ${String(i % 10).repeat(frameBytes)}`);
             });
           },
           dispose() {},
@@ -44,12 +45,12 @@ async function burstServer(): Promise<string> {
 }
 
 /** The numbers of the frames a socket receives; `count(n)` resolves once it has n of them. */
-function collect(ws: WebSocket, mark: string): { got: number[]; count(n: number): Promise<void> } {
+function collect(ws: WebSocket, mark: string, frameBytes: number): { got: number[]; count(n: number): Promise<void> } {
   const got: number[] = [];
   let wanted = Infinity;
   let reached = () => {};
   ws.on('message', (data) => {
-    got.push(numberOf(String(data), mark));
+    got.push(numberOf(String(data), mark, frameBytes));
     if (got.length >= wanted) reached();
   });
   return {
@@ -70,6 +71,7 @@ function collect(ws: WebSocket, mark: string): { got: number[]; count(n: number)
  */
 async function rawClient(url: string, onText: (text: string) => void): Promise<Socket> {
   const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  rawSockets.push(socket);
   let unread = Buffer.alloc(0);
   let upgraded = false;
   const readFrames = () => {
@@ -105,28 +107,29 @@ async function rawClient(url: string, onText: (text: string) => void): Promise<S
   return socket;
 }
 
-const numberOf = (text: string, mark: string): number => {
+const numberOf = (text: string, mark: string, frameBytes: number): number => {
   const space = text.indexOf(' ');
   // A frame whose bytes were overwritten by another socket's write shows the other's mark.
-  return text.slice(space + 1) === mark.repeat(FRAME_BYTES) ? Number(text.slice(0, space)) : -1;
+  return text.slice(space + 1) === mark.repeat(frameBytes) ? Number(text.slice(0, space)) : -1;
 };
 
 describe('WsTransport writes', () => {
   it('delivers every frame whole and in order to a socket that stops reading while others share the write buffer', async () => {
-    const url = await burstServer();
+    const frameBytes = 32 * 1024;
+    const url = await burstServer(frameBytes);
     // 300 bursts of 3 × 32 KB: far more than the kernel holds for the stalled socket, so its writes
     // are taken in part and left pending while the reader's go through.
     const bursts = 300;
     const stalledGot: number[] = [];
     let stalledDone = () => {};
     const stalled = await rawClient(url, (text) => {
-      stalledGot.push(numberOf(text, '0'));
+      stalledGot.push(numberOf(text, '0', frameBytes));
       if (stalledGot.length === 3 * bursts) stalledDone();
     }); // connection 0
     stalled.pause();
     const reader = new WebSocket(url); // connection 1
     await new Promise((resolve) => reader.once('open', resolve));
-    const readerGot = collect(reader, '1');
+    const readerGot = collect(reader, '1', frameBytes);
 
     for (let n = 0; n < bursts; n++) {
       // One burst at a time, so that each write gathers one burst's frames into the shared buffer.
@@ -145,26 +148,35 @@ describe('WsTransport writes', () => {
     reader.close();
   }, 30_000);
 
-  it('keeps each socket\'s frames in order when a fan-out takes several slices and more arrives meanwhile', async () => {
-    const url = await burstServer();
+  it('keeps each socket\'s frames whole and in order when bursts arrive while a fan-out is being written', async () => {
+    // 300 sockets × 12 KB a burst: a pass over them takes several 2-ms slices, and the next burst is
+    // sent as soon as the first socket has the previous one, so it arrives while that pass is going on.
+    const frameBytes = 4 * 1024;
+    const bursts = 20;
+    const url = await burstServer(frameBytes);
     const clients = Array.from({ length: 300 }, () => new WebSocket(url));
     await Promise.all(clients.map((ws) => new Promise((resolve) => ws.once('open', resolve))));
     const got = clients.map(() => [] as number[]);
+    // Connections are numbered in the order their upgrades completed: each socket's mark is the one
+    // its first frame carried.
+    const marks: string[] = [];
+    let sent = 0;
     const all = clients.map(
       (ws, i) =>
         new Promise<void>((resolve) =>
           ws.on('message', (data) => {
             const text = String(data);
-            got[i].push(Number(text.slice(0, text.indexOf(' '))));
-            if (got[i].length === 3 * 10) resolve();
+            const space = text.indexOf(' ');
+            const mark = (marks[i] ??= text[space + 1]);
+            got[i].push(text.slice(space + 1) === mark.repeat(frameBytes) ? Number(text.slice(0, space)) : -1);
+            if (got[i].length === 3 * sent && sent < bursts) clients[0].send(`burst ${sent++}`);
+            if (got[i].length === 3 * bursts) resolve();
           }),
         ),
     );
-    // Ten bursts without waiting: each is 300 writes of 96 KB, several slices' worth, so later
-    // bursts arrive while earlier ones are still being written.
-    for (let n = 0; n < 10; n++) clients[0].send(`burst ${n}`);
+    clients[0].send(`burst ${sent++}`);
     await Promise.all(all);
-    const expected = Array.from({ length: 30 }, (_, i) => i);
+    const expected = Array.from({ length: 3 * bursts }, (_, i) => i);
     for (const frames of got) expect(frames).toEqual(expected);
     for (const ws of clients) ws.close();
   }, 30_000);

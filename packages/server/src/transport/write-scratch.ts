@@ -14,8 +14,10 @@ export class WriteScratch {
   /** Whether the last gather returned the shared buffer (rather than one of its own). */
   private shared = false;
 
-  /** The pieces, `length` bytes in all, as one buffer valid until the next call. */
-  gather(pieces: readonly Uint8Array[], length: number): Buffer {
+  /** The pieces back to back, as one buffer valid until the next call. */
+  gather(pieces: readonly Uint8Array[]): Buffer {
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
     this.shared = length <= MAX_SHARED_BYTES;
     if (!this.shared) return Buffer.concat(pieces, length);
     let buffer = this.buffer;

@@ -1,4 +1,5 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { Outbound } from '../core/outbound.js';
 import type { Wire } from '../core/session.js';
@@ -70,9 +71,11 @@ export class WsConnection implements Wire {
     if (this.ws.readyState !== this.ws.OPEN || !raw || raw.destroyed) return this.drop();
     const counters = this.host.counters;
     counters.framesOut += queued;
-    counters.bytesOut += this.queuedBytes + (records?.bytes ?? 0);
+    const queuedBytes = this.queuedBytes;
+    this.queuedBytes = 0;
+    counters.bytesOut += queuedBytes + (records?.bytes ?? 0);
     if (queue && queue.length > 0) {
-      this.write(raw, queue, this.queuedBytes);
+      this.write(raw, queue, queuedBytes);
       queue.length = 0;
     }
     if (records && records.length > 0) {
@@ -81,7 +84,6 @@ export class WsConnection implements Wire {
       pieces.unshift(header);
       this.write(raw, pieces, header.length + length);
     }
-    this.queuedBytes = 0;
     if (raw.writableLength > this.host.maxBufferedBytes) {
       counters.slowConsumersCut++;
       this.ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
@@ -89,14 +91,23 @@ export class WsConnection implements Wire {
     }
   }
 
-  /** One write of the pieces: a lone frame as it is, several gathered into the host's scratch buffer. */
+  /**
+   * One write of the pieces: a lone frame as it is, several gathered into the host's scratch buffer.
+   * The scratch serves only a plain TCP socket with nothing pending, where a write the kernel takes
+   * whole leaves no reference behind (a TLS socket holds every write for a while; a socket already
+   * behind would pin a whole scratch for a few bytes): elsewhere the pieces get a buffer of their own.
+   */
   private write(raw: Socket, pieces: Uint8Array[], length: number): void {
     if (pieces.length === 1) {
       raw.write(pieces[0]);
       return;
     }
+    if (raw.writableLength > 0 || !(raw instanceof Socket) || raw instanceof TLSSocket) {
+      raw.write(Buffer.concat(pieces, length));
+      return;
+    }
     const scratch = this.host.scratch;
-    raw.write(scratch.gather(pieces, length));
+    raw.write(scratch.gather(pieces));
     if (raw.writableLength > 0) scratch.handOver();
   }
 

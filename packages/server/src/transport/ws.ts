@@ -147,7 +147,8 @@ export class WsTransport implements WsConnectionHost {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       transport.counters.framesIn++;
       transport.counters.bytesIn += bytes.length;
-      if (!isBinary && bytes.length > transport.options.maxPayload) return this.close(CloseCode.TooBig, 'frame too large');
+      // Through the wire, so that what is already queued for the socket still goes out first.
+      if (!isBinary && bytes.length > transport.options.maxPayload) return entry.conn.close(CloseCode.TooBig, 'frame too large');
       entry.peer.receive(isBinary ? bytes : bytes.toString());
     })(this);
 
