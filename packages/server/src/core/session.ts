@@ -548,9 +548,7 @@ export class Session implements Peer {
 
   private async publish(frame: PublishFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'publish');
-    if (!this.takePublishToken()) {
-      throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
-    }
+    this.spendPublishToken();
     const key = this.key(frame.channel);
     const started = performance.now();
     // One fixed shape for every draft (no conditional spreads): cheaper to build and to read.
@@ -722,9 +720,7 @@ export class Session implements Peer {
   }
 
   private async directMessage(frame: DirectMessageFrame): Promise<void> {
-    if (!this.takePublishToken()) {
-      throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${this.ctx.limits.publishRate}/s: slow down`);
-    }
+    this.spendPublishToken();
     const event: RealtimeEvent = {
       id: newEventId(),
       topic: `direct.${frame.to}`,
@@ -743,9 +739,12 @@ export class Session implements Peer {
     this.send({ t: 'ack', id: frame.id });
   }
 
-  private takePublishToken(): boolean {
+  /** Publishes and direct messages share one rate limit per connection. */
+  private spendPublishToken(): void {
     const { publishRate, publishBurst } = this.ctx.limits;
-    return (this.publishBucket ??= new TokenBucket(publishRate, publishBurst)).take();
+    if (!(this.publishBucket ??= new TokenBucket(publishRate, publishBurst)).take()) {
+      throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${publishRate}/s: slow down`);
+    }
   }
 
   /** Answer a failed frame with an error frame; the connection stays up. */

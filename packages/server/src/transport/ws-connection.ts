@@ -14,7 +14,7 @@ export interface WsConnectionHost {
   readonly counters: { framesOut: number; bytesOut: number; slowConsumersCut: number };
   /** Where several queued frames are gathered for one write. */
   readonly scratch: WriteScratch;
-  /** Call `conn.flush()` once the current callback is done. */
+  /** Have `conn.flush()` called: right after the current callback, or in a later slice of writes. */
   markDirty(conn: WsConnection): void;
 }
 
@@ -22,8 +22,9 @@ export interface WsConnectionHost {
  * One socket's side of the transport, as the session's wire: frames queued since the socket was last
  * written go out in one write, copied into one buffer first (a small copy is cheaper than Node's
  * writev path for many pieces: fan-out measured 20–30% faster than with cork/uncork). A JSON
- * connection queues framed text; a binary one queues records, sent as one message. A class rather than closures per socket, and the queues made
- * on first use, because an idle connection should cost little more than its socket.
+ * connection queues framed text; a binary one queues records, sent as one message. A class rather
+ * than closures per socket, and the queues made on first use, because an idle connection should cost
+ * little more than its socket.
  */
 export class WsConnection implements Wire {
   lastSeen = Date.now();

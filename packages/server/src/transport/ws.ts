@@ -120,8 +120,9 @@ export class WsTransport implements WsConnectionHost {
   async close(code: number = CloseCode.Restart, reason = 'server restarting'): Promise<void> {
     clearInterval(this.heartbeat);
     for (const ws of this.wss.clients) {
-      this.connections.get(ws)?.conn.flush();
-      ws.close(code, reason);
+      const entry = this.connections.get(ws);
+      if (entry) entry.conn.close(code, reason); // writes what is queued first
+      else ws.close(code, reason);
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
