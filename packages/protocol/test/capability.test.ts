@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { allows, assertAllowed, isCapabilitySubset, matchesPattern, parseCapability, type Capability } from '../src/capability.js';
+import {
+  MAX_CAPABILITY_PATTERNS,
+  MAX_OPERATIONS_PER_PATTERN,
+  MAX_PATTERN_LENGTH,
+  MAX_PATTERN_WILDCARDS,
+  allows,
+  assertAllowed,
+  isCapabilitySubset,
+  matchesPattern,
+  parseCapability,
+  type Capability,
+} from '../src/capability.js';
 import { HubbubError } from '../src/errors.js';
 
 function thrown(fn: () => unknown): HubbubError {
@@ -191,5 +202,78 @@ describe('isCapabilitySubset', () => {
   it('a wider pattern is not a subset', () => {
     expect(isCapabilitySubset({ '*': ['subscribe'] }, parent)).toBe(false);
     expect(isCapabilitySubset({ 'chat*': ['subscribe'] }, parent)).toBe(false);
+  });
+});
+
+describe('parseCapability bounds', () => {
+  it('are the documented sizes', () => {
+    expect(MAX_PATTERN_LENGTH).toBe(255);
+    expect(MAX_PATTERN_WILDCARDS).toBe(8);
+    expect(MAX_CAPABILITY_PATTERNS).toBe(64);
+    expect(MAX_OPERATIONS_PER_PATTERN).toBeGreaterThanOrEqual(8);
+  });
+
+  it('accepts a capability at every bound', () => {
+    const atBounds: Capability = {};
+    atBounds[`${'a*'.repeat(MAX_PATTERN_WILDCARDS)}`.padEnd(MAX_PATTERN_LENGTH, 'x')] = ['subscribe'];
+    for (let i = 1; i < MAX_CAPABILITY_PATTERNS; i++) atBounds[`chat:${i}`] = ['subscribe'];
+    expect(parseCapability(atBounds)).toEqual(atBounds);
+    const ops = Array.from({ length: MAX_OPERATIONS_PER_PATTERN }, (_, i) => `op-${i}`);
+    expect(parseCapability({ chat: ops }, { allowUnknownOperations: true })).toEqual({ chat: ops });
+  });
+
+  it.each([
+    ['a pattern longer than 255 characters', { ['c'.repeat(MAX_PATTERN_LENGTH + 1)]: ['subscribe'] }, 'MAX_PATTERN_LENGTH'],
+    ['a pattern with 9 wildcards', { [`chat:${'a*'.repeat(MAX_PATTERN_WILDCARDS + 1)}b`]: ['subscribe'] }, 'MAX_PATTERN_WILDCARDS'],
+    [
+      'more than 64 patterns',
+      Object.fromEntries(Array.from({ length: MAX_CAPABILITY_PATTERNS + 1 }, (_, i) => [`chat:${i}`, ['subscribe']])),
+      'MAX_CAPABILITY_PATTERNS',
+    ],
+    [
+      'too many operations on one pattern',
+      { chat: Array.from({ length: MAX_OPERATIONS_PER_PATTERN + 1 }, () => 'subscribe') },
+      'MAX_OPERATIONS_PER_PATTERN',
+    ],
+  ])('refuses %s with 40001 naming the bound', (_label, input, bound) => {
+    for (const options of [{}, { allowUnknownOperations: true }]) {
+      for (const form of [input, JSON.stringify(input)]) {
+        const err = thrown(() => parseCapability(form, options));
+        expect(err.code).toBe(40001);
+        expect(err.message).toContain(bound);
+      }
+    }
+  });
+
+  it('refuses a 10 000-character pattern of 5000 wildcards at once', () => {
+    const hostile = { ['a*'.repeat(5000)]: ['subscribe'] };
+    const started = performance.now();
+    expect(thrown(() => parseCapability(hostile)).code).toBe(40001);
+    expect(thrown(() => parseCapability(JSON.stringify(hostile), { allowUnknownOperations: true })).code).toBe(40001);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+});
+
+describe('isCapabilitySubset: glob containment', () => {
+  const sub = (child: string, parent: string) => isCapabilitySubset({ [child]: ['subscribe'] }, { [parent]: ['subscribe'] });
+
+  it.each([
+    ['chat:*', '*'],
+    ['chat:room-*', 'chat:*'],
+    ['chat:a*b', 'chat:*'],
+    ['chat:room-1', 'chat:room-*'],
+    [`chat:${'a*'.repeat(8)}b`, 'chat:*'],
+  ])('%s is within %s', (child, parent) => {
+    expect(sub(child, parent)).toBe(true);
+  });
+
+  it.each([
+    ['chat:*', 'chat:room-*'],
+    ['*', 'chat:*'],
+    ['chat*', 'chat:*'],
+    ['ch*', 'chat:*'],
+    ['chat:*', 'chat:*:x'],
+  ])('%s is not within %s', (child, parent) => {
+    expect(sub(child, parent)).toBe(false);
   });
 });
