@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import type { HistoryQuery, StoredMessage } from '../src/engine/engine.js';
 import { MessageLog } from '../src/engine/message-log.js';
 import { DedupWindow } from '../src/engine/dedup-window.js';
+import { HASH_KEY_BYTES, HalfSipHash } from '../src/engine/keyed-hash.js';
+import { bucketCollidingIds } from './dedup-window-collisions.js';
 
 /** What the log must behave like: a plain array of the messages, trimmed the same way. */
 class ArrayModel {
@@ -89,5 +91,48 @@ describe('DedupWindow', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('still behaves as the model when many ids share a bucket and the window re-keys itself', () => {
+    // Ids built against the window's first key (as if it leaked): all share one home slot in
+    // every table of up to 1024 slots, so a generation holding more than the probe bound of them
+    // forces a re-key. Later keys are fixed too, so a failing run replays exactly.
+    const firstKey = new Uint8Array(HASH_KEY_BYTES);
+    const first = new HalfSipHash(firstKey);
+    const piled = bucketCollidingIds((key) => first.hash(key, 0, key.length), 'app/x', 'alice', 64, 10);
+    const step = fc.record({
+      piled: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+      pick: fc.nat(piled.length - 1),
+      other: fc.record({ scope: fc.constantFrom('app/x', 'app/y'), client: fc.constantFrom('alice', 'bob', undefined), id: fc.constantFrom('a', 'b', 'c') }),
+      // Time mostly stands still, so one generation gathers more piled ids than the probe bound.
+      dt: fc.oneof({ weight: 80, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(3_000) }),
+    });
+    let rekeyedRuns = 0;
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 10, maxLength: 500, size: 'max' }), fc.integer({ min: 1, max: 10_000 }), (steps, windowMs) => {
+        let keys = 0;
+        const window = new DedupWindow(windowMs, () => (keys++ === 0 ? firstKey : Uint8Array.of(keys, keys >> 8, 1, 2, 3, 4, 5, 6)));
+        const model = new Map<string, { seq: number; at: number }>();
+        let now = 0;
+        let seq = 0;
+        for (const s of steps) {
+          now += s.dt;
+          const { scope, client, id } = s.piled ? { scope: 'app/x', client: 'alice', id: piled[s.pick] } : s.other;
+          const key = `${scope}|${client ?? ''}|${id}`;
+          const known = model.get(key);
+          const expected = known && known.at + windowMs > now ? known.seq : undefined;
+          expect(window.seen(scope, client, id, now)).toBe(expected);
+          if (expected === undefined) {
+            window.remember(scope, client, id, ++seq, now);
+            model.set(key, { seq, at: now });
+          }
+          if (s.dt % 7 === 0 && s.dt > 0) window.expire(now);
+        }
+        if (keys > 1) rekeyedRuns++;
+      }),
+      { numRuns: 100 },
+    );
+    // The property is only worth its name if the re-key path ran.
+    expect(rekeyedRuns).toBeGreaterThan(25);
   });
 });
