@@ -58,7 +58,7 @@ async function hubbubWithWebhook(url: string, secret: string, events?: string[],
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'hubbub-wh-'));
   const config = join(dir, 'hubbub.config.json');
   writeFileSync(config, JSON.stringify({ webhooks: [{ app: 'foony', url, secret, ...(events ? { events } : {}) }] }));
-  const s = await startServer(['--config', config, '--webhook-retry', '100ms'], { dataDir: dir });
+  const s = await startServer(['--config', config, '--webhook-retry', '100ms', '--webhook-allow-private'], { dataDir: dir });
   servers.push(s);
   return s;
 }

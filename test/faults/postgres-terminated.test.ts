@@ -83,7 +83,7 @@ describe.runIf(db)('PostgreSQL connections terminated', () => {
       JSON.stringify({ webhooks: [{ app: 'foony', url: `http://127.0.0.1:${hookPort}/`, secret, events: ['message.published', 'document.changed'] }] }),
     );
     server = await startServer(
-      ['--postgres', db!.url, '--watch-table', 'orders=orders.changes', '--watch-app', 'foony', '--config', config, '--webhook-retry', '200ms', '--webhook-max-delay', '1s'],
+      ['--postgres', db!.url, '--watch-table', 'orders=orders.changes', '--watch-app', 'foony', '--config', config, '--webhook-retry', '200ms', '--webhook-max-delay', '1s', '--webhook-allow-private'],
       { dataDir: dir },
     );
     dba = new pg.Client({ connectionString: db!.url });

@@ -23,7 +23,7 @@ describe('webhook receiver down for a minute', () => {
       const dir = mkdtempSync(join(tmpdir(), 'hubbub-whdown-'));
       const config = join(dir, 'hubbub.config.json');
       writeFileSync(config, JSON.stringify({ webhooks: [{ app: 'foony', url: `http://127.0.0.1:${port}/`, secret, events: ['document.changed'] }] }));
-      server = await startServer(['--config', config, '--webhook-retry', '500ms', '--webhook-max-delay', '3s'], { dataDir: dir });
+      server = await startServer(['--config', config, '--webhook-retry', '500ms', '--webhook-max-delay', '3s', '--webhook-allow-private'], { dataDir: dir });
       const platform = new RealtimeClient({ url: server.http, token: await devtoken('foony', 'w'), autoConnect: false });
       const downSince = Date.now();
       const written: string[] = [];

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { OutboxItem, Store, WebhookItem } from '../store/store.js';
+import { DestinationPolicy, type DestinationPolicyOptions } from './destination-policy.js';
+import { postWebhook } from './post.js';
 import { webhookHeaders } from './signature.js';
 
 /** What an app's webhook endpoint can be told about. */
@@ -32,11 +34,16 @@ export interface DispatcherOptions {
   maxDelayMs?: number;
   /** How often the outbox is looked at when nothing new was queued. */
   pollMs?: number;
-  timeoutMs?: number;
   /** Events kept in memory while the store cannot take them; past it, new ones are dropped (and logged). */
   maxHeld?: number;
-  onError?: (message: string) => void;
+  /** Where deliveries may go; by default public addresses only. */
+  destinations?: DestinationPolicyOptions;
+  /** Failed attempts, refused endpoints, an unreachable outbox: logged, never thrown. */
+  warn?: (fields: Record<string, unknown>, message: string) => void;
 }
+
+/** How an operator allows private destinations (the CLI flag; `webhookAllowPrivate` in code). */
+const ALLOW_HINT = 'allow private destinations with --webhook-allow-private';
 
 /**
  * At-least-once webhooks: every event is first written to the Store's outbox (so a restart loses
@@ -52,6 +59,8 @@ export class WebhookDispatcher {
   private readonly maxDelayMs: number;
   private readonly held: WebhookItem[] = [];
   private readonly maxHeld: number;
+  private readonly policy: DestinationPolicy;
+  private readonly warn: (fields: Record<string, unknown>, message: string) => void;
 
   constructor(
     private readonly store: Store,
@@ -61,6 +70,8 @@ export class WebhookDispatcher {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
     this.maxHeld = options.maxHeld ?? 10_000;
+    this.policy = new DestinationPolicy(options.destinations);
+    this.warn = options.warn ?? (() => {});
   }
 
   get configured(): boolean {
@@ -69,6 +80,11 @@ export class WebhookDispatcher {
 
   start(): void {
     if (!this.configured) return;
+    // Refused literal addresses are known now; refused names only show once resolved, per attempt.
+    for (const endpoint of this.endpoints) {
+      const refused = URL.canParse(endpoint.url) && this.policy.refusalOfUrl(new URL(endpoint.url));
+      if (refused) this.warn({ app: endpoint.app, endpoint: endpointForLog(endpoint.url), reason: refused }, `webhook endpoint will be refused: ${refused} (${ALLOW_HINT})`);
+    }
     this.running = true;
     this.timer = setInterval(() => this.kick(), this.options.pollMs ?? 500);
     this.timer.unref();
@@ -80,7 +96,7 @@ export class WebhookDispatcher {
     clearInterval(this.timer);
     await this.pumping?.catch(() => {});
     // A last chance for events held while the store was unreachable.
-    await this.saveHeld().catch((err) => this.options.onError?.(`${this.held.length} webhooks lost at shutdown: ${(err as Error).message}`));
+    await this.saveHeld().catch((err) => this.warn({ err: (err as Error).message }, `${this.held.length} webhooks lost at shutdown`));
   }
 
   /**
@@ -103,7 +119,7 @@ export class WebhookDispatcher {
       try {
         await this.store.enqueueWebhook(item);
       } catch (err) {
-        this.options.onError?.(`webhook outbox unavailable, holding events in memory: ${(err as Error).message}`);
+        this.warn({ err: (err as Error).message }, 'webhook outbox unavailable, holding events in memory');
         this.hold(item);
       }
     }
@@ -113,13 +129,13 @@ export class WebhookDispatcher {
   kick(): void {
     if (!this.running || this.pumping) return;
     this.pumping = this.pump()
-      .catch((err) => this.options.onError?.(`webhook outbox: ${(err as Error).message}`))
+      .catch((err) => this.warn({ err: (err as Error).message }, 'webhook outbox'))
       .finally(() => (this.pumping = undefined));
   }
 
   private hold(item: WebhookItem): void {
     if (this.held.length >= this.maxHeld) {
-      this.options.onError?.(`webhook dropped: ${this.maxHeld} events already wait for the outbox to be reachable`);
+      this.warn({ app: item.app, eventId: item.eventId }, `webhook dropped: ${this.maxHeld} events already wait for the outbox to be reachable`);
       return;
     }
     this.held.push(item);
@@ -144,16 +160,17 @@ export class WebhookDispatcher {
     this.inFlight.add(item.id);
     try {
       if (!endpoint) return await this.store.markWebhookDelivered(item.id); // endpoint removed from config
-      const res = await fetch(endpoint.url, {
-        method: 'POST',
-        headers: webhookHeaders(endpoint.secret, item.eventId, item.payload),
-        body: item.payload,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return await this.store.markWebhookDelivered(item.id);
-      await this.retry(item, `HTTP ${res.status}`);
+      const headers = webhookHeaders(endpoint.secret, item.eventId, item.payload);
+      const outcome = await postWebhook(endpoint.url, headers, item.payload, { policy: this.policy });
+      if (outcome.delivered) return await this.store.markWebhookDelivered(item.id);
+      const { reason, status, reply, refused } = outcome;
+      this.warn(
+        { app: item.app, endpoint: endpointForLog(endpoint.url), eventId: item.eventId, attempt: item.attempts + 1, status, reason, reply },
+        refused ? `webhook destination refused (${ALLOW_HINT})` : 'webhook attempt failed',
+      );
+      await this.retry(item, reason);
     } catch (err) {
+      this.warn({ app: item.app, endpoint: endpointForLog(item.endpoint), eventId: item.eventId, reason: (err as Error).message }, 'webhook attempt failed');
       await this.retry(item, (err as Error).message);
     } finally {
       this.inFlight.delete(item.id);
@@ -164,4 +181,11 @@ export class WebhookDispatcher {
     const delay = Math.min(this.maxDelayMs, this.retryBaseMs * 2 ** item.attempts) * (0.8 + Math.random() * 0.4);
     await this.store.rescheduleWebhook(item.id, Date.now() + delay, why);
   }
+}
+
+/** An endpoint as logged: scheme, host and path; credentials and query (where receivers put tokens) left out. */
+function endpointForLog(url: string): string {
+  if (!URL.canParse(url)) return '(not a valid URL)';
+  const { protocol, host, pathname } = new URL(url);
+  return `${protocol}//${host}${pathname}`;
 }
