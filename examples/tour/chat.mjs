@@ -10,10 +10,15 @@ if (!token) {
   process.exit(2);
 }
 
-const realtime = new Realtime({ token, endpoint: process.env.HUBBUB_URL ?? 'ws://localhost:3000' });
+// autoReenterPresence: after a reconnect (say the server restarted) this client enters presence
+// again by itself; without it, the SDK reconnects and resubscribes but leaves presence to the app.
+const realtime = new Realtime({ token, endpoint: process.env.HUBBUB_URL ?? 'ws://localhost:3000', autoReenterPresence: true });
 const channel = realtime.channels.get(channelName);
 
-realtime.connection.on((change) => console.log(`[connection] ${change.current}${change.reason ? ` (${change.reason.message})` : ''}`));
+realtime.connection.on((change) => {
+  console.log(`[connection] ${change.current}${change.reason ? ` (${change.reason.message})` : ''}`);
+  if (change.current === 'failed') process.exit(1);
+});
 channel.on((message) => console.log(`<${message.clientId}> ${message.data}`));
 channel.presence.on((member) => console.log(`[presence] ${member.clientId} ${member.action}`));
 

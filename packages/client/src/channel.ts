@@ -4,11 +4,15 @@ import {
   type AckFrame,
   type HistoryResponseFrame,
   type MessageFrame,
-  type PresenceEventFrame,
-  type PresenceMember,
+  type ServerFrame,
 } from '@hubbub/protocol';
 import type { Connection } from './connection.js';
+import { Waiters } from './deferred.js';
 import { Emitter } from './emitter.js';
+import { Presence } from './presence.js';
+
+export type { PresenceMessage } from './presence.js';
+export { Presence } from './presence.js';
 
 /** A message as listeners see it. Batch members arrive as messages of their own. */
 export interface Message {
@@ -25,18 +29,15 @@ export interface Message {
   encoding?: string;
 }
 
-export type ChannelState = 'initialized' | 'attaching' | 'attached' | 'detached';
+/**
+ * `attaching` also covers a channel waiting for the connection to come back; `failed` is a refusal
+ * (e.g. 40301): call `attach()` again to retry.
+ */
+export type ChannelState = 'initialized' | 'attaching' | 'attached' | 'detached' | 'failed';
 
 export interface AttachedEvent {
   /** True when the stream may have missed messages (the resume cursor was out of the window). */
   discontinuity: boolean;
-}
-
-export interface PresenceMessage {
-  action: 'enter' | 'update' | 'leave' | 'present';
-  clientId: string;
-  connectionId?: string;
-  data?: unknown;
 }
 
 export interface HistoryOptions {
@@ -56,11 +57,16 @@ export interface ChannelOwner {
 
 export class Channel {
   state: ChannelState = 'initialized';
+  /** Why the channel failed, when it did. */
+  errorReason?: HubbubError;
   readonly presence: Presence;
   private readonly messages = new Emitter<Message>();
   private readonly lifecycle = new Emitter<AttachedEvent>();
+  private readonly attached = new Waiters();
+  /** The app wants messages: (re)attach whenever the connection is up. */
   private wanted = false;
-  private attachPromise?: Promise<void>;
+  /** The connection generation a `sub` is in flight on, if any. */
+  private attachingOn?: number;
   /** Resume cursor: the last serial seen, and the stream epoch it belongs to. */
   private lastSerial?: number;
   private epoch?: string;
@@ -70,7 +76,7 @@ export class Channel {
     readonly name: string,
     private readonly owner: ChannelOwner,
   ) {
-    this.presence = new Presence(this, owner);
+    this.presence = new Presence(name, owner);
   }
 
   /** `on(fn)` for every message, `on(name, fn)` for one event name. Returns the unsubscribe function. */
@@ -86,7 +92,7 @@ export class Channel {
     this.messages.off(name, fn);
   }
 
-  /** `on('attached', fn)` tells each (re)attach, with `discontinuity` when messages may be missing. */
+  /** `onAttached(fn)` tells each (re)attach, with `discontinuity` when messages may be missing. */
   onAttached(fn: (event: AttachedEvent) => void): () => void {
     return this.lifecycle.on('attached', fn);
   }
@@ -102,19 +108,30 @@ export class Channel {
     );
   }
 
-  /** Start receiving messages; resolves once the server has acknowledged the subscription. */
+  /**
+   * Start receiving messages; resolves once the server acknowledged the subscription. While the
+   * connection is down it waits for it; it rejects when the server refuses or the connection fails.
+   */
   attach(): Promise<void> {
     this.wanted = true;
     if (this.state === 'attached') return Promise.resolve();
-    return (this.attachPromise ??= this.subscribe().finally(() => (this.attachPromise = undefined)));
+    const conn = this.owner.conn;
+    if (conn.state === 'closed' || conn.state === 'failed') {
+      return Promise.reject(conn.errorReason ?? new HubbubError(ErrorCode.Unavailable, `connection is ${conn.state}`));
+    }
+    const done = this.attached.wait();
+    this.state = 'attaching';
+    this.errorReason = undefined;
+    if (conn.state === 'connected' && this.attachingOn !== conn.generation) this.subscribe();
+    return done;
   }
 
   async detach(): Promise<void> {
     this.wanted = false;
+    this.attachingOn = undefined;
     this.state = 'detached';
-    if (this.owner.conn.state === 'connected') {
-      await this.owner.conn.request({ t: 'unsub', channel: this.name });
-    }
+    this.attached.reject(new HubbubError(ErrorCode.Unavailable, 'channel detached'));
+    if (this.owner.conn.state === 'connected') await this.owner.conn.request({ t: 'unsub', channel: this.name }, { queue: false });
   }
 
   /** Recent messages, oldest first. */
@@ -129,21 +146,29 @@ export class Channel {
     return reply.messages.flatMap(toMessages);
   }
 
-  private async subscribe(): Promise<void> {
-    this.state = 'attaching';
+  private subscribe(): void {
+    const conn = this.owner.conn;
+    const generation = conn.generation;
+    this.attachingOn = generation;
     const resuming = this.lastSerial !== undefined;
     this.deliveredWhileAttaching = false;
-    let ack: AckFrame;
-    try {
-      ack = (await this.owner.conn.request({
-        t: 'sub',
-        channel: this.name,
-        ...(resuming ? { lastSerial: this.lastSerial, epoch: this.epoch } : {}),
-      })) as AckFrame;
-    } catch (err) {
-      if (this.state === 'attaching') this.state = 'detached';
-      throw err;
-    }
+    const body = { t: 'sub' as const, channel: this.name, ...(resuming ? { lastSerial: this.lastSerial, epoch: this.epoch } : {}) };
+    // The ack is taken as it is read: messages read right behind it must see the channel attached.
+    const onReply = (ack: ServerFrame) => this.subscribed(ack as AckFrame, generation, resuming);
+    conn.request(body, { queue: false, onReply }).catch((err: HubbubError) => {
+      if (this.attachingOn !== generation) return;
+      this.attachingOn = undefined;
+      // The socket went while waiting: the next `connected` attaches again.
+      if (conn.generation !== generation || conn.state !== 'connected') return;
+      this.state = 'failed';
+      this.errorReason = err;
+      this.attached.reject(err);
+    });
+  }
+
+  private subscribed(ack: AckFrame, generation: number, resuming: boolean): void {
+    if (this.attachingOn !== generation || !this.wanted) return;
+    this.attachingOn = undefined;
     const restarted = !resuming || ack.resumed === false;
     if (ack.seq !== undefined) {
       // A new stream with nothing replayed starts from the server's position; otherwise never go back.
@@ -151,21 +176,41 @@ export class Channel {
     }
     this.epoch = ack.epoch ?? this.epoch;
     this.state = 'attached';
+    this.attached.resolve();
     this.lifecycle.emit('attached', { discontinuity: resuming && ack.resumed === false });
   }
 
   /** @internal The connection came (back) up: re-issue what this channel had. */
   reattach(): void {
-    if (this.wanted) {
-      this.state = 'initialized';
-      void this.attach().catch(() => {});
-    }
     this.presence.reattach();
+    if (this.wanted && this.state !== 'failed') {
+      this.state = 'attaching';
+      this.subscribe();
+    }
   }
 
-  /** @internal The connection dropped. */
+  /** @internal The connection dropped: a wanted channel waits to attach again. */
   suspend(): void {
-    if (this.state === 'attached' || this.state === 'attaching') this.state = 'initialized';
+    this.attachingOn = undefined;
+    if (this.state === 'attached') this.state = 'attaching';
+    this.presence.suspend();
+  }
+
+  /** @internal The connection failed or was closed: nothing will attach any more. */
+  end(reason: HubbubError): void {
+    this.attachingOn = undefined;
+    if (this.state === 'attached' || this.state === 'attaching') this.state = 'detached';
+    this.attached.reject(reason);
+    this.presence.end(reason);
+  }
+
+  /** @internal The server ended this channel's subscription (e.g. a renewed token no longer allows it). */
+  refused(reason: HubbubError): void {
+    this.attachingOn = undefined;
+    this.state = 'failed';
+    this.errorReason = reason;
+    this.attached.reject(reason);
+    this.presence.end(reason);
   }
 
   /** @internal */
@@ -175,111 +220,6 @@ export class Channel {
     if (frame.seq !== undefined) this.lastSerial = frame.seq;
     this.deliveredWhileAttaching = true;
     for (const message of toMessages(frame)) this.messages.emit(message.name, message);
-  }
-}
-
-/** Members of a channel: enter/update/leave as this client, and the events of everyone. */
-export class Presence {
-  private readonly events = new Emitter<PresenceMessage>();
-  private readonly members = new Map<string, PresenceMember>();
-  private subscribed = false;
-  private syncPromise?: Promise<void>;
-  /** What this client entered with, for autoReenterPresence. */
-  private own?: { data: unknown };
-
-  constructor(
-    private readonly channel: Channel,
-    private readonly owner: ChannelOwner,
-  ) {}
-
-  /** `on(fn)` or `on(action, fn)`; current members arrive first as `present`. */
-  on(fn: (message: PresenceMessage) => void): () => void;
-  on(action: PresenceMessage['action'], fn: (message: PresenceMessage) => void): () => void;
-  on(a: string | ((m: PresenceMessage) => void), b?: (m: PresenceMessage) => void): () => void {
-    const off = typeof a === 'function' ? this.events.on(undefined, a) : this.events.on(a, b!);
-    void this.sync().catch(() => {});
-    return off;
-  }
-
-  off(action?: string, fn?: (message: PresenceMessage) => void): void {
-    this.events.off(action, fn);
-  }
-
-  enter(data?: unknown): Promise<void> {
-    this.own = { data };
-    return this.send('enter', data);
-  }
-
-  update(data?: unknown): Promise<void> {
-    this.own = { data };
-    return this.send('update', data);
-  }
-
-  leave(data?: unknown): Promise<void> {
-    this.own = undefined;
-    return this.send('leave', data);
-  }
-
-  /** The members present now. */
-  async get(): Promise<PresenceMessage[]> {
-    await this.sync();
-    return [...this.members.values()].map((m) => ({ action: 'present', ...m }));
-  }
-
-  private async send(action: 'enter' | 'update' | 'leave', data: unknown): Promise<void> {
-    await this.owner.conn.request(
-      { t: 'pres', channel: this.channel.name, action, ...(data !== undefined ? { data } : {}) },
-      { resend: true, queue: this.owner.queueMessages },
-    );
-  }
-
-  private sync(): Promise<void> {
-    this.subscribed = true;
-    return (this.syncPromise ??= this.subscribe().catch((err) => {
-      this.syncPromise = undefined;
-      throw err;
-    }));
-  }
-
-  private async subscribe(): Promise<void> {
-    const ack = (await this.owner.conn.request({ t: 'presSub', channel: this.channel.name })) as AckFrame;
-    const now = new Map((ack.members ?? []).map((m) => [m.clientId, m]));
-    const first = this.members.size === 0;
-    // After a reconnect, tell only the difference: no leave/enter flicker for members who stayed.
-    for (const [clientId, old] of this.members) {
-      if (!now.has(clientId)) this.apply({ action: 'leave', ...old });
-    }
-    for (const [clientId, m] of now) {
-      const old = this.members.get(clientId);
-      if (!old) this.apply({ action: first ? 'present' : 'enter', ...m });
-      else if (JSON.stringify(old.data) !== JSON.stringify(m.data)) this.apply({ action: 'update', ...m });
-    }
-  }
-
-  /** @internal */
-  reattach(): void {
-    if (this.own && this.owner.autoReenterPresence) void this.send('enter', this.own.data).catch(() => {});
-    if (this.subscribed) {
-      this.syncPromise = undefined;
-      void this.sync().catch(() => {});
-    }
-  }
-
-  /** @internal */
-  deliver(frame: PresenceEventFrame): void {
-    const message: PresenceMessage = { action: frame.action, clientId: frame.clientId, connectionId: frame.connectionId };
-    if (frame.data !== undefined) message.data = frame.data;
-    this.apply(message);
-  }
-
-  private apply(message: PresenceMessage): void {
-    if (message.action === 'leave') this.members.delete(message.clientId);
-    else {
-      const member: PresenceMember = { clientId: message.clientId, connectionId: message.connectionId ?? '' };
-      if (message.data !== undefined) member.data = message.data;
-      this.members.set(message.clientId, member);
-    }
-    this.events.emit(message.action, message);
   }
 }
 

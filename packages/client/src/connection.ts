@@ -1,20 +1,26 @@
 import {
+  CloseCode,
   ErrorCode,
   HubbubError,
+  closeClassOf,
   type AuthFrame,
   type ClientFrame,
   type ConnectedFrame,
   type ServerFrame,
 } from '@hubbub/protocol';
+import { systemClock, type Clock } from './clock.js';
+import { DEFAULTS } from './defaults.js';
 import { Emitter } from './emitter.js';
 
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed' | 'failed';
+export type ConnectionState = 'initialized' | 'connecting' | 'connected' | 'disconnected' | 'closed' | 'failed';
 
 export interface ConnectionStateChange {
   current: ConnectionState;
   previous: ConnectionState;
   /** Why the connection left its previous state, when there is a reason to give. */
   reason?: HubbubError;
+  /** In `disconnected`: milliseconds until the next attempt. */
+  retryIn?: number;
 }
 
 /** The part of a WebSocket the SDK uses: the browser's and `ws`'s both fit. */
@@ -29,10 +35,14 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** What an authCallback may hand back: the token itself, or an object carrying it (what `POST /auth/token` answers). */
+export type AuthCallbackResult = string | { token: string };
+export type AuthCallback = () => Promise<AuthCallbackResult> | AuthCallbackResult;
+
 export interface ConnectionOptions {
   endpoint: string;
   token?: string;
-  authCallback?: () => Promise<string>;
+  authCallback?: AuthCallback;
   key?: string;
   clientId?: string;
   autoReconnect: boolean;
@@ -43,6 +53,7 @@ export interface ConnectionOptions {
   reconnectMaxMs: number;
   /** Give up (state `failed`) after this many reconnect attempts in a row. Default: never. */
   maxReconnectAttempts?: number;
+  clock?: Clock;
 }
 
 /** Frames that wait for an `ack` (or typed reply) from the server. */
@@ -56,29 +67,46 @@ interface PendingRequest {
   reject(err: HubbubError): void;
   /** Resent after a reconnect (publishes: the stable messageId makes the resend safe). */
   resend: boolean;
+  onReply?: (reply: ServerFrame) => void;
+}
+
+export interface RequestOptions {
+  /** Resend after a reconnect instead of failing (default false). */
+  resend?: boolean;
+  /** Wait in the queue while not connected (default true); false refuses at once. */
+  queue?: boolean;
+  /**
+   * Called with the reply as it is read, before any later frame: a socket's frames can all be read in
+   * one go, and a promise's continuation would only run after the frames that followed the reply.
+   */
+  onReply?: (reply: ServerFrame) => void;
 }
 
 const OPEN = 1;
 
 /**
- * One logical connection over a series of sockets: authenticates, correlates requests with
- * replies, keeps the socket alive, and reconnects with exponential backoff and jitter.
+ * One logical connection over a series of sockets: authenticates, correlates requests with replies,
+ * keeps the socket alive, renews tokens, and after a close does what the close code's class says
+ * (`@hubbub/protocol` close codes): reconnect now, back off, renew the token first, or stop.
  */
 export class Connection {
-  state: ConnectionState = 'connecting';
+  state: ConnectionState = 'initialized';
   id?: string;
   clientId?: string;
   errorReason?: HubbubError;
+  /** Largest frame the server takes (from `connected`): bigger requests are refused here with 41300. */
+  maxFrameBytes?: number;
   readonly events = new Emitter<ConnectionStateChange>();
-  /** Reconnect attempts since the last successful connect. */
-  get attempts(): number {
-    return this.attempt;
-  }
+  /** Counts sockets: a reply or failure from an earlier socket is told apart from the current one's. */
+  generation = 0;
   /** Called for every frame that is not a reply to a request. */
   onFrame: (frame: ServerFrame) => void = () => {};
   /** Called on each `connected`, before queued requests are flushed. */
   onConnected: (resumed: boolean) => void = () => {};
+  /** Called when a socket is lost (before any retry). */
+  onDisconnected: () => void = () => {};
 
+  private readonly clock: Clock;
   private socket?: WebSocketLike;
   private token?: string;
   private nextId = 1;
@@ -86,30 +114,46 @@ export class Connection {
   private readonly pending = new Map<number, PendingRequest>();
   private readonly queued: PendingRequest[] = [];
   private attempt = 0;
-  private reconnectTimer?: ReturnType<typeof setTimeout>;
-  private keepAliveTimer?: ReturnType<typeof setInterval>;
+  /** Renewals in a row that did not end in `connected`. */
+  private renewals = 0;
+  /** An error frame the server sent about this socket before closing it (e.g. 40101). */
+  private closingError?: HubbubError;
+  private retryTimer?: unknown;
+  private connectTimer?: unknown;
+  /** The id to resume on the next socket: the last connection's, unless the app closed it. */
+  private resumeId?: string;
+  private keepAliveTimer?: unknown;
+  private renewTimer?: unknown;
+  private keepAliveMs = 0;
   private lastReceived = 0;
   private lastSent = 0;
-  private authRetries = 0;
 
   constructor(private readonly options: ConnectionOptions) {
     this.token = options.token;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Reconnect attempts since the last successful connect. */
+  get attempts(): number {
+    return this.attempt;
   }
 
   connect(): void {
-    if (this.state === 'connected' || this.socket) return;
-    if (this.state === 'closed' || this.state === 'failed') this.attempt = 0;
+    if (this.state === 'connected' || this.state === 'connecting') return;
+    if (this.state === 'closed' || this.state === 'failed') {
+      this.attempt = 0;
+      this.renewals = 0;
+    }
+    this.clock.clearTimeout(this.retryTimer);
     this.setState('connecting');
     void this.open();
   }
 
   close(): void {
     if (this.state === 'closed') return;
-    clearTimeout(this.reconnectTimer);
-    this.stopKeepAlive();
-    const socket = this.socket;
-    this.socket = undefined;
-    socket?.close(1000, 'closed by client');
+    this.stopTimers();
+    this.resumeId = undefined; // closed on purpose: the next connect is a new connection
+    this.dropSocket(CloseCode.Normal, 'closed by client');
     this.failAll(new HubbubError(ErrorCode.Unavailable, 'connection closed'));
     this.setState('closed');
   }
@@ -118,28 +162,44 @@ export class Connection {
    * Send a request and wait for its reply. While not connected it waits in the queue unless
    * `queue` is false, in which case it is refused at once.
    */
-  request(body: RequestBody, { resend = false, queue = true } = {}): Promise<ServerFrame> {
+  request(body: RequestBody, { resend = false, queue = true, onReply }: RequestOptions = {}): Promise<ServerFrame> {
     if (this.state === 'closed' || this.state === 'failed') {
       return Promise.reject(this.errorReason ?? new HubbubError(ErrorCode.Unavailable, `connection is ${this.state}`));
     }
     return new Promise((resolve, reject) => {
-      const req: PendingRequest = { body, resolve, reject, resend };
+      const req: PendingRequest = { body, resolve, reject, resend, onReply };
       if (this.state === 'connected') this.transmit(req);
       else if (queue) this.queued.push(req);
-      else reject(new HubbubError(ErrorCode.Unavailable, `not connected (${this.state}) and queueMessages is false`));
+      else reject(new HubbubError(ErrorCode.Unavailable, `not connected (${this.state})`));
     });
   }
 
   private transmit(req: PendingRequest): void {
     const id = this.nextId++;
+    const text = JSON.stringify({ ...req.body, id });
+    const tooBig = this.oversize(text);
+    if (tooBig) return req.reject(tooBig);
     this.pending.set(id, req);
-    this.sendFrame({ ...req.body, id } as ClientFrame);
+    this.sendText(text);
+  }
+
+  /** A frame over the server's limit would get the socket closed (1009): refuse it here instead. */
+  private oversize(text: string): HubbubError | undefined {
+    const limit = this.maxFrameBytes;
+    if (!limit || text.length * 3 <= limit) return undefined;
+    const bytes = text.length > limit ? text.length : new TextEncoder().encode(text).length;
+    if (bytes <= limit) return undefined;
+    return new HubbubError(ErrorCode.TooLarge, `frame of ${bytes} bytes is over the server's limit of ${limit}`);
   }
 
   private sendFrame(frame: ClientFrame): void {
+    this.sendText(JSON.stringify(frame));
+  }
+
+  private sendText(text: string): void {
     if (this.socket?.readyState !== OPEN) return;
-    this.lastSent = Date.now();
-    this.socket.send(JSON.stringify(frame));
+    this.lastSent = this.clock.now();
+    this.socket.send(text);
   }
 
   private async open(): Promise<void> {
@@ -147,33 +207,71 @@ export class Connection {
     try {
       token = await this.currentToken();
     } catch (err) {
-      return this.lost(new HubbubError(ErrorCode.BadAuth, `authCallback failed: ${(err as Error)?.message ?? err}`));
+      return this.authCallbackFailed(err);
     }
     if (this.state !== 'connecting') return;
     let socket: WebSocketLike;
     try {
       socket = new this.options.WebSocket(this.options.endpoint);
     } catch (err) {
-      return this.lost(new HubbubError(ErrorCode.Unavailable, `cannot open ${this.options.endpoint}: ${(err as Error).message}`));
+      return this.fail(new HubbubError(ErrorCode.BadFrame, `cannot open ${this.options.endpoint}: ${(err as Error).message}`));
     }
+    this.generation++;
     this.socket = socket;
-    socket.onopen = () => this.sendAuth(token);
+    this.closingError = undefined;
+    // A socket that neither opens nor fails (a black-holed network) must not leave us connecting forever.
+    this.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = this.clock.setTimeout(() => {
+      if (this.socket !== socket || this.state !== 'connecting') return;
+      this.dropSocket(CloseCode.Normal, 'connect timeout');
+      this.socketClosed(1006, 'connect timeout');
+    }, DEFAULTS.connectTimeoutMs);
+    socket.onopen = () => {
+      if (this.socket === socket) this.sendAuth(token);
+    };
     socket.onmessage = (ev) => {
       if (this.socket !== socket) return;
-      this.lastReceived = Date.now();
+      this.lastReceived = this.clock.now();
       this.receive(String(ev.data));
     };
     socket.onerror = () => {};
     socket.onclose = (ev) => {
-      if (this.socket !== socket) return;
-      this.socket = undefined;
-      this.lost(new HubbubError(ErrorCode.Unavailable, `connection lost (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`));
+      if (this.socket === socket) this.socketClosed(ev.code, ev.reason);
     };
   }
 
+  /** The token REST calls should carry: the socket's current one, fetched through authCallback when there is none yet. */
+  async currentTokenForRest(): Promise<string> {
+    try {
+      const token = await this.currentToken();
+      if (token) return token;
+    } catch (err) {
+      throw err instanceof CallbackFailure ? err.error : err;
+    }
+    throw new HubbubError(ErrorCode.BadAuth, 'no token: REST calls need a token or an authCallback');
+  }
+
   private async currentToken(): Promise<string | undefined> {
-    if (!this.token && this.options.authCallback) this.token = await this.options.authCallback();
-    return this.token;
+    const callback = this.options.authCallback;
+    if (this.token || !callback) return this.token;
+    let result: unknown;
+    try {
+      result = await callback();
+    } catch (err) {
+      throw new CallbackFailure(err);
+    }
+    return (this.token = tokenOf(result));
+  }
+
+  /**
+   * No token: the authCallback threw (its backend may be down: retry a few times with backoff, then
+   * fail), or it returned something that is not a token (a bug no retry mends: fail at once).
+   */
+  private authCallbackFailed(err: unknown): void {
+    if (this.state !== 'connecting') return;
+    if (!(err instanceof CallbackFailure)) return this.fail(err instanceof HubbubError ? err : new HubbubError(ErrorCode.BadAuth, String(err)));
+    if (++this.renewals > DEFAULTS.maxRenewals) return this.fail(err.error);
+    this.retry(err.error, this.backoffDelay());
   }
 
   private sendAuth(token: string | undefined): void {
@@ -181,7 +279,7 @@ export class Connection {
     if (token) frame.token = token;
     else if (this.options.key) frame.key = this.options.key;
     if (this.options.clientId) frame.clientId = this.options.clientId;
-    if (this.id) frame.resumeConnectionId = this.id;
+    if (this.resumeId) frame.resumeConnectionId = this.resumeId;
     if (!this.options.echoMessages) frame.echo = false;
     this.sendFrame(frame);
   }
@@ -200,7 +298,9 @@ export class Connection {
         return;
       case 'err':
         if (frame.id !== undefined) return this.settle(frame.id, frame);
-        return void this.connectionError(frame.code, frame.message);
+        // About one channel (e.g. a renewed token no longer allows it): for the channel, not the connection.
+        if (frame.channel !== undefined) return this.onFrame(frame);
+        return this.connectionError(new HubbubError(frame.code, frame.message));
       case 'ack':
       case 'histRes':
       case 'fetchRes':
@@ -214,17 +314,20 @@ export class Connection {
     const req = this.pending.get(id);
     if (!req) return;
     this.pending.delete(id);
-    if (frame.t === 'err') req.reject(new HubbubError(frame.code, frame.message));
-    else req.resolve(frame);
+    if (frame.t === 'err') return req.reject(new HubbubError(frame.code, frame.message));
+    req.onReply?.(frame);
+    req.resolve(frame);
   }
 
   private connected(frame: ConnectedFrame): void {
-    const renewal = this.state === 'connected';
-    this.authRetries = 0;
-    if (renewal) return;
-    const resumed = this.id !== undefined && this.id === frame.connectionId;
-    this.id = frame.connectionId;
+    this.renewals = 0;
+    this.scheduleRenewal(frame.expiresAt);
+    if (this.state === 'connected') return; // an in-band renewal was accepted
+    this.clock.clearTimeout(this.connectTimer);
+    const resumed = this.resumeId !== undefined && this.resumeId === frame.connectionId;
+    this.id = this.resumeId = frame.connectionId;
     this.clientId = frame.clientId;
+    this.maxFrameBytes = frame.maxFrameBytes;
     this.attempt = 0;
     this.errorReason = undefined;
     this.startKeepAlive(frame.keepAliveMs);
@@ -237,44 +340,109 @@ export class Connection {
   }
 
   /** An error frame not tied to a request: the server speaks about the connection itself. */
-  private async connectionError(code: number, message: string): Promise<void> {
-    const error = new HubbubError(code, message);
-    const renewable = code === ErrorCode.AuthExpired || (code === ErrorCode.BadAuth && this.state === 'connecting');
-    if (renewable && this.options.authCallback && this.authRetries < 3) {
-      this.authRetries++;
-      this.token = undefined;
-      try {
-        const token = await this.currentToken();
-        this.sendAuth(token);
-        return;
-      } catch (err) {
-        return this.fail(new HubbubError(ErrorCode.BadAuth, `authCallback failed: ${(err as Error)?.message ?? err}`));
-      }
-    }
-    if (code === ErrorCode.BadAuth || code === ErrorCode.AuthExpired) {
-      if (this.state === 'connecting') return this.fail(error);
-      // Connected and the token ran out with no way to renew: the server will close; so do we.
-      this.errorReason = error;
+  private connectionError(error: HubbubError): void {
+    this.errorReason = error;
+    // Before `connected` the server closes right after: the close code decides what comes next.
+    if (this.state !== 'connected') {
+      this.closingError = error;
       return;
     }
-    this.errorReason = error;
+    if (error.code === ErrorCode.AuthExpired) void this.renewInBand();
+  }
+
+  /** Fetch a fresh token and send it on the live socket; the server keeps the connection and its state. */
+  private async renewInBand(): Promise<void> {
+    if (!this.options.authCallback || this.state !== 'connected') return;
+    const socket = this.socket;
+    this.token = undefined;
+    let token: string | undefined;
+    try {
+      token = await this.currentToken();
+    } catch (err) {
+      // The server closes once the grace period is over; that close retries the callback.
+      this.errorReason = err instanceof CallbackFailure ? err.error : (err as HubbubError);
+      return;
+    }
+    if (this.socket === socket && this.state === 'connected') this.sendAuth(token);
+  }
+
+  /** Renew a little before the token runs out, so the connection never sits in the expiry grace period. */
+  private scheduleRenewal(expiresAt: number | undefined): void {
+    this.clock.clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
+    if (!expiresAt || !this.options.authCallback) return;
+    const left = expiresAt - this.clock.now();
+    const lead = Math.min(DEFAULTS.renewBeforeExpiryMs, Math.max(0, left) / 10);
+    this.renewTimer = this.clock.setTimeout(() => void this.renewInBand(), Math.max(0, left - lead));
+  }
+
+  /** The socket closed: act on the close code's class. */
+  private socketClosed(code: number, reasonText: string): void {
+    this.socket = undefined;
+    this.clock.clearTimeout(this.connectTimer);
+    this.stopKeepAlive();
+    const reason = this.closingError ?? closeError(code, reasonText);
+    this.closingError = undefined;
+    this.keepResends(reason);
+    if (this.state === 'closed' || this.state === 'failed') return;
+    this.onDisconnected();
+    switch (closeClassOf(code)) {
+      case 'stop':
+        return this.fail(reason);
+      case 'renew':
+        return this.renewThenReconnect(reason);
+      case 'reconnect':
+        return this.retry(reason, this.attempt === 0 ? this.clock.random() * this.options.reconnectBaseMs : this.backoffDelay());
+      case 'backoff':
+        return this.retry(reason, this.backoffDelay());
+    }
+  }
+
+  private renewThenReconnect(reason: HubbubError): void {
+    if (!this.options.authCallback || ++this.renewals > DEFAULTS.maxRenewals) return this.fail(reason);
+    this.token = undefined;
+    this.retry(reason, this.renewals === 1 ? 0 : this.backoffDelay());
+  }
+
+  /** The exponential backoff for the next attempt, with jitter, within the cap. */
+  private backoffDelay(): number {
+    const { reconnectBaseMs, reconnectMaxMs } = this.options;
+    const exp = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** this.attempt);
+    const jitter = 1 - DEFAULTS.reconnectJitter + 2 * DEFAULTS.reconnectJitter * this.clock.random();
+    return Math.min(reconnectMaxMs, exp * jitter);
+  }
+
+  private retry(reason: HubbubError, delay: number): void {
+    this.errorReason = reason;
+    if (!this.options.autoReconnect) {
+      this.setState('disconnected', reason);
+      this.failAll(reason);
+      return;
+    }
+    const max = this.options.maxReconnectAttempts;
+    if (max !== undefined && this.attempt >= max) {
+      return this.fail(new HubbubError(reason.code, `gave up after ${this.attempt} reconnect attempts: ${reason.message}`));
+    }
+    this.attempt++;
+    this.clock.clearTimeout(this.retryTimer);
+    this.setState('disconnected', reason, Math.round(delay));
+    this.retryTimer = this.clock.setTimeout(() => {
+      if (this.state !== 'disconnected') return;
+      this.setState('connecting');
+      void this.open();
+    }, delay);
   }
 
   private fail(reason: HubbubError): void {
-    clearTimeout(this.reconnectTimer);
-    this.stopKeepAlive();
-    const socket = this.socket;
-    this.socket = undefined;
-    socket?.close(1000, 'failed');
+    this.stopTimers();
+    this.dropSocket(CloseCode.Normal, 'failed');
     this.errorReason = reason;
     this.failAll(reason);
     this.setState('failed', reason);
   }
 
-  /** The socket is gone. Keep what must be resent; retry later unless told not to. */
-  private lost(reason: HubbubError): void {
-    this.stopKeepAlive();
-    if (this.state === 'closed' || this.state === 'failed') return;
+  /** Requests in flight on a lost socket: publishes wait to be resent, the rest fail with the reason. */
+  private keepResends(reason: HubbubError): void {
     const resend: PendingRequest[] = [];
     for (const req of this.pending.values()) {
       if (req.resend) resend.push(req);
@@ -282,24 +450,6 @@ export class Connection {
     }
     this.pending.clear();
     this.queued.unshift(...resend);
-    this.errorReason = reason;
-    if (this.state !== 'disconnected') this.setState('disconnected', reason);
-    if (!this.options.autoReconnect) {
-      this.failAll(reason);
-      return;
-    }
-    if (this.options.maxReconnectAttempts !== undefined && this.attempt >= this.options.maxReconnectAttempts) {
-      return this.fail(new HubbubError(ErrorCode.Unavailable, `gave up after ${this.attempt} reconnect attempts: ${reason.message}`));
-    }
-    const exp = Math.min(this.options.reconnectMaxMs, this.options.reconnectBaseMs * 2 ** this.attempt);
-    const delay = Math.min(this.options.reconnectMaxMs, exp * (0.8 + Math.random() * 0.4));
-    this.attempt++;
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      if (this.state !== 'disconnected') return;
-      this.setState('connecting');
-      void this.open();
-    }, delay);
   }
 
   private failAll(reason: HubbubError): void {
@@ -309,35 +459,102 @@ export class Connection {
     this.queued.length = 0;
   }
 
+  private dropSocket(code: number, reason: string): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close(code, reason);
+  }
+
   private startKeepAlive(keepAliveMs: number): void {
     this.stopKeepAlive();
     if (!(keepAliveMs > 0)) return;
-    this.lastReceived = Date.now();
-    const tick = Math.max(50, Math.floor(keepAliveMs / 2));
-    this.keepAliveTimer = setInterval(() => {
-      const now = Date.now();
+    this.keepAliveMs = keepAliveMs;
+    this.lastReceived = this.clock.now();
+    this.tickKeepAlive();
+  }
+
+  private tickKeepAlive(): void {
+    const keepAliveMs = this.keepAliveMs;
+    this.keepAliveTimer = this.clock.setTimeout(() => {
+      const now = this.clock.now();
       if (now - this.lastReceived > 2 * keepAliveMs) {
         // The server has gone quiet for two intervals: treat the socket as dead.
-        const socket = this.socket;
-        this.socket = undefined;
-        socket?.close(4000, 'heartbeat timeout');
-        this.lost(new HubbubError(ErrorCode.Unavailable, 'no heartbeat from server'));
-      } else if (now - this.lastSent >= keepAliveMs / 2) {
-        this.sendFrame({ t: 'ping' });
+        this.dropSocket(CloseCode.HeartbeatTimeout, 'heartbeat timeout');
+        return this.socketClosed(CloseCode.HeartbeatTimeout, 'no heartbeat from server');
       }
-    }, tick);
-    (this.keepAliveTimer as { unref?: () => void }).unref?.();
+      if (now - this.lastSent >= keepAliveMs / 2) this.sendFrame({ t: 'ping' });
+      this.tickKeepAlive();
+    }, Math.max(50, Math.floor(keepAliveMs / 2)));
   }
 
   private stopKeepAlive(): void {
-    clearInterval(this.keepAliveTimer);
+    this.clock.clearTimeout(this.keepAliveTimer);
     this.keepAliveTimer = undefined;
   }
 
-  private setState(current: ConnectionState, reason?: HubbubError): void {
+  private stopTimers(): void {
+    this.stopKeepAlive();
+    this.clock.clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.renewTimer);
+    this.clock.clearTimeout(this.connectTimer);
+    this.retryTimer = this.renewTimer = this.connectTimer = undefined;
+  }
+
+  private setState(current: ConnectionState, reason?: HubbubError, retryIn?: number): void {
     const previous = this.state;
     if (previous === current) return;
     this.state = current;
-    this.events.emit(current, reason ? { current, previous, reason } : { current, previous });
+    const change: ConnectionStateChange = { current, previous };
+    if (reason) change.reason = reason;
+    if (retryIn !== undefined) change.retryIn = retryIn;
+    this.events.emit(current, change);
+  }
+}
+
+/** The app's authCallback threw: worth retrying, unlike a callback that returns the wrong thing. */
+class CallbackFailure {
+  readonly error: HubbubError;
+  constructor(cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    this.error = new HubbubError(ErrorCode.BadAuth, `authCallback failed: ${message}`);
+  }
+}
+
+/** The token in what an authCallback returned, or a clear error naming what came back instead. */
+export function tokenOf(result: unknown): string {
+  if (typeof result === 'string' && result.length > 0) return result;
+  const token = (result as { token?: unknown } | null)?.token;
+  if (typeof result === 'object' && result !== null && typeof token === 'string' && token.length > 0) return token;
+  throw new HubbubError(
+    ErrorCode.BadAuth,
+    `authCallback returned ${describe(result)}: return a token string or an object with a "token" field (what POST /auth/token answers)`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : 'a string';
+  if (typeof value !== 'object') return typeof value;
+  const keys = Object.keys(value).slice(0, 5);
+  return keys.length === 0 ? 'an empty object' : `an object with ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
+}
+
+/** The error a close stands for, from its code (auth refusals keep their auth codes). */
+function closeError(code: number, reason: string): HubbubError {
+  const text = `connection closed (${code}${reason ? ` ${reason}` : ''})`;
+  switch (code) {
+    case CloseCode.AuthRefused:
+    case CloseCode.KeyRevoked:
+      return new HubbubError(ErrorCode.BadAuth, text);
+    case CloseCode.AuthExpired:
+      return new HubbubError(ErrorCode.AuthExpired, text);
+    case CloseCode.Forbidden:
+    case CloseCode.Policy:
+    case CloseCode.Superseded:
+      return new HubbubError(ErrorCode.Forbidden, text);
+    case CloseCode.TooBig:
+      return new HubbubError(ErrorCode.TooLarge, text);
+    default:
+      return new HubbubError(ErrorCode.Unavailable, text);
   }
 }

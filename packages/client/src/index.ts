@@ -1,7 +1,8 @@
 export { Realtime, Channels, ConnectionHandle, DEFAULT_ENDPOINT, type RealtimeOptions } from './realtime.js';
 export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type AttachedEvent, type ChannelState } from './channel.js';
-export type { ConnectionState, ConnectionStateChange, WebSocketConstructor, WebSocketLike } from './connection.js';
-export { HubbubError, ErrorCode, isValidChannelName } from '@hubbub/protocol';
+export type { AuthCallback, AuthCallbackResult, ConnectionState, ConnectionStateChange, WebSocketConstructor, WebSocketLike } from './connection.js';
+export type { Clock } from './clock.js';
+export { HubbubError, ErrorCode, CloseCode, closeClassOf, isValidChannelName, type CloseClass } from '@hubbub/protocol';
 export {
   RealtimeClient,
   SocketClient,

@@ -6,9 +6,12 @@ import {
   parseFilter,
   type MessageFrame,
   type RealtimeEvent,
+  type ServerFrame,
   type TopicFilter,
 } from '@hubbub/protocol';
-import { Connection, type WebSocketConstructor } from './connection.js';
+import type { Clock } from './clock.js';
+import { Connection, type AuthCallback, type WebSocketConstructor } from './connection.js';
+import { DEFAULTS } from './defaults.js';
 import { Emitter } from './emitter.js';
 import { SyncClient } from './sync.js';
 
@@ -19,14 +22,18 @@ export type RealtimeClientState = 'disconnected' | 'connecting' | 'connected' | 
 export interface RealtimeClientOptions {
   /** HTTP base of the server, e.g. `http://localhost:3000`; the socket is opened on the same host. */
   url: string;
-  /** A JWT; it authenticates both the socket and REST calls. */
-  token: string;
+  /** A JWT; it authenticates both the socket and REST calls. Or give `authCallback`. */
+  token?: string;
+  /** Returns a fresh token (a string or `{ token }`), asked at start without `token` and for renewals. */
+  authCallback?: AuthCallback;
   autoConnect?: boolean;
   reconnection?: boolean;
   reconnectionAttempts?: number;
   /** First reconnect delay in ms; doubles per attempt up to 30 s. */
   reconnectionDelay?: number;
   WebSocket?: WebSocketConstructor;
+  /** Timers and randomness, for tests with a fake clock. */
+  clock?: Clock;
 }
 
 export interface TopicSubscription {
@@ -63,20 +70,24 @@ export class RealtimeClient {
   constructor(private readonly options: RealtimeClientOptions) {
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WebSocketImpl) throw new HubbubError(ErrorCode.BadFrame, 'no WebSocket implementation: pass { WebSocket }');
+    if (!options.token && !options.authCallback) throw new HubbubError(ErrorCode.BadAuth, 'RealtimeClient needs a token or an authCallback');
     this.conn = new Connection({
       endpoint: options.url.replace(/^http/, 'ws').replace(/\/$/, ''),
       token: options.token,
+      authCallback: options.authCallback,
       autoReconnect: options.reconnection ?? true,
       echoMessages: true,
       WebSocket: WebSocketImpl,
-      reconnectBaseMs: options.reconnectionDelay ?? 1000,
-      reconnectMaxMs: 30_000,
-      maxReconnectAttempts: options.reconnectionAttempts ?? 10,
+      reconnectBaseMs: options.reconnectionDelay ?? DEFAULTS.reconnectDelayMs,
+      reconnectMaxMs: DEFAULTS.reconnectMaxDelayMs,
+      maxReconnectAttempts: options.reconnectionAttempts ?? DEFAULTS.realtimeClientReconnectionAttempts,
+      clock: options.clock,
     });
-    this.sync = new SyncClient(options.url, options.token);
+    this.sync = new SyncClient(options.url, () => this.conn.currentTokenForRest());
     this.socketClient = new SocketClient(this, this.conn);
     this.conn.events.on(undefined, (change) => {
-      const next = toState(change.current, this.current);
+      // A drop with no retry coming (reconnection: false) is final: disconnected, not reconnecting.
+      const next = change.current === 'disconnected' && change.retryIn === undefined ? 'disconnected' : toState(change.current, this.current);
       if (next === this.current) return;
       this.current = next;
       this.listeners.emit('connection', change.reason ? { state: next, reason: change.reason.message } : { state: next });
@@ -151,20 +162,24 @@ export class RealtimeClient {
   private sendSubscribe(id: string): void {
     const sub = this.subs.get(id)!;
     const cursor = this.cursors.get(sub.topic);
+    // The ack is taken as it is read, so an event read right behind it already moves the cursor.
+    const onReply = (ack: ServerFrame) => {
+      if (ack.t !== 'ack' || ack.seq === undefined) return;
+      const known = this.cursors.get(sub.topic);
+      const sameStream = known?.epoch === ack.epoch;
+      this.cursors.set(sub.topic, { seq: sameStream ? Math.max(known!.seq, ack.seq) : ack.seq, epoch: ack.epoch });
+    };
     this.conn
-      .request({
-        t: 'tsub',
-        sid: id,
-        topic: sub.topic,
-        ...(sub.filter ? { filter: sub.filter } : {}),
-        ...(cursor ? { lastSerial: cursor.seq, epoch: cursor.epoch } : {}),
-      })
-      .then((ack) => {
-        if (ack.t !== 'ack' || ack.seq === undefined) return;
-        const known = this.cursors.get(sub.topic);
-        const sameStream = known?.epoch === ack.epoch;
-        this.cursors.set(sub.topic, { seq: sameStream ? Math.max(known!.seq, ack.seq) : ack.seq, epoch: ack.epoch });
-      })
+      .request(
+        {
+          t: 'tsub',
+          sid: id,
+          topic: sub.topic,
+          ...(sub.filter ? { filter: sub.filter } : {}),
+          ...(cursor ? { lastSerial: cursor.seq, epoch: cursor.epoch } : {}),
+        },
+        { onReply },
+      )
       .catch((err: HubbubError) => this.listeners.emit('error', err));
   }
 
@@ -184,7 +199,7 @@ export class RealtimeClient {
   private dispatch(event: RealtimeEvent): void {
     if (this.seen.has(event.id)) return;
     this.seen.add(event.id);
-    if (this.seen.size > 2000) this.seen.delete(this.seen.values().next().value!);
+    if (this.seen.size > DEFAULTS.seenEventIds) this.seen.delete(this.seen.values().next().value!);
     this.listeners.emit('event', event);
     this.listeners.emit(`event:${event.topic}`, event);
   }

@@ -1,12 +1,24 @@
 import { ErrorCode, HubbubError, assertChannelName } from '@hubbub/protocol';
 import { Channel } from './channel.js';
-import { Connection, type ConnectionState, type ConnectionStateChange, type WebSocketConstructor } from './connection.js';
+import type { Clock } from './clock.js';
+import {
+  Connection,
+  type AuthCallback,
+  type ConnectionState,
+  type ConnectionStateChange,
+  type WebSocketConstructor,
+} from './connection.js';
+import { DEFAULTS } from './defaults.js';
 
 export interface RealtimeOptions {
   /** A JWT. Or give `authCallback`, which is asked for the first token and every renewal. */
   token?: string;
-  /** Returns a fresh token; called at start (without `token`), on expiry and on 40102. */
-  authCallback?: () => Promise<string>;
+  /**
+   * Returns a fresh token: the token string, or an object with a `token` field (what `POST /auth/token`
+   * answers). Called at start (without `token`), shortly before the token expires, on 40102, and after
+   * the server refuses a token (at most 3 times in a row before the connection fails).
+   */
+  authCallback?: AuthCallback;
   /** API key `app.keyId:secret`: for trusted servers only, never in a browser. */
   key?: string;
   /** WebSocket URL of the server. Default `ws://localhost:3000`: set it in production. */
@@ -28,9 +40,11 @@ export interface RealtimeOptions {
   /** First reconnect delay in ms (default 1000) and the cap (default 30000). */
   reconnectDelayMs?: number;
   reconnectMaxDelayMs?: number;
+  /** Timers and randomness, for tests that drive reconnects with a fake clock. */
+  clock?: Clock;
 }
 
-export const DEFAULT_ENDPOINT = 'ws://localhost:3000';
+export const DEFAULT_ENDPOINT = DEFAULTS.endpoint;
 
 type StateListener = (change: ConnectionStateChange) => void;
 
@@ -91,6 +105,11 @@ export class Channels {
     return channel;
   }
 
+  /** @internal */
+  existing(name: string): Channel | undefined {
+    return this.byName.get(name);
+  }
+
   all(): IterableIterator<Channel> {
     return this.byName.values();
   }
@@ -130,21 +149,29 @@ export class Realtime {
       autoReconnect: options.autoReconnect ?? true,
       echoMessages: options.echoMessages ?? true,
       WebSocket: WebSocketImpl,
-      reconnectBaseMs: options.reconnectDelayMs ?? 1000,
-      reconnectMaxMs: options.reconnectMaxDelayMs ?? 30_000,
+      reconnectBaseMs: options.reconnectDelayMs ?? DEFAULTS.reconnectDelayMs,
+      reconnectMaxMs: options.reconnectMaxDelayMs ?? DEFAULTS.reconnectMaxDelayMs,
+      clock: options.clock,
     });
     this.connection = new ConnectionHandle(this.conn);
     this.channels = new Channels(this);
     this.conn.onFrame = (frame) => {
       if (frame.t === 'msg') this.channelFor(frame.channel)?.deliver(frame);
       else if (frame.t === 'presEvt') this.channelFor(frame.channel)?.presence.deliver(frame);
+      else if (frame.t === 'err' && frame.channel !== undefined) this.channelFor(frame.channel)?.refused(new HubbubError(frame.code, frame.message));
     };
     this.conn.onConnected = () => {
       for (const channel of this.channels.all()) channel.reattach();
     };
-    this.conn.events.on('disconnected', () => {
+    this.conn.onDisconnected = () => {
       for (const channel of this.channels.all()) channel.suspend();
-    });
+    };
+    const ended = (change: ConnectionStateChange) => {
+      const reason = change.reason ?? new HubbubError(ErrorCode.Unavailable, `connection ${change.current}`);
+      for (const channel of this.channels.all()) channel.end(reason);
+    };
+    this.conn.events.on('failed', ended);
+    this.conn.events.on('closed', ended);
     if (options.autoConnect ?? true) this.conn.connect();
   }
 
@@ -161,12 +188,9 @@ export class Realtime {
     return `${this.idPrefix}:${(this.messageCounter++).toString(36)}`;
   }
 
+  /** Only channels the app made: a frame for any other name is dropped, not turned into a channel. */
   private channelFor(name: string): Channel | undefined {
-    try {
-      return this.channels.get(name);
-    } catch {
-      return undefined;
-    }
+    return this.channels.existing(name);
   }
 }
 

@@ -23,7 +23,8 @@ export class RevisionConflictError extends HubbubError {
 export class SyncClient {
   constructor(
     private readonly baseUrl: string,
-    private readonly token: string,
+    /** The token to send: a fixed one, or the connection's current one (renewed by its authCallback). */
+    private readonly token: string | (() => Promise<string>),
   ) {}
 
   create<T>(name: string, data: T): Promise<SyncDocument<T>> {
@@ -55,9 +56,10 @@ export class SyncClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = typeof this.token === 'string' ? this.token : await this.token();
     const res = await fetch(`${this.baseUrl.replace(/\/$/, '')}${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const json = (await res.json().catch(() => ({}))) as { error?: { code: number; message: string; currentRevision?: number } };
