@@ -14,6 +14,7 @@
  * Client side (tests, Node clients): `encodeClientFrame` and `decodeServerRecords`.
  */
 
+import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth.js';
 import { FrameError } from './codec.js';
 import { isValidChannelName } from './names.js';
 import type {
@@ -175,11 +176,15 @@ function utf8Slow(buf: Uint8Array, start: number, end: number): string {
 
 function parseJson(text: string | undefined, what: string): unknown {
   if (text === undefined) return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new Malformed(`"${what}" is not valid JSON`);
   }
+  // The same rule as the JSON codec: deep data would blow the stack when stored or fanned out.
+  if (exceedsJsonDepth(text)) throw new Malformed(`"${what}" nests deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
 }
 
 /** 1 enter / 2 leave / 3 update (strict: the server refuses anything else). */
@@ -203,11 +208,11 @@ function presenceActionByte(action: string): number {
  * FrameError (40001, with `requestId` when the id could be read) and decoding goes on with the next
  * record; a broken length prefix ends the message with one FrameError after what was decoded.
  */
-export function decodeClientRecords(bytes: Uint8Array): Array<ClientFrame | FrameError> {
+export function decodeClientRecords(bytes: Uint8Array, maxRecords = Infinity): Array<ClientFrame | FrameError> {
   const out: Array<ClientFrame | FrameError> = [];
   const total = bytes.length;
   let pos = 0;
-  while (pos < total) {
+  while (pos < total && out.length < maxRecords) {
     let len: number;
     try {
       len = readUvarint(bytes, pos, total);

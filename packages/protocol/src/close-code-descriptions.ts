@@ -27,7 +27,7 @@ export interface CloseCodeInfo {
   description: string;
 }
 
-/** Every code the server may send, with its class and meaning: the table the docs are generated from. */
+/** Every code the protocol defines (the server sends most; clients act on all), with its class and meaning: the docs' table. */
 export const CLOSE_CODES: readonly CloseCodeInfo[] = (Object.keys(CloseCode) as CloseCodeName[]).map((name) => ({
   name,
   code: CloseCode[name],

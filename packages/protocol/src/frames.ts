@@ -164,6 +164,8 @@ export interface ConnectedFrame {
   keepAliveMs: number;
   /** Unix ms at which the token expires, if it does. */
   expiresAt?: number;
+  /** Largest frame the server accepts, in bytes: a bigger one closes the connection (1009). */
+  maxFrameBytes?: number;
 }
 
 export interface AckFrame {
@@ -179,6 +181,13 @@ export interface AckFrame {
   duplicate?: boolean;
   /** presSub: the current members. */
   members?: PresenceMember[];
+  /**
+   * presSub: the channel's presence serial the member list is as of; `presEvt`s at or below it are
+   * already in the list. pres: the serial of this connection's change.
+   */
+  pseq?: number;
+  /** pres: what watchers by client id saw (absent when nothing changed for them). */
+  action?: PresenceAction;
 }
 
 export interface MessageFrame {
@@ -212,6 +221,11 @@ export interface PresenceEventFrame {
   data?: unknown;
   encoding?: string;
   timestamp: number;
+  /**
+   * Presence serial: grows with every presence change of the channel, so a client can order a
+   * member's events and drop the ones its snapshot (`ack.pseq`) already holds.
+   */
+  pseq?: number;
 }
 
 export interface ErrorFrame {

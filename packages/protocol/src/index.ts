@@ -6,3 +6,7 @@ export * from './capability.js';
 export * from './filter.js';
 export * from './json-depth.js';
 export * from './binary.js';
+export * from './close-codes.js';
+export * from './close-code-descriptions.js';
+export * from './error-descriptions.js';
+export * from './frame-types.js';
