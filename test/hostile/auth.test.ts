@@ -40,12 +40,18 @@ async function connectRaw(): Promise<RawClient> {
   return r;
 }
 
-/** Send an auth frame with `token` and return the one reply (`connected` or `err`). */
+/**
+ * Send an auth frame with `token` and return its reply (`connected` or `err`). A refused auth is
+ * followed by a close, so the reply is awaited on its own rather than behind a ping.
+ */
 async function authWith(r: RawClient, frame: Record<string, unknown>): Promise<ServerFrame> {
   if (typeof frame.token === 'string') tokensSeen.push(frame.token);
-  const got = await exchange(r, { t: 'auth', ...frame });
-  expect(got, `one reply to auth ${JSON.stringify(frame).slice(0, 80)}`).toHaveLength(1);
-  return got[0];
+  const from = r.frames.length;
+  r.send({ t: 'auth', ...frame });
+  await r.waitFor((f) => r.frames.indexOf(f) >= from && (f.t === 'connected' || f.t === 'err'));
+  const replies = r.frames.slice(from).filter((f) => f.t === 'connected' || f.t === 'err');
+  expect(replies, `one reply to auth ${JSON.stringify(frame).slice(0, 80)}`).toHaveLength(1);
+  return replies[0];
 }
 
 async function rest(method: string, path: string, auth?: string, body?: unknown): Promise<{ status: number; json: { error?: { code: number; statusCode: number } } & Record<string, unknown> }> {
@@ -70,7 +76,7 @@ afterEach(() => {
 });
 
 describe('forged and broken tokens', () => {
-  it('refuses every forged, tampered or incomplete token with 40101 on the same connection, which then authenticates', async () => {
+  it('refuses every forged, tampered or incomplete token with 40101 and closes that connection (4101); a new one authenticates', async () => {
     const rsa = await generateKeyPair('RS256');
     const ec = await generateKeyPair('ES256');
     const rsaPublicPem = await exportSPKI(rsa.publicKey);
@@ -114,18 +120,26 @@ describe('forged and broken tokens', () => {
       ['a 50 KB token', `${h}.${'A'.repeat(50_000)}.${s}`],
       ['payload not JSON', `${h}.${Buffer.from('not json').toString('base64url')}.${createHmac('sha256', SIGNING_KEY).update(`${h}.${Buffer.from('not json').toString('base64url')}`).digest('base64url')}`],
     ];
-    const r = await connectRaw();
+    // A refused first auth says why and ends the connection: the client's next step is a new token.
     for (const [what, token] of cases) {
+      const r = await connectRaw();
       const reply = await authWith(r, { token });
       expect(reply, what).toMatchObject({ t: 'err', code: 40101 });
-      expect(r.closed, what).toBeUndefined();
+      expect(await r.waitClosed(), what).toMatchObject({ code: 4101 });
     }
     for (const frame of [{}, { token: '' }, { key: '' }, { token: null }]) {
-      expect(await authWith(r, frame), JSON.stringify(frame)).toMatchObject({ t: 'err', code: frame.token === null ? 40001 : 40101 });
+      const r = await connectRaw();
+      const malformed = frame.token === null;
+      expect(await authWith(r, frame), JSON.stringify(frame)).toMatchObject({ t: 'err', code: malformed ? 40001 : 40101 });
+      expect(await r.waitClosed(), JSON.stringify(frame)).toMatchObject({ code: malformed ? 4002 : 4101 });
     }
-    // Not authenticated by any of it:
-    expect(await exchange(r, { t: 'sub', id: 1, channel: 'x' })).toEqual([expect.objectContaining({ t: 'err', id: 1, code: 40101 })]);
-    // …and the same connection still authenticates with a good token.
+    // A connection that never authenticated gets nothing done: its first non-auth frame closes it.
+    const unauthenticated = await connectRaw();
+    unauthenticated.send({ t: 'sub', id: 1, channel: 'x' });
+    expect(await unauthenticated.waitFor((f) => f.t === 'err')).toMatchObject({ t: 'err', code: 40101 });
+    expect(await unauthenticated.waitClosed()).toMatchObject({ code: 4002 });
+    // …and a new connection authenticates with a good token.
+    const r = await connectRaw();
     expect(await authWith(r, { token: valid })).toMatchObject({ t: 'connected', clientId: 'eve' });
     expect(await exchange(r, { t: 'sub', id: 2, channel: 'x' })).toEqual([expect.objectContaining({ t: 'ack', id: 2 })]);
 
@@ -142,11 +156,13 @@ describe('forged and broken tokens', () => {
     const expired = await hs256(claims({ iat: now() - 7200, exp: now() - 60 }));
     const r = await connectRaw();
     expect(await authWith(r, { token: expired })).toMatchObject({ t: 'err', code: 40102 });
-    expect(r.closed).toBeUndefined();
+    // 4102: the close class that tells a client to renew its token and reconnect.
+    expect(await r.waitClosed()).toMatchObject({ code: 4102 });
     const res = await rest('GET', '/channels/x/messages', `Bearer ${expired}`);
     expect(res.status).toBe(401);
     expect(res.json.error?.code).toBe(40102);
-    expect(await authWith(r, { token: await hs256(claims()) })).toMatchObject({ t: 'connected' });
+    const renewed = await connectRaw();
+    expect(await authWith(renewed, { token: await hs256(claims()) })).toMatchObject({ t: 'connected' });
     await watch.check('expired token');
   });
 
@@ -259,7 +275,7 @@ describe('API keys', () => {
     expect((await runCli(['keys', 'revoke', name, '--data-dir', server.dataDir])).code).toBe(0);
     const after = await connectRaw();
     expect(await authWith(after, { key, clientId: 'backend' })).toMatchObject({ t: 'err', code: 40101 });
-    expect(after.closed).toBeUndefined();
+    expect(await after.waitClosed()).toMatchObject({ code: 4101 });
     for (const auth of [`Bearer ${key}`, `Basic ${Buffer.from(key).toString('base64')}`]) {
       const res = await rest('POST', '/auth/token', auth, { clientId: 'kim' });
       expect(res.status, auth.split(' ')[0]).toBe(401);

@@ -255,9 +255,7 @@ describe('channel names', () => {
 });
 
 describe('ordering and request ids', () => {
-  it('frames before auth get 40101 with their ids; the connection stays, then auth works', async () => {
-    const r = await RawClient.connect(main.url);
-    raws.push(r);
+  it('a frame before auth gets 40101 with its id and closes the connection (4002); a new one then authenticates', async () => {
     const before = [
       { t: 'sub', id: 1, channel: 'x' },
       { t: 'unsub', id: 2, channel: 'x' },
@@ -271,10 +269,16 @@ describe('ordering and request ids', () => {
       { t: 'dm', id: 10, to: 'bob', name: 'hi' },
       { t: 'presUnsub', id: 11, channel: 'x' },
     ];
+    // Before auth a connection may send one thing, its auth frame: anything else says why and ends it.
     for (const frame of before) {
-      expect(await exchange(r, frame), frame.t).toEqual([{ t: 'err', id: frame.id, code: 40101, message: expect.any(String) }]);
+      const early = await RawClient.connect(main.url);
+      raws.push(early);
+      early.send(frame);
+      expect(await early.waitFor((f) => f.t === 'err'), frame.t).toEqual({ t: 'err', id: frame.id, code: 40101, message: expect.any(String) });
+      expect(await early.waitClosed(), frame.t).toMatchObject({ code: 4002 });
     }
-    expect(r.closed).toBeUndefined();
+    const r = await RawClient.connect(main.url);
+    raws.push(r);
     expect(await exchange(r, { t: 'auth', token: await sign('hostile', 'late') })).toEqual([expect.objectContaining({ t: 'connected', clientId: 'late' })]);
     expect(await exchange(r, { t: 'sub', id: 12, channel: 'x' })).toEqual([expect.objectContaining({ t: 'ack', id: 12 })]);
     await mainCheck('frames before auth');

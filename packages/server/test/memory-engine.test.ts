@@ -278,8 +278,8 @@ describe('MemoryEngine: presence', () => {
     await engine.presenceEnter(CH, { clientId: 'alice', connectionId: 'laptop', data: 'online' });
     await engine.presenceEnter(CH, { clientId: 'bob', connectionId: 'b1' });
     expect(presence.filter((p) => p.change.action !== null)).toEqual([
-      { channelKey: CH, change: { action: 'enter', member: { clientId: 'alice', connectionId: 'phone', data: 'online' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'alice', connectionId: 'phone', data: 'online' } } },
-      { channelKey: CH, change: { action: 'enter', member: { clientId: 'bob', connectionId: 'b1' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'bob', connectionId: 'b1' } } },
+      { channelKey: CH, change: { pseq: expect.any(Number), action: 'enter', member: { clientId: 'alice', connectionId: 'phone', data: 'online' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'alice', connectionId: 'phone', data: 'online' } } },
+      { channelKey: CH, change: { pseq: expect.any(Number), action: 'enter', member: { clientId: 'bob', connectionId: 'b1' }, timestamp: 1_000, hold: 'enter', holder: { clientId: 'bob', connectionId: 'b1' } } },
     ]);
     expect(byConnection().map(([action, m]) => [action, (m as { connectionId: string }).connectionId])).toEqual([
       ['enter', 'phone'],
@@ -321,5 +321,35 @@ describe('MemoryEngine: presence', () => {
     await engine.presenceEnter('app/a', { clientId: 'alice', connectionId: 'c1' });
     expect(await engine.presenceMembers('app/a')).toHaveLength(1);
     expect(await engine.presenceMembers('app/b')).toEqual([]);
+  });
+});
+
+describe('MemoryEngine: history one app may keep', () => {
+  it('past maxHistoryBytesPerApp publishes are refused with 42900 for that app only, until history ages out', async () => {
+    vi.useFakeTimers({ now: 10_000 });
+    const { engine } = await setup({ maxHistoryBytesPerApp: 200_000, historyTtlMs: 60_000 });
+    const big = 'x'.repeat(4000);
+    let refused: unknown;
+    let kept = 0;
+    for (let i = 0; i < 200 && !refused; i++) {
+      try {
+        await engine.publish(`greedy/ch-${i % 20}`, { name: 'n', data: big, messageId: `m${i}` });
+        kept++;
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(refused).toMatchObject({ code: 42900 });
+    // About the budget, whatever channels it was spread over (each channel also counts its overhead).
+    expect(kept * 4000).toBeLessThan(200_000 + 8000);
+    expect(kept * 4000).toBeGreaterThan(200_000 - 20 * 2048 - 8000);
+    // Another app is not affected.
+    await expect(engine.publish('other/ch', { name: 'n', data: big, messageId: 'o1' })).resolves.toMatchObject({ duplicate: false });
+    // Ephemeral messages keep no history and are not refused.
+    await expect(engine.publish('greedy/ch-0', { name: 'n', data: big, messageId: 'e1', ephemeral: true })).resolves.toMatchObject({ duplicate: false });
+    // Once history ages out (the next 5-s sweep trims it), the app may publish again.
+    await vi.advanceTimersByTimeAsync(66_000);
+    await expect(engine.publish('greedy/ch-0', { name: 'n', data: big, messageId: 'after' })).resolves.toMatchObject({ duplicate: false });
+    vi.useRealTimers();
   });
 });

@@ -58,8 +58,10 @@ export function messageFrame(channel: string, m: StoredMessage): MessageFrame {
 }
 
 /** The change as watchers by client id see it (call only when `change.action` is set). */
-export function presenceFrame(channel: string, change: Pick<PresenceChange, 'action' | 'member' | 'timestamp'>): PresenceEventFrame {
-  return presenceEventFrame(channel, change.action!, change.member, change.timestamp);
+export function presenceFrame(channel: string, change: Pick<PresenceChange, 'action' | 'member' | 'timestamp'> & { pseq?: number }): PresenceEventFrame {
+  const frame = presenceEventFrame(channel, change.action!, change.member, change.timestamp);
+  if (change.pseq) frame.pseq = change.pseq;
+  return frame;
 }
 
 /** The change as watchers by connection (Foony) see it (call only when `change.hold` is set). */

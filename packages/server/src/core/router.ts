@@ -18,6 +18,8 @@ export interface Peer {
 export interface Subscription {
   readonly peer: Peer;
   pending?: StoredMessage[];
+  /** More than `MAX_PENDING` messages arrived while catching up: the subscriber is too slow to keep. */
+  overflowed?: boolean;
   /** Platform-event subscriptions: deliver an `evt` frame, and only for messages that pass. */
   accepts?(message: StoredMessage): boolean;
   /** The last serial sent on this subscription, so a repeated resume never sends a message twice. */
@@ -31,6 +33,9 @@ export interface Subscription {
   replayedThrough?: number;
   replayedAt?: number;
 }
+
+/** Live messages kept for one subscription while it catches up on history; past it, it is cut. */
+const MAX_PENDING = 10_000;
 
 /**
  * This node's local subscribers, and fan-out of what the engine delivers to them. The node
@@ -115,7 +120,10 @@ export class Router implements EngineEvents {
         if (message.seq <= sub.replayedThrough && message.timestamp <= sub.replayedAt!) continue;
         sub.replayedThrough = undefined;
       }
-      if (sub.pending) sub.pending.push(message);
+      if (sub.pending) {
+        if (sub.pending.length < MAX_PENDING) sub.pending.push(message);
+        else sub.overflowed = true;
+      }
       else if (sub.accepts) {
         if (sub.accepts(message)) sub.peer.deliver((evt ??= new Outbound(eventFrame(message))));
       } else if (sub.peer.echo || sub.peer.connectionId !== from) {

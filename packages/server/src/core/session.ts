@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import {
   ErrorCode,
   FrameError,
   HubbubError,
+  allows,
   assertAllowed,
   decodeClientFrame,
   decodeClientRecords,
@@ -23,12 +23,13 @@ import {
   matchesFilter,
 } from '@hubbub/protocol';
 import { directKey, newEventId, topicKey } from './events.js';
-import type { Engine, StoredMessage } from '../engine/engine.js';
+import type { Engine, PresenceOutcome, StoredMessage } from '../engine/engine.js';
 import type { Authenticate, Identity } from './identity.js';
 import { channelKeyOf, eventFrame, messageFrame, presenceFrame, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Peer, Router, Subscription } from './router.js';
 import { CloseCode } from './close-codes.js';
+import { ConnectionIds, processConnectionIds } from './connection-ids.js';
 import type { Stats } from './stats.js';
 
 /**
@@ -43,6 +44,17 @@ export interface Wire {
   /** A frame shared by many connections; transports that can reuse its encoded bytes do. */
   sendShared?(frame: Outbound, binary: boolean): void;
   close(code: number, reason: string): void;
+  /**
+   * The connection authenticated: transports keep a smaller budget for connections that have not.
+   * False: no place is left for authenticated connections, and the transport is closing this one.
+   */
+  authenticated?(): boolean;
+  /**
+   * Resolves true once what is queued for the peer has (mostly) been written out, false when that
+   * takes longer than `timeoutMs`: a replay waits on it between pieces, so a big catch-up never sits
+   * in memory whole.
+   */
+  drain?(timeoutMs: number): Promise<boolean>;
 }
 
 export interface SessionLimits {
@@ -55,14 +67,23 @@ export interface SessionLimits {
   /** Publishes per second per connection (sustained), and the burst allowed. */
   publishRate: number;
   publishBurst: number;
-  /** Channels one connection may subscribe to. */
+  /** Subscriptions one connection may hold: channels, presence watches and topics together. */
   maxSubscriptions: number;
-  /** Presence data, serialized, in bytes. */
+  /** Presence data, serialized, plus its `encoding` label, in bytes. */
   maxPresenceBytes: number;
+  /** Channels one connection may be present on at once. */
+  maxPresenceChannels: number;
+  /** Presence enters and updates per second per connection (sustained), and the burst allowed. */
+  presenceRate: number;
+  presenceBurst: number;
   /** Most messages one history page returns. */
   maxHistoryPage: number;
+  /** Most bytes of messages one history page or replay burst puts in the socket before waiting for it to drain. */
+  maxReplayChunkBytes: number;
   /** A binary message over this many bytes is refused (41300) record by record; the connection stays. */
   maxFrameBytes: number;
+  /** The first frame (the auth frame) may be at most this big; a bigger one closes the connection. */
+  maxAuthFrameBytes: number;
   /**
    * How long the presence of a connection that dropped (not closed cleanly) is kept for it to
    * resume with `resumeConnectionId`; a quick reconnect then causes no leave/enter churn.
@@ -78,8 +99,13 @@ export const DEFAULT_LIMITS: SessionLimits = {
   publishBurst: 100,
   maxSubscriptions: 500,
   maxPresenceBytes: 4096,
+  maxPresenceChannels: 100,
+  presenceRate: 10,
+  presenceBurst: 20,
   maxHistoryPage: 1000,
+  maxReplayChunkBytes: 256 * 1024,
   maxFrameBytes: 64 * 1024,
+  maxAuthFrameBytes: 32 * 1024,
   presenceResumeMs: 5_000,
 };
 
@@ -90,6 +116,8 @@ export interface SessionContext {
   authenticate: Authenticate;
   limits: SessionLimits;
   sessions: SessionRegistry;
+  /** Issues and checks resumable connection ids; without it ids resume within this process only. */
+  connectionIds?: ConnectionIds;
   stats?: Stats;
   /** What happened on a connection, for webhooks and metrics. */
   notify?(app: string, event: SessionEvent, data: Record<string, unknown>): void;
@@ -184,11 +212,18 @@ export class SessionRegistry {
   }
 }
 
+/** How long a replay waits for the socket to drain between two pieces before the reader counts as slow. */
+const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
+
+/** Messages a client may send behind its auth frame before that frame is answered. */
+const MAX_FRAMES_BEHIND_AUTH = 32;
+
+/** Records one binary message may carry (a batch of 1000 members is one record); more closes the connection. */
+const MAX_RECORDS_PER_MESSAGE = 512;
+
 /** Tokens expiring further away than this wait in the registry's list, which is checked every third of it. */
 const EXPIRY_HORIZON_MS = 60_000;
 
-/** Starts every connection id this process gives, so a resume from another process is recognised. */
-const PROCESS_PREFIX = randomBytes(3).toString('base64url');
 
 /** The direct-message inbox takes every message sent to the client id. */
 const acceptAll = () => true;
@@ -213,6 +248,12 @@ export class Session implements Peer {
   private staleCursors = false;
   private resynced?: Set<string>;
   private closed = false;
+  /** The first frame (which must be auth) has arrived; until then `receiveFirst` screens what comes. */
+  private authStarted = false;
+  /** The connection broke the protocol and is closing: nothing more it sends is read. */
+  private refused = false;
+  /** Messages received after the auth frame but before its answer. */
+  private waitingForAuth = 0;
   /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
   private chain: Promise<void> = Promise.resolve();
   private readonly subscriptions = new Map<string, Subscription>();
@@ -225,12 +266,17 @@ export class Session implements Peer {
   private topicOfSid?: Map<string, string>;
   private inbox?: Subscription;
   private publishBucket?: TokenBucket;
+  private presenceBucket?: TokenBucket;
+  /** The token ran out and the grace period runs: only a renewal (or a ping) is taken. */
+  private expired = false;
   private authTimer?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly ctx: SessionContext,
     private readonly wire: Wire,
+    /** The client's network address, for the log of a refused auth. */
+    private readonly address?: string,
   ) {
     this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
   }
@@ -255,16 +301,27 @@ export class Session implements Peer {
     return this.identity?.expiresAt;
   }
 
+  /** The API key this connection's credentials came from, if any (see `Identity.keyName`). */
+  get keyName(): string | undefined {
+    return this.identity?.keyName;
+  }
+
   /**
    * A message from the transport: a JSON text frame, or (when the first one was binary) a run of
    * binary records. The first message picks the codec for the life of the connection.
    */
   receive(data: string | Buffer): void {
+    if (this.closed || this.refused) return;
     this.binary ??= typeof data !== 'string';
+    if (!this.authStarted) return this.receiveFirst(data);
+    // Frames sent right behind the auth frame wait for its answer; only a few may.
+    if (!this.identity && ++this.waitingForAuth > MAX_FRAMES_BEHIND_AUTH) return this.violate('too many frames before the auth frame was answered');
     if (this.binary) {
       if (typeof data === 'string') return this.enqueue(new FrameError('text frame on a binary connection: send binary records'));
       if (data.length > this.ctx.limits.maxFrameBytes) return this.refuseOversized(data);
-      for (const frame of decodeClientRecords(data)) this.enqueue(frame);
+      const frames = decodeClientRecords(data, MAX_RECORDS_PER_MESSAGE + 1);
+      if (frames.length > MAX_RECORDS_PER_MESSAGE) return this.violate(`more than ${MAX_RECORDS_PER_MESSAGE} records in one message`);
+      for (const frame of frames) this.enqueue(frame);
       return;
     }
     let frame: ClientFrame | FrameError;
@@ -277,11 +334,53 @@ export class Session implements Peer {
     this.enqueue(frame);
   }
 
+  /**
+   * Before authentication a connection may send one auth frame of bounded size; anything else (or
+   * anything more before the auth is answered) closes it, so an unauthenticated peer costs next to nothing.
+   */
+  private receiveFirst(data: string | Buffer): void {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (size > this.ctx.limits.maxAuthFrameBytes) {
+      // A credential problem (40101, close 4101): a client that renews gets one more try, not a loop.
+      const limit = this.ctx.limits.maxAuthFrameBytes;
+      return this.violate(`auth frame of ${size} bytes is over the limit of ${limit}`, CloseCode.AuthRefused, ErrorCode.BadAuth);
+    }
+    let frame: ClientFrame | FrameError;
+    if (this.binary) {
+      if (typeof data === 'string') return this.violate('text frame on a binary connection: send binary records');
+      const records = decodeClientRecords(data, 2);
+      if (records.length !== 1) return this.violate('send one auth record first, alone');
+      frame = records[0];
+    } else {
+      try {
+        frame = decodeClientFrame(data as string);
+      } catch (err) {
+        frame = err instanceof FrameError ? err : new FrameError('frame could not be read');
+      }
+    }
+    if (frame instanceof FrameError) return this.violate(frame.message, CloseCode.ProtocolViolation, frame.code, frame.requestId);
+    if (frame.t !== 'auth') {
+      return this.violate(`send an auth frame first, not ${JSON.stringify(frame.t)}`, CloseCode.ProtocolViolation, ErrorCode.BadAuth, requestIdOf(frame));
+    }
+    this.authStarted = true;
+    this.enqueue(frame);
+  }
+
+  /** Say what was wrong, then close: for peers that broke the protocol in a way no reply mends. */
+  private violate(message: string, closeCode: number = CloseCode.ProtocolViolation, code: number = ErrorCode.BadFrame, id?: number): void {
+    if (this.refused) return;
+    this.refused = true;
+    this.chain = this.chain.then(() => {
+      this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
+      this.close(closeCode, message.slice(0, 120));
+    });
+  }
+
   /** Every request in an oversized binary message gets 41300, so the client stops resending it. */
   private refuseOversized(data: Buffer): void {
     const limit = this.ctx.limits.maxFrameBytes;
     const err = new HubbubError(ErrorCode.TooLarge, `message of ${data.length} bytes is over the limit of ${limit}`);
-    for (const frame of decodeClientRecords(data)) {
+    for (const frame of decodeClientRecords(data, MAX_RECORDS_PER_MESSAGE)) {
       const id = frame instanceof FrameError ? frame.requestId : requestIdOf(frame);
       this.chain = this.chain.then(() => this.fail(err, id));
       if (!(frame instanceof FrameError) && frame.t === 'auth') this.chain = this.chain.then(() => this.close(CloseCode.TooBig, 'auth too large'));
@@ -305,10 +404,17 @@ export class Session implements Peer {
     else this.wire.send(frame.text);
   }
 
-  send(frame: ServerFrame): void {
-    if (this.closed) return;
-    if (this.binary) this.wire.sendRecords(encodeServerFrame(frame));
-    else this.wire.send(JSON.stringify(frame));
+  /** Send one frame; returns about how many bytes that queued. */
+  send(frame: ServerFrame): number {
+    if (this.closed) return 0;
+    if (this.binary) {
+      const records = encodeServerFrame(frame);
+      this.wire.sendRecords(records);
+      return records.length;
+    }
+    const text = JSON.stringify(frame);
+    this.wire.send(text);
+    return text.length;
   }
 
   /** A new connection resumed this one: go, keeping presence for it as after a drop. */
@@ -358,8 +464,9 @@ export class Session implements Peer {
   private async handle(frame: ClientFrame): Promise<void> {
     if (this.closed) return;
     if (frame.t === 'auth') return this.auth(frame);
-    if (frame.t === 'ping') return this.send(frame.id === undefined ? { t: 'pong' } : { t: 'pong', id: frame.id });
+    if (frame.t === 'ping') return void this.send(frame.id === undefined ? { t: 'pong' } : { t: 'pong', id: frame.id });
     if (!this.identity) throw new HubbubError(ErrorCode.BadAuth, 'send an auth frame first');
+    if (this.expired) throw new HubbubError(ErrorCode.AuthExpired, 'token expired: send a fresh auth frame before anything else');
     switch (frame.t) {
       case 'sub':
         return this.subscribe(frame);
@@ -387,7 +494,15 @@ export class Session implements Peer {
   }
 
   private async auth(frame: AuthFrame): Promise<void> {
-    const identity = await this.ctx.authenticate(frame);
+    let identity: Identity;
+    try {
+      identity = await this.ctx.authenticate(frame, this.address);
+    } catch (err) {
+      // A refused first auth ends the connection (after saying why): the client's next step is a new
+      // token, not another frame here. A refused renewal keeps the connection until its token runs out.
+      if (!this.identity && !this.closed) this.refuse(err);
+      throw err;
+    }
     // The socket may have gone while the credentials were checked: take nothing over, hold nothing.
     if (this.closed) return;
     if (this.identity) {
@@ -395,13 +510,18 @@ export class Session implements Peer {
       if (identity.app !== this.identity.app || identity.clientId !== this.identity.clientId) {
         throw new HubbubError(ErrorCode.BadAuth, 'a renewed token must be for the same app and client id');
       }
+      this.expired = false;
+      this.identity = identity;
+      await this.dropWhatIsNoLongerAllowed();
     } else {
       clearTimeout(this.authTimer);
       this.authTimer = undefined;
+      // Refused for a full server: nothing is taken over or announced; the transport closes it.
+      if (this.wire.authenticated?.() === false) return this.dispose();
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
       const resume = frame.resumeConnectionId;
       this.staleCursors =
-        this.binary === true && resume !== undefined && !resume.startsWith(PROCESS_PREFIX) && !this.ctx.engine.serialsOutliveProcess;
+        this.binary === true && resume !== undefined && !this.ids.fromThisProcess(resume) && !this.ctx.engine.serialsOutliveProcess;
       for (const channel of this.ctx.sessions.unpark(this.connectionId)) (this.presenceHeld ??= new Set()).add(channel);
       this.echo = frame.echo !== false;
       this.ctx.sessions.add(this);
@@ -431,11 +551,48 @@ export class Session implements Peer {
     if (this.binary && stale?.speaksBinary && stale.app === identity.app && stale.clientId === identity.clientId) {
       stale.supersede();
     }
+    // Only an id a server of this deployment issued to this very app and client may be taken again.
     const usable =
       resume !== undefined &&
-      /^[A-Za-z0-9_-]{8,64}$/.test(resume) &&
+      this.ids.issuedTo(resume, identity.app, identity.clientId) &&
       this.ctx.sessions.resumable(resume, identity.app, identity.clientId);
-    return usable ? resume : PROCESS_PREFIX + randomBytes(9).toString('base64url');
+    return usable ? resume : this.ids.issue(identity.app, identity.clientId);
+  }
+
+  private get ids(): ConnectionIds {
+    return this.ctx.connectionIds ?? processConnectionIds;
+  }
+
+  /**
+   * A renewed token may grant less than the one before: every subscription, presence watch, presence
+   * membership and topic it no longer allows ends, each with an `err` frame (40301) naming its channel.
+   */
+  private async dropWhatIsNoLongerAllowed(): Promise<void> {
+    const cap = this.identity!.capability;
+    const refuse = (channel: string, what: string) =>
+      this.send({ t: 'err', code: ErrorCode.Capability, channel, message: `the renewed token no longer allows ${what} on ${JSON.stringify(channel)}` });
+    for (const [channel, sub] of [...this.subscriptions]) {
+      if (allows(cap, channel, 'subscribe')) continue;
+      this.subscriptions.delete(channel);
+      this.ctx.router.unsubscribe(this.key(channel), sub);
+      refuse(channel, 'subscribe');
+    }
+    for (const channel of [...(this.presenceSubs ?? [])]) {
+      if (allows(cap, channel, 'subscribe')) continue;
+      this.presenceSubs!.delete(channel);
+      this.ctx.router.unsubscribePresence(this.key(channel), this);
+      refuse(channel, 'presence (watching)');
+    }
+    for (const channel of [...(this.presenceHeld ?? [])]) {
+      if (allows(cap, channel, 'presence')) continue;
+      await this.leavePresence(channel);
+      refuse(channel, 'presence');
+    }
+    for (const [sid, topic] of [...(this.topicOfSid ?? [])]) {
+      if (allows(cap, topic, 'subscribe')) continue;
+      this.dropTopicFilter(sid);
+      refuse(topic, 'subscribe (topic)');
+    }
   }
 
   /**
@@ -456,6 +613,7 @@ export class Session implements Peer {
   armExpiryTimer(expiresAt = this.identity?.expiresAt): void {
     if (this.closed || !expiresAt) return;
     const fire = () => {
+      this.expired = true;
       this.send({ t: 'err', code: ErrorCode.AuthExpired, message: 'token expired: send a fresh auth frame' });
       const grace = this.binary ? 0 : this.ctx.limits.authGraceMs;
       this.expiryTimer = setTimeout(() => this.close(CloseCode.AuthExpired, 'token expired'), grace);
@@ -471,12 +629,10 @@ export class Session implements Peer {
     assertAllowed(this.identity!.capability, frame.channel, 'subscribe');
     const key = this.key(frame.channel);
     const existing = this.subscriptions.get(frame.channel);
-    if (!existing && this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
-      throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
-    }
+    if (!existing) this.assertSubscriptionRoom();
     if (existing && frame.lastSerial === undefined) {
       const pos = await this.ctx.engine.position(key);
-      return this.send({ t: 'ack', id: frame.id, seq: pos.seq, epoch: pos.epoch });
+      return void this.send({ t: 'ack', id: frame.id, seq: pos.seq, epoch: pos.epoch });
     }
     const sub: Subscription = existing ?? { peer: this, pending: [] };
     sub.pending ??= [];
@@ -491,7 +647,7 @@ export class Session implements Peer {
         // A resume on a subscription this connection already has never repeats what it was sent.
         const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
         const recovery = await this.ctx.engine.recover(key, from, this.epochOf(frame.epoch, frame.channel));
-        for (const m of recovery.messages) this.sendMessage(frame.channel, m, sub);
+        await this.replay(frame.channel, recovery.messages, sub);
         // Nothing replayed: the cursor stands, unless it belongs to a stream that was reset.
         lastSent = recovery.messages.at(-1)?.seq ?? Math.min(from, recovery.seq);
         ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
@@ -501,6 +657,7 @@ export class Session implements Peer {
       }
       const pending = sub.pending;
       sub.pending = undefined;
+      if (sub.overflowed) throw this.slowConsumer('too many messages arrived while the subscription caught up');
       for (const m of pending) {
         if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m, sub);
       }
@@ -525,10 +682,31 @@ export class Session implements Peer {
     return 'from-another-process';
   }
 
-  private sendMessage(channel: string, m: StoredMessage, sub: Subscription): void {
+  private sendMessage(channel: string, m: StoredMessage, sub: Subscription): number {
     if (m.seq !== undefined) sub.lastSeq = Math.max(sub.lastSeq ?? 0, m.seq);
-    if (!this.echo && m.connectionId === this.connectionId) return;
-    this.send(messageFrame(channel, m) satisfies MessageFrame);
+    if (!this.echo && m.connectionId === this.connectionId) return 0;
+    return this.send(messageFrame(channel, m) satisfies MessageFrame);
+  }
+
+  /**
+   * Send a catch-up in pieces of at most `maxReplayChunkBytes`, waiting for the socket to drain between
+   * them: a replay obeys the unsent-bytes limit like live traffic, without being cut for it.
+   */
+  private async replay(channel: string, messages: StoredMessage[], sub: Subscription): Promise<void> {
+    let queued = 0;
+    for (const m of messages) {
+      queued += this.sendMessage(channel, m, sub);
+      if (queued < this.ctx.limits.maxReplayChunkBytes) continue;
+      queued = 0;
+      if (this.wire.drain && !(await this.wire.drain(REPLAY_DRAIN_TIMEOUT_MS))) throw this.slowConsumer('the catch-up was not read in time');
+      if (this.closed) return;
+    }
+  }
+
+  /** Cut a connection that does not read what it asked for; the error is for the request that waited. */
+  private slowConsumer(why: string): HubbubError {
+    this.close(CloseCode.SlowConsumer, `slow consumer: ${why}`);
+    return new HubbubError(ErrorCode.Unavailable, `slow consumer: ${why}`);
   }
 
   private async unsubscribe(channel: string, id: number): Promise<void> {
@@ -584,42 +762,51 @@ export class Session implements Peer {
     assertAllowed(this.identity!.capability, frame.channel, 'presence');
     const key = this.key(frame.channel);
     const { clientId } = this.identity!;
-    if (frame.action === 'leave') {
-      await this.leavePresence(frame.channel);
-      return this.send({ t: 'ack', id: frame.id });
+    if (frame.action === 'leave') return void this.send(presenceAck(frame.id, await this.leavePresence(frame.channel)));
+    const limits = this.ctx.limits;
+    const size = (frame.data === undefined ? 0 : Buffer.byteLength(JSON.stringify(frame.data))) + Buffer.byteLength(frame.encoding ?? '');
+    if (size > limits.maxPresenceBytes) {
+      throw new HubbubError(ErrorCode.TooLarge, `presence data and encoding are ${size} bytes; the limit is ${limits.maxPresenceBytes}`);
     }
-    const size = frame.data === undefined ? 0 : Buffer.byteLength(JSON.stringify(frame.data));
-    if (size > this.ctx.limits.maxPresenceBytes) {
-      throw new HubbubError(ErrorCode.TooLarge, `presence data is ${size} bytes; the limit is ${this.ctx.limits.maxPresenceBytes}`);
+    if (!this.presenceHeld?.has(frame.channel) && (this.presenceHeld?.size ?? 0) >= limits.maxPresenceChannels) {
+      throw new HubbubError(ErrorCode.RateLimited, `present on at most ${limits.maxPresenceChannels} channels per connection`);
+    }
+    if (!(this.presenceBucket ??= new TokenBucket(limits.presenceRate, limits.presenceBurst)).take()) {
+      throw new HubbubError(ErrorCode.RateLimited, `presence changes over ${limits.presenceRate}/s: slow down`);
     }
     (this.presenceHeld ??= new Set()).add(frame.channel);
-    const action = await this.ctx.engine.presenceEnter(key, {
+    const outcome = await this.ctx.engine.presenceEnter(key, {
       clientId,
       connectionId: this.connectionId,
       ...(frame.data !== undefined ? { data: frame.data } : {}),
       ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
     });
-    if (action === 'enter') {
+    if (outcome.action === 'enter') {
       this.ctx.notify?.(this.identity!.app, 'presence.enter', { channel: frame.channel, clientId, data: frame.data });
     }
-    this.send({ t: 'ack', id: frame.id });
+    this.send(presenceAck(frame.id, outcome));
   }
 
-  private async leavePresence(channel: string): Promise<void> {
+  private async leavePresence(channel: string): Promise<PresenceOutcome> {
     const { app, clientId } = this.identity!;
     this.presenceHeld?.delete(channel);
-    const left = await this.ctx.engine.presenceLeave(this.key(channel), clientId, this.connectionId);
-    if (left === 'leave') this.ctx.notify?.(app, 'presence.leave', { channel, clientId });
+    const outcome = await this.ctx.engine.presenceLeave(this.key(channel), clientId, this.connectionId);
+    if (outcome.action === 'leave') this.ctx.notify?.(app, 'presence.leave', { channel, clientId });
+    return outcome;
   }
 
   private async presenceSubscribe(channel: string, id: number): Promise<void> {
     assertAllowed(this.identity!.capability, channel, 'subscribe');
     const key = this.key(channel);
     if (!this.presenceSubs?.has(channel)) {
+      this.assertSubscriptionRoom();
       (this.presenceSubs ??= new Set()).add(channel);
       await this.ctx.router.subscribePresence(key, this);
     }
-    if (!this.binary) return this.send({ t: 'ack', id, members: await this.ctx.engine.presenceMembers(key) });
+    if (!this.binary) {
+      const { members, pseq } = await this.ctx.engine.presenceSync(key);
+      return void this.send({ t: 'ack', id, members, pseq });
+    }
     // The binary ack has no member list: the snapshot (a member per connection) follows it as enters.
     const holders = await this.ctx.engine.presenceSnapshot(key);
     this.send({ t: 'ack', id });
@@ -639,8 +826,11 @@ export class Session implements Peer {
       before: frame.before,
       direction: frame.direction ?? 'backwards',
     });
-    const messages = page.messages.map((m) => messageFrame(frame.channel, m));
-    this.send({ t: 'histRes', id: frame.id, channel: frame.channel, messages, more: page.more });
+    const all = page.messages.map((m) => messageFrame(frame.channel, m));
+    // One reply is one frame: past the replay chunk it is cut, keeping the end nearest the cursor,
+    // and says `more` so the client pages on (backwards: from its oldest serial; forwards: its newest).
+    const messages = withinBytes(all, this.ctx.limits.maxReplayChunkBytes, (frame.direction ?? 'backwards') === 'backwards');
+    this.send({ t: 'histRes', id: frame.id, channel: frame.channel, messages, more: page.more || messages.length < all.length });
   }
 
   private async fetch(frame: FetchFrame): Promise<void> {
@@ -658,9 +848,7 @@ export class Session implements Peer {
     let entry = this.topics?.get(frame.topic);
     const created = !entry;
     if (!entry) {
-      if ((this.topics?.size ?? 0) + this.subscriptions.size >= this.ctx.limits.maxSubscriptions) {
-        throw new HubbubError(ErrorCode.RateLimited, `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`);
-      }
+      this.assertSubscriptionRoom();
       const filters = new Map<string, TopicFilter | undefined>();
       const sub: Subscription = {
         peer: this,
@@ -720,6 +908,8 @@ export class Session implements Peer {
   }
 
   private async directMessage(frame: DirectMessageFrame): Promise<void> {
+    // A direct message is a publish to the recipient's inbox channel `direct.<clientId>`.
+    assertAllowed(this.identity!.capability, `direct.${frame.to}`, 'publish');
     this.spendPublishToken();
     const event: RealtimeEvent = {
       id: newEventId(),
@@ -739,12 +929,26 @@ export class Session implements Peer {
     this.send({ t: 'ack', id: frame.id });
   }
 
+  /** Channels, presence watches and topics count together against one bound. */
+  private assertSubscriptionRoom(): void {
+    const held = this.subscriptions.size + (this.presenceSubs?.size ?? 0) + (this.topics?.size ?? 0);
+    const max = this.ctx.limits.maxSubscriptions;
+    if (held >= max) throw new HubbubError(ErrorCode.RateLimited, `at most ${max} subscriptions (channels, presence and topics) per connection`);
+  }
+
   /** Publishes and direct messages share one rate limit per connection. */
   private spendPublishToken(): void {
     const { publishRate, publishBurst } = this.ctx.limits;
     if (!(this.publishBucket ??= new TokenBucket(publishRate, publishBurst)).take()) {
       throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${publishRate}/s: slow down`);
     }
+  }
+
+  /** Close after the error frame for a refused first auth has gone out, with the close code of its class. */
+  private refuse(err: unknown): void {
+    const expired = err instanceof HubbubError && err.code === ErrorCode.AuthExpired;
+    const code = expired ? CloseCode.AuthExpired : CloseCode.AuthRefused;
+    this.chain = this.chain.then(() => this.close(code, expired ? 'token expired' : 'credentials refused'));
   }
 
   /** Answer a failed frame with an error frame; the connection stays up. */
@@ -756,6 +960,23 @@ export class Session implements Peer {
     this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
     if (!known) console.error(err);
   }
+}
+
+/** As many frames as fit in `maxBytes` (at least one), counted from the end when `fromEnd`. */
+function withinBytes(frames: MessageFrame[], maxBytes: number, fromEnd: boolean): MessageFrame[] {
+  let bytes = 0;
+  let kept = 0;
+  for (let i = 0; i < frames.length; i++) {
+    bytes += JSON.stringify(frames[fromEnd ? frames.length - 1 - i : i]).length;
+    if (bytes > maxBytes && kept > 0) break;
+    kept++;
+  }
+  return fromEnd ? frames.slice(frames.length - kept) : frames.slice(0, kept);
+}
+
+/** A presence ack: the change's serial, and what watchers by client id saw, so the SDK can apply its own change. */
+function presenceAck(id: number, { action, pseq }: PresenceOutcome): ServerFrame {
+  return action ? { t: 'ack', id, pseq, action } : { t: 'ack', id, pseq };
 }
 
 function requestIdOf(frame: ClientFrame): number | undefined {

@@ -26,11 +26,16 @@ export interface Engine {
    */
   listen(channelKey: string): Promise<void> | void;
   unlisten(channelKey: string): void;
-  /** Returns what others saw: 'enter', 'update', or null when nothing changed for them. */
-  presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null>;
-  /** Returns 'leave' when the member's last connection let go, else null. */
-  presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null>;
+  /** Enter or update one connection's hold; says what others saw: 'enter', 'update', or null. */
+  presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome>;
+  /** Release one connection's hold; the action is 'leave' when the member's last connection let go. */
+  presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome>;
   presenceMembers(channelKey: string): Promise<PresenceMember[]>;
+  /**
+   * The members by client id and the presence serial they are as of, read in one step: a change
+   * with a higher serial happened after the list was taken, one at or below it is in the list.
+   */
+  presenceSync(channelKey: string): Promise<PresenceSync>;
   /** Every connection's own member, with when it last entered or updated (Foony's view; REST reads). */
   presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]>;
   /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
@@ -54,6 +59,13 @@ export interface MessageDraft {
   data: unknown;
   messageId: string;
   clientId?: string;
+  /**
+   * Whose ids `messageId` is unique among, when not the client id's: an API key publishing over
+   * REST without a client id gets a scope of its own (`key/<name>`), so two keys of one app never
+   * collapse each other's ids. Must not be spelled like a client id. Only dedup reads it: it is
+   * neither stored nor delivered.
+   */
+  dedupScope?: string;
   /** The publishing connection, so it can be skipped when it opted out of echoes. */
   connectionId?: string;
   encoding?: string;
@@ -96,6 +108,8 @@ export interface PublishResult {
  * connection) and by connection (Foony's members: every connection is its own member).
  */
 export interface PresenceChange {
+  /** The channel's presence serial after this change (see `PresenceOutcome.pseq`). */
+  pseq: number;
   /** What watchers of members by client id see; null when nothing changed for them. */
   action: PresenceAction | null;
   /** The member as watchers by client id see it. */
@@ -105,6 +119,30 @@ export interface PresenceChange {
   hold: PresenceAction | null;
   /** That connection's member (on leave: with its last data). */
   holder: PresenceMember;
+}
+
+/** What one presence call did, as watchers by client id see it, and where it sits in the channel's order. */
+export interface PresenceOutcome {
+  action: PresenceAction | null;
+  /**
+   * The channel's presence serial after the change (unchanged when nothing changed). Serials grow with
+   * every change and never go back, even across restarts of the engine's state, because each is at
+   * least the change's time in microseconds: clients order a member's events by them.
+   */
+  pseq: number;
+}
+
+export interface PresenceSync {
+  members: PresenceMember[];
+  pseq: number;
+}
+
+/**
+ * The next presence serial after `last`: one more, or the clock in microseconds when that is higher,
+ * so serials stay increasing when the state that held `last` is lost (a restart, an emptied Redis).
+ */
+export function nextPresenceSerial(last: number, nowMs: number): number {
+  return Math.max(last + 1, nowMs * 1000);
 }
 
 export interface Recovery {
@@ -137,6 +175,12 @@ export interface RetentionOptions {
   dedupWindowMs: number;
   /** Overrides per namespace (the part of a channel name before its first `:`). */
   namespaces?: Record<string, NamespaceRetention>;
+  /**
+   * Bytes of history one app may keep across all its channels (memory engine; each channel also counts
+   * a fixed overhead). Past it publishes are refused with 42900 until history ages out. The Redis engine
+   * bounds history per channel (MAXLEN, TTL) and leaves the rest to Redis's maxmemory.
+   */
+  maxHistoryBytesPerApp?: number;
 }
 
 export interface NamespaceRetention {
@@ -159,5 +203,6 @@ export const DEFAULT_RETENTION: RetentionOptions = {
   historyLimit: 100,
   historyTtlMs: 120_000,
   dedupWindowMs: 120_000,
+  maxHistoryBytesPerApp: 256 * 1024 * 1024,
 };
 

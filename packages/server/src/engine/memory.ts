@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, type PresenceMember } from '@hubbub/protocol';
 import { ChannelPresence, samePresenceData } from '../core/presence.js';
 import { DedupWindow } from './dedup-window.js';
 import { MessageLog } from './message-log.js';
 import {
   DEFAULT_RETENTION,
+  nextPresenceSerial,
   retentionFor,
   storedMessage,
   type Engine,
@@ -12,6 +13,8 @@ import {
   type HistoryPage,
   type HistoryQuery,
   type MessageDraft,
+  type PresenceOutcome,
+  type PresenceSync,
   type PublishResult,
   type Recovery,
   type RetentionOptions,
@@ -26,7 +29,14 @@ interface ChannelState {
   history: MessageLog;
   bounds: { historyLimit: number; historyTtlMs: number };
   presence: ChannelPresence;
+  /** Presence serial of the last change. */
+  pseq: number;
+  /** The app's bytes this channel is counted for (its history plus a fixed overhead). */
+  counted: number;
 }
+
+/** What an empty channel costs beyond its history: its state, index and presence, roughly. */
+const CHANNEL_OVERHEAD_BYTES = 2048;
 
 /** The embedded default: one process, nothing shared, no service needed. */
 export class MemoryEngine implements Engine {
@@ -35,6 +45,8 @@ export class MemoryEngine implements Engine {
   private events?: EngineEvents;
   private readonly channels = new Map<string, ChannelState>();
   private readonly listening = new Set<string>();
+  /** Bytes each app's channels hold, against `maxHistoryBytesPerApp`. */
+  private readonly appBytes = new Map<string, number>();
   private readonly dedup: DedupWindow;
   private readonly retention: RetentionOptions;
   private sweeper?: NodeJS.Timeout;
@@ -57,14 +69,22 @@ export class MemoryEngine implements Engine {
   async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const now = Date.now();
     const state = this.state(channelKey);
-    const seen = this.dedup.seen(state.key, draft.clientId, draft.messageId, now);
+    const dedupScope = draft.dedupScope ?? draft.clientId;
+    const seen = this.dedup.seen(state.key, dedupScope, draft.messageId, now);
     if (seen !== undefined) return { seq: seen === 0 ? undefined : seen, duplicate: true };
-    const message = storedMessage(draft, now, draft.ephemeral ? undefined : ++state.seq);
+    const message = storedMessage(draft, now, draft.ephemeral ? undefined : state.seq + 1);
     if (!draft.ephemeral) {
+      const app = appOfKey(channelKey);
+      const budget = this.retention.maxHistoryBytesPerApp ?? Infinity;
+      if ((this.appBytes.get(app) ?? 0) >= budget) {
+        throw new HubbubError(ErrorCode.RateLimited, `this app's retained history is full (${budget} bytes): publishes resume as history ages out`);
+      }
+      // Stored first, counted after: a message that cannot be stored must not leave a hole in the serials.
       state.history.append(message);
+      state.seq++;
       this.trim(state, now);
     }
-    this.dedup.remember(state.key, draft.clientId, draft.messageId, message.seq, now);
+    this.dedup.remember(state.key, dedupScope, draft.messageId, message.seq, now);
     if (this.listening.has(channelKey)) this.events?.message(channelKey, message);
     return { seq: message.seq, duplicate: false };
   }
@@ -77,28 +97,38 @@ export class MemoryEngine implements Engine {
     this.listening.delete(channelKey);
   }
 
-  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null> {
-    const presence = this.state(channelKey).presence;
-    const previous = presence.holder(member.clientId, member.connectionId);
-    const action = presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
+    const state = this.state(channelKey);
+    const previous = state.presence.holder(member.clientId, member.connectionId);
+    const action = state.presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
     const hold = !previous ? 'enter' : samePresenceData(previous, member) ? null : 'update';
-    if (action || hold) this.events?.presence(channelKey, { action, member, timestamp: Date.now(), hold, holder: member });
-    return action;
+    if (!action && !hold) return { action, pseq: state.pseq };
+    const now = Date.now();
+    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
+    this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold, holder: member });
+    return { action, pseq };
   }
 
-  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
-    const presence = this.channels.get(channelKey)?.presence;
-    const holder = presence?.holder(clientId, connectionId);
-    if (!presence || !holder) return null;
-    const before = presence.member(clientId);
-    const action = presence.leave(clientId, connectionId);
-    const member = action === 'leave' ? before! : (presence.member(clientId) ?? holder);
-    this.events?.presence(channelKey, { action, member, timestamp: Date.now(), hold: 'leave', holder });
-    return action;
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
+    const state = this.channels.get(channelKey);
+    const holder = state?.presence.holder(clientId, connectionId);
+    if (!state || !holder) return { action: null, pseq: state?.pseq ?? 0 };
+    const before = state.presence.member(clientId);
+    const action = state.presence.leave(clientId, connectionId);
+    const member = action === 'leave' ? before! : (state.presence.member(clientId) ?? holder);
+    const now = Date.now();
+    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
+    this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold: 'leave', holder });
+    return { action, pseq };
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
-    return this.channels.get(channelKey)?.presence.list() ?? [];
+    return (await this.presenceSync(channelKey)).members;
+  }
+
+  async presenceSync(channelKey: string): Promise<PresenceSync> {
+    const state = this.channels.get(channelKey);
+    return { members: state?.presence.list() ?? [], pseq: state?.pseq ?? 0 };
   }
 
   async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
@@ -133,7 +163,7 @@ export class MemoryEngine implements Engine {
   private state(channelKey: string): ChannelState {
     let state = this.channels.get(channelKey);
     if (!state) {
-      state = { key: channelKey, epoch: randomBytes(6).toString('base64url'), seq: 0, history: new MessageLog(), bounds: retentionFor(this.retention, channelKey), presence: new ChannelPresence() };
+      state = { key: channelKey, epoch: randomBytes(6).toString('base64url'), seq: 0, history: new MessageLog(), bounds: retentionFor(this.retention, channelKey), presence: new ChannelPresence(), pseq: 0, counted: 0 };
       this.channels.set(channelKey, state);
     }
     return state;
@@ -141,6 +171,17 @@ export class MemoryEngine implements Engine {
 
   private trim(state: ChannelState, now: number): void {
     state.history.trim(state.bounds.historyLimit, state.bounds.historyTtlMs, now);
+    this.count(state, CHANNEL_OVERHEAD_BYTES + state.history.bytes);
+  }
+
+  /** Keep the app's total in step with what this channel now holds. */
+  private count(state: ChannelState, bytes: number): void {
+    if (bytes === state.counted) return;
+    const app = appOfKey(state.key);
+    const total = (this.appBytes.get(app) ?? 0) + bytes - state.counted;
+    state.counted = bytes;
+    if (total > 0) this.appBytes.set(app, total);
+    else this.appBytes.delete(app);
   }
 
   /** Forget what has aged out. A channel with nothing left is dropped; a later one gets a new epoch. */
@@ -148,7 +189,15 @@ export class MemoryEngine implements Engine {
     this.dedup.expire(now);
     for (const [key, state] of this.channels) {
       this.trim(state, now);
-      if (state.history.length === 0 && state.presence.size === 0 && !this.listening.has(key)) this.channels.delete(key);
+      if (state.history.length === 0 && state.presence.size === 0 && !this.listening.has(key)) {
+        this.count(state, 0);
+        this.channels.delete(key);
+      }
     }
   }
+}
+
+/** The app of an app-scoped key `app/channel`. */
+function appOfKey(channelKey: string): string {
+  return channelKey.slice(0, channelKey.indexOf('/'));
 }

@@ -43,6 +43,11 @@ export class MessageLog {
     return this.end - this.head;
   }
 
+  /** Bytes the retained messages take in the arena. */
+  get bytes(): number {
+    return this.length > 0 ? this.tail - this.start(this.head) : 0;
+  }
+
   /** The serial of the oldest retained message. */
   get oldestSeq(): number | undefined {
     return this.length > 0 ? this.seq(this.head) : undefined;

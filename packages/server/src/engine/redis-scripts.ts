@@ -33,13 +33,27 @@ return {seq, 0, epoch}
 `;
 
 /**
- * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
- * KEYS: presence hash. ARGV: field, value, clientId, connectionId.
- * Returns [what watchers by client id see, what happened to this connection's hold]: each
- * 'enter', 'update' or ''. A connection held through another node (it resumed here before that
- * node let go) is the same hold.
+ * The channel's presence serial: one more than the last, or Redis's clock in microseconds when that is
+ * higher, so it keeps growing even after Redis lost the key (see `nextPresenceSerial`).
  */
-export const PRESENCE_ENTER_SCRIPT = `
+const NEXT_PRESENCE_SERIAL = `
+local function nextSerial(key, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local serial = math.max(tonumber(redis.call('GET', key) or '0') + 1, now)
+  redis.call('SET', key, string.format('%.0f', serial), 'PX', ttl)
+  return serial
+end
+`;
+
+/**
+ * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
+ * KEYS: presence hash, presence serial. ARGV: field, value, clientId, connectionId, serial ttl ms.
+ * Returns [what watchers by client id see, what happened to this connection's hold, presence serial]:
+ * each action 'enter', 'update' or ''. A connection held through another node (it resumed here before
+ * that node let go) is the same hold. The serial moves only when something changed.
+ */
+export const PRESENCE_ENTER_SCRIPT = `${NEXT_PRESENCE_SERIAL}
 local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
 local prefix = ARGV[3] .. '|'
 local suffix = '|' .. ARGV[4]
@@ -59,30 +73,56 @@ if old then
   if payload(old) == payload(ARGV[2]) then hold = '' else hold = 'update' end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if visible == nil then return {'enter', hold} end
-if payload(visible) == payload(ARGV[2]) then return {'', hold} end
-return {'update', hold}
+local seen = 'update'
+if visible == nil then seen = 'enter' elseif payload(visible) == payload(ARGV[2]) then seen = '' end
+if seen == '' and hold == '' then return {'', '', tonumber(redis.call('GET', KEYS[2]) or '0')} end
+return {seen, hold, nextSerial(KEYS[2], ARGV[5])}
 `;
 
 /**
- * KEYS: presence hash. ARGV: field, clientId, connectionId.
- * Returns [action ('leave' or ''), removed value, '1' when the same connection is still held
- * through another node] — action '' while another connection still holds the member.
+ * KEYS: presence hash, presence serial. ARGV: field, clientId, connectionId, serial ttl ms.
+ * Returns [action, removed value, '1' when the same connection is still held through another node,
+ * presence serial, the member's visible hold afterwards (field, value)]. The action is 'leave' when the
+ * member's last connection let go, 'update' when another connection still holds it but what watchers
+ * see changed (the one that left spoke for the member), else ''.
  */
-export const PRESENCE_LEAVE_SCRIPT = `
+export const PRESENCE_LEAVE_SCRIPT = `${NEXT_PRESENCE_SERIAL}
+local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
+local function ts(v) return tonumber(string.match(v, '^(%d+)')) end
 local removed = redis.call('HGET', KEYS[1], ARGV[1])
-if not removed then return {'', '', ''} end
-redis.call('HDEL', KEYS[1], ARGV[1])
+if not removed then return {'', '', '', tonumber(redis.call('GET', KEYS[2]) or '0'), '', ''} end
 local prefix = ARGV[2] .. '|'
 local suffix = '|' .. ARGV[3]
-local action = 'leave'
+local before = nil
+local beforeTs = -1
+local after = nil
+local afterField = ''
+local afterTs = -1
 local sameConnection = ''
-local fields = redis.call('HKEYS', KEYS[1])
-for i = 1, #fields do
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, #prefix) == prefix then
-    action = ''
-    if string.sub(fields[i], -#suffix) == suffix then sameConnection = '1' end
+    local t = ts(fields[i + 1])
+    if t > beforeTs then beforeTs = t; before = fields[i + 1] end
+    if fields[i] ~= ARGV[1] then
+      if t > afterTs then afterTs = t; after = fields[i + 1]; afterField = fields[i] end
+      if string.sub(fields[i], -#suffix) == suffix then sameConnection = '1' end
+    end
   end
 end
-return {action, removed, sameConnection}
+redis.call('HDEL', KEYS[1], ARGV[1])
+local action = ''
+if after == nil then action = 'leave' elseif payload(before) ~= payload(after) then action = 'update' end
+return {action, removed, sameConnection, nextSerial(KEYS[2], ARGV[4]), afterField, after or ''}
+`;
+
+/**
+ * KEYS: presence hash, presence serial. Returns [presence serial, field, value, field, value, ...]:
+ * the holds and the serial they are as of, read in one step.
+ */
+export const PRESENCE_SYNC_SCRIPT = `
+local serial = tonumber(redis.call('GET', KEYS[2]) or '0')
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, serial)
+return out
 `;

@@ -9,6 +9,8 @@ import {
   type HistoryQuery,
   type MessageDraft,
   type PresenceChange,
+  type PresenceOutcome,
+  type PresenceSync,
   type PublishResult,
   type Recovery,
   type RetentionOptions,
@@ -16,20 +18,25 @@ import {
   type TimedPresenceMember,
   retentionFor,
 } from './engine.js';
-import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
+import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
 
 export interface RedisEngineOptions extends Partial<RetentionOptions> {
   url: string;
   /** A node whose heartbeat key is older than this is dead and its presence members leave. Default 15 s. */
   nodeTtlMs?: number;
-  /** Key prefix, to share one Redis between deployments. */
+  /** Key prefix, to share one Redis between deployments. Default `hubbub`. */
   prefix?: string;
+  /** `start()` gives up (50001) when Redis has not answered within this long. Default 5 s. */
+  startTimeoutMs?: number;
 }
+
+export const DEFAULT_REDIS_PREFIX = 'hubbub';
 
 type Commands = Redis & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
-  hubbubPresenceEnter(...args: string[]): Promise<[string, string]>;
-  hubbubPresenceLeave(...args: string[]): Promise<[string, string, string]>;
+  hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, string, number]>;
+  hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, string, number, string, string]>;
+  hubbubPresenceSync(...args: string[]): Promise<[number, ...string[]]>;
 };
 
 /**
@@ -59,7 +66,7 @@ export class RedisEngine implements Engine {
   constructor(private readonly options: RedisEngineOptions) {
     this.retention = { ...DEFAULT_RETENTION, ...pickRetention(options) };
     this.nodeTtlMs = options.nodeTtlMs ?? 15_000;
-    this.prefix = options.prefix ?? 'hubbub';
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     const common: RedisOptions = {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
@@ -71,8 +78,9 @@ export class RedisEngine implements Engine {
     this.cmd = new Redis(options.url, { ...common, enableAutoPipelining: true }) as Commands;
     this.sub = new Redis(options.url, { ...common, autoResubscribe: true });
     this.cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
-    this.cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 1, lua: PRESENCE_ENTER_SCRIPT });
-    this.cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 1, lua: PRESENCE_LEAVE_SCRIPT });
+    this.cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 2, lua: PRESENCE_ENTER_SCRIPT });
+    this.cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_SCRIPT });
+    this.cmd.defineCommand('hubbubPresenceSync', { numberOfKeys: 2, lua: PRESENCE_SYNC_SCRIPT });
     for (const client of [this.cmd, this.sub]) client.on('error', () => {});
   }
 
@@ -81,14 +89,48 @@ export class RedisEngine implements Engine {
     this.sub.on('message', (channel: string, payload: string) => this.onPubSub(channel, payload));
     this.sub.on('ready', () => void this.afterReconnect('sub'));
     this.cmd.on('ready', () => void this.afterReconnect('cmd'));
+    // ioredis rejects connect() with a bare "Connection is closed." and then retries forever: keep the
+    // last real error to say why, and give up for good, disconnecting both clients, past the deadline.
+    let lastError: Error | undefined;
+    const remember = (err: Error) => (lastError = err);
+    for (const client of [this.cmd, this.sub]) client.on('error', remember);
     this.started = Promise.all([this.cmd.connect(), this.sub.connect()]).then(() => {});
-    await this.started;
-    this.everReady = true;
-    await this.heartbeat();
+    const limitMs = this.options.startTimeoutMs ?? 5000;
+    let deadline: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.started.then(() => {
+          this.everReady = true;
+          return this.heartbeat();
+        }),
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(() => reject(new Error(`no answer within ${limitMs / 1000} s`)), limitMs);
+        }),
+      ]);
+    } catch (err) {
+      this.everReady = false;
+      this.cmd.disconnect();
+      this.sub.disconnect();
+      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${this.urlForMessages()} (${lastError?.message ?? (err as Error).message})`);
+    } finally {
+      clearTimeout(deadline);
+      for (const client of [this.cmd, this.sub]) client.off('error', remember);
+    }
     const beat = setInterval(() => void this.heartbeat().catch(() => {}), Math.max(200, Math.floor(this.nodeTtlMs / 3)));
     const reap = setInterval(() => void this.reapDeadNodes().catch(() => {}), Math.max(200, Math.floor(this.nodeTtlMs / 3)));
     this.timers = [beat, reap];
     for (const t of this.timers) t.unref();
+  }
+
+  /** The URL without its password. */
+  private urlForMessages(): string {
+    try {
+      const url = new URL(this.options.url);
+      if (url.password) url.password = '***';
+      return url.toString();
+    } catch {
+      return '(unparseable URL)';
+    }
   }
 
   async close(): Promise<void> {
@@ -114,14 +156,15 @@ export class RedisEngine implements Engine {
   async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const keys = this.keys(channelKey);
     const bounds = retentionFor(this.retention, channelKey);
-    const { connectionId, ...rest } = draft;
+    const { connectionId, dedupScope, ...rest } = draft;
     const body = JSON.stringify({ ...rest, ...(connectionId ? { connectionId } : {}), timestamp: Date.now() });
     const [seq, duplicate] = await this.run(() =>
       this.cmd.hubbubPublish(
         keys.seq,
         keys.epoch,
         keys.history,
-        `${keys.dedup}${draft.clientId ?? ''}|${draft.messageId}`,
+        // Neither a client id nor a dedup scope holds `|`: the first one ends the scope.
+        `${keys.dedup}${dedupScope ?? draft.clientId ?? ''}|${draft.messageId}`,
         keys.pubsub,
         body,
         this.epochCandidate(),
@@ -167,41 +210,41 @@ export class RedisEngine implements Engine {
     void this.sub.unsubscribe(this.keys(channelKey).pubsub).catch(() => {});
   }
 
-  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceAction | null> {
+  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
     const field = this.field(member.clientId, member.connectionId);
     const value = `${Date.now()}\n${member.encoding ?? ''}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
     let fields = this.holds.get(channelKey);
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
-    const key = this.keys(channelKey).presence;
-    const [seen, held] = await this.run(() => this.cmd.hubbubPresenceEnter(key, field, value, member.clientId, member.connectionId));
+    const keys = this.keys(channelKey);
+    const [seen, held, pseq] = await this.run(() =>
+      this.cmd.hubbubPresenceEnter(keys.presence, keys.presenceSerial, field, value, member.clientId, member.connectionId, PRESENCE_SERIAL_TTL_MS),
+    );
     await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
     const action = (seen || null) as PresenceAction | null;
     const hold = (held || null) as PresenceAction | null;
-    if (action || hold) await this.announce(channelKey, { action, member, hold, holder: member });
-    return action;
+    if (action || hold) await this.announce(channelKey, { pseq, action, member, hold, holder: member });
+    return { action, pseq };
   }
 
-  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceAction | null> {
+  async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
     return this.leaveField(channelKey, this.field(clientId, connectionId));
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
-    return (await this.presenceHolds(channelKey)).map((v) => v.member);
+    return (await this.presenceSync(channelKey)).members;
+  }
+
+  async presenceSync(channelKey: string): Promise<PresenceSync> {
+    const keys = this.keys(channelKey);
+    const [pseq, ...flat] = await this.run(() => this.cmd.hubbubPresenceSync(keys.presence, keys.presenceSerial));
+    const holds: Array<{ ts: number; member: PresenceMember }> = [];
+    for (let i = 0; i < flat.length; i += 2) holds.push(decodeHold(flat[i], flat[i + 1]));
+    return { members: latestPerClient(holds).map((v) => v.member), pseq: Number(pseq) };
   }
 
   async presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]> {
     return (await this.allHolds(channelKey)).map((v) => ({ ...v.member, timestamp: v.ts }));
-  }
-
-  /** Per client, its latest connection's hold and when it was written. */
-  private async presenceHolds(channelKey: string): Promise<Array<{ ts: number; member: PresenceMember }>> {
-    const latest = new Map<string, { ts: number; member: PresenceMember }>();
-    for (const hold of await this.allHolds(channelKey)) {
-      const seen = latest.get(hold.member.clientId);
-      if (!seen || hold.ts > seen.ts) latest.set(hold.member.clientId, hold);
-    }
-    return [...latest.values()];
   }
 
   private async allHolds(channelKey: string): Promise<Array<{ ts: number; member: PresenceMember }>> {
@@ -246,8 +289,8 @@ export class RedisEngine implements Engine {
       const change = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
       // A node of an earlier version sends no hold: its change is the connection's change too.
       const hold = 'hold' in change ? (change.hold ?? null) : (change.action ?? null);
-      const { action = null, member, timestamp } = change;
-      this.events?.presence(channelKey, { action, member: member!, timestamp: timestamp!, hold, holder: change.holder ?? member! });
+      const { action = null, member, timestamp, pseq = 0 } = change;
+      this.events?.presence(channelKey, { pseq, action, member: member!, timestamp: timestamp!, hold, holder: change.holder ?? member! });
       return;
     }
     const message = JSON.parse(payload.slice(1)) as StoredMessage;
@@ -307,20 +350,23 @@ export class RedisEngine implements Engine {
     await this.fillGap(channelKey, state);
   }
 
-  private async leaveField(channelKey: string, field: string): Promise<PresenceAction | null> {
+  private async leaveField(channelKey: string, field: string): Promise<PresenceOutcome> {
     this.holds.get(channelKey)?.delete(field);
     if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
     const [clientId, , connectionId] = field.split('|');
-    const [left, removed, stillHeld] = await this.run(() =>
-      this.cmd.hubbubPresenceLeave(this.keys(channelKey).presence, field, clientId, connectionId),
+    const keys = this.keys(channelKey);
+    const [left, removed, stillHeld, pseq, visibleField, visibleValue] = await this.run(() =>
+      this.cmd.hubbubPresenceLeave(keys.presence, keys.presenceSerial, field, clientId, connectionId, PRESENCE_SERIAL_TTL_MS),
     );
-    if (!removed) return null;
+    if (!removed) return { action: null, pseq };
     const holder = decodeHold(field, removed).member;
-    const action = left === 'leave' ? 'leave' : null;
+    const action = left === 'leave' || left === 'update' ? left : null;
+    // Watchers by client id see the member as its remaining latest connection now speaks for it.
+    const member = action === 'update' ? decodeHold(visibleField, visibleValue).member : holder;
     // The connection resumed through another node before this one let go: it is still there.
     const hold = stillHeld ? null : 'leave';
-    if (action || hold) await this.announce(channelKey, { action, member: holder, hold, holder });
-    return action;
+    if (action || hold) await this.announce(channelKey, { pseq, action, member, hold, holder });
+    return { action, pseq };
   }
 
   private async announce(channelKey: string, change: Omit<PresenceChange, 'timestamp'>): Promise<void> {
@@ -376,6 +422,7 @@ export class RedisEngine implements Engine {
       history: `${base}:hist`,
       dedup: `${base}:dedup:`,
       presence: `${base}:pres`,
+      presenceSerial: `${base}:pseq`,
       pubsub: `${base}:ps`,
     };
   }
@@ -396,6 +443,22 @@ export class RedisEngine implements Engine {
   private presenceIndexKey(): string {
     return `${this.prefix}:presence-channels`;
   }
+}
+
+/**
+ * How long a channel's presence serial is kept after its last change. Losing it is harmless (the next
+ * serial is at least the clock in microseconds); keeping it bounds same-microsecond bursts.
+ */
+const PRESENCE_SERIAL_TTL_MS = 24 * 3_600_000;
+
+/** Per client, its latest connection's hold: the one that speaks for the member. */
+function latestPerClient(holds: Array<{ ts: number; member: PresenceMember }>): Array<{ ts: number; member: PresenceMember }> {
+  const latest = new Map<string, { ts: number; member: PresenceMember }>();
+  for (const hold of holds) {
+    const seen = latest.get(hold.member.clientId);
+    if (!seen || hold.ts > seen.ts) latest.set(hold.member.clientId, hold);
+  }
+  return [...latest.values()];
 }
 
 interface ListenState {
