@@ -149,3 +149,93 @@ describe('helpText', () => {
     expect(line('--help')).toContain('Show this help');
   });
 });
+
+describe('one schema: ranges, enums, durations and list items, every problem at once', () => {
+  const SCHEMA: OptionSpec[] = [
+    { name: 'port', env: 'PORT', type: 'number', integer: true, min: 0, max: 65535, default: 3000, help: 'Port' },
+    { name: 'log-level', env: 'LOG_LEVEL', type: 'string', choices: ['error', 'info', 'debug'], default: 'info', help: 'How much to log' },
+    { name: 'history-limit', env: 'HISTORY_LIMIT', type: 'number', integer: true, min: 0, default: 100, help: 'Messages kept' },
+    { name: 'heartbeat', env: 'HEARTBEAT', type: 'duration', min: 1, default: '15s', help: 'Heartbeat' },
+    { name: 'verbose', env: 'VERBOSE', type: 'boolean', help: 'Say more' },
+    {
+      name: 'pairs',
+      env: 'PAIRS',
+      type: 'list',
+      help: 'A=B pairs',
+      check: (item) => (/^\w+=\w+$/.test(item) ? undefined : 'expected NAME=VALUE'),
+    },
+  ];
+  const problems = (fn: () => unknown): string[] => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as { problems: string[] }).problems;
+    }
+    throw new Error('expected problems');
+  };
+
+  it('refuses a number out of range, a fraction where a whole number is needed, and names the flag', () => {
+    expect(usageError(() => parseArgs(['--port', '70000'], SCHEMA, {})).message).toBe('--port: 70000 is out of range 0-65535');
+    expect(usageError(() => parseArgs(['--port', '1.5'], SCHEMA, {})).message).toContain('--port: 1.5 is not a whole number');
+    expect(usageError(() => parseArgs(['--history-limit=-5'], SCHEMA, {})).message).toContain('--history-limit: -5 is less than 0');
+    expect(parseArgs(['--port', '65535'], SCHEMA, {}).values.port).toBe(65535);
+  });
+
+  it('refuses a value outside an enum, listing the choices', () => {
+    const message = usageError(() => parseArgs(['--log-level', 'loud'], SCHEMA, {})).message;
+    expect(message).toContain('--log-level: "loud" is not one of error, info, debug');
+  });
+
+  it('checks durations (and their bounds) but hands them on as written', () => {
+    expect(usageError(() => parseArgs(['--heartbeat', 'forever'], SCHEMA, {})).message).toMatch(/^--heartbeat must be a duration .*got "forever"/);
+    expect(usageError(() => parseArgs(['--heartbeat', '0s'], SCHEMA, {})).message).toContain('--heartbeat: "0s" is less than 1ms');
+    expect(parseArgs(['--heartbeat', '2m'], SCHEMA, {}).values.heartbeat).toBe('2m');
+  });
+
+  it('checks each item of a list', () => {
+    expect(usageError(() => parseArgs(['--pairs', 'a=b,oops'], SCHEMA, {})).message).toBe('--pairs: item "oops": expected NAME=VALUE');
+  });
+
+  it('booleans from the environment must say true/false/1/0', () => {
+    expect(usageError(() => parseArgs([], SCHEMA, { VERBOSE: 'yes please' })).message).toContain('VERBOSE must be true or false');
+  });
+
+  it('collects every problem of flags and environment at once', () => {
+    const found = problems(() => parseArgs(['--port', '70000', '--log-level', 'loud'], SCHEMA, { HEARTBEAT: 'soon' }));
+    expect(found).toHaveLength(3);
+    expect(found.join('\n')).toMatch(/--port.*\n--log-level.*\nHEARTBEAT/);
+  });
+
+  it("checks every value of a config file, even ones a flag overrides, naming the file and the file's key", () => {
+    const file = { path: 'conf.json', options: { port: 70000, 'log-level': 'loud', 'history-limit': -5, heartbeat: 'x', pairs: ['bad'] }, problems: ['conf.json: "prot" is not a key'] };
+    let error: unknown;
+    try {
+      parseArgs(['--port', '4000'], SCHEMA, {}, file);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(UsageError);
+    expect((error as { problems: string[] }).problems).toEqual([
+      'conf.json: "prot" is not a key',
+      'conf.json: "port": 70000 is out of range 0-65535',
+      'conf.json: "logLevel": "loud" is not one of error, info, debug',
+      'conf.json: "historyLimit": -5 is less than 0',
+      expect.stringMatching(/^conf\.json: "heartbeat" must be a duration/),
+      'conf.json: "pairs": item "bad": expected NAME=VALUE',
+    ]);
+  });
+
+  it('takes typed values from a file: numbers as numbers, lists as arrays or comma text, durations as seconds or text', () => {
+    const file = { path: 'c.json', options: { port: 81, pairs: 'a=b, c=d', heartbeat: 20, verbose: true }, problems: [] };
+    expect(parseArgs([], SCHEMA, {}, file).values).toMatchObject({ port: 81, pairs: ['a=b', 'c=d'], heartbeat: 20, verbose: true });
+    expect(problems(() => parseArgs([], SCHEMA, {}, { path: 'c.json', options: { port: '81' }, problems: [] }))).toEqual([
+      'c.json: "port" must be a number, got "81"',
+    ]);
+  });
+
+  it('--help lists the choices of an enum', () => {
+    const help = helpText('x', 'y', SCHEMA);
+    expect(help).toMatch(/--log-level STRING +How much to log: error, info or debug \(env LOG_LEVEL, default info\)/);
+  });
+});

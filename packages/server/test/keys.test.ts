@@ -1,6 +1,6 @@
 /** API keys `app.keyId:secret`: the store file, older hash-only records, and key credentials. */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { HubbubError, type AuthFrame } from '@hubbub/protocol';
 import { authenticateHeader, authenticator, identityForKey } from '../src/service/authenticate.js';
 import { KeyStore, looksLikeKey, parseKeyName, splitKey } from '../src/service/keys.js';
 import { TokenAuthority } from '../src/service/tokens.js';
+import { ensurePrivateDir, resolveSigningKey, tightenPrivateFile } from '../src/service/signing-key.js';
+import type { AuthFailureReport } from '../src/service/authenticate.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -79,7 +81,7 @@ describe('key credentials', () => {
 
   it('socket auth with a key: the client id asked for, or a made-up one that is never empty', async () => {
     const auth = authenticator(tokens, store);
-    expect(await auth({ t: 'auth', key, clientId: 'backend-1' })).toEqual({ app: 'myapp', clientId: 'backend-1' });
+    expect(await auth({ t: 'auth', key, clientId: 'backend-1' })).toEqual({ app: 'myapp', clientId: 'backend-1', keyName: key.split(':')[0] });
     const anon = await auth({ t: 'auth', key } as AuthFrame);
     expect(anon.clientId).toMatch(/^anon-.+/);
   });
@@ -98,5 +100,97 @@ describe('key credentials', () => {
     for (const header of [undefined, '', 'Basic', `Digest ${key}`, `Basic ${Buffer.from('myapp.x:y').toString('base64')}`]) {
       await expect(authenticateHeader(header, tokens, store), String(header)).rejects.toMatchObject({ code: 40101 });
     }
+  });
+});
+
+describe('auth failures are reported with what to log, never the credential', () => {
+  const file = tempFile();
+  const store = new KeyStore(file);
+  const { key } = store.create('myapp');
+  const tokens = new TokenAuthority('unit-signing-key-0123456789abcdef', store);
+  const otherKeyToken = () => new TokenAuthority('another-signing-key-0123456789').mint({ app: 'myapp', clientId: 'alice', ttlMs: 60_000 });
+
+  it('socket auth: onFailure gets the reason, the claims and the address the caller passes', async () => {
+    const seen: Array<[AuthFailureReport, string | undefined]> = [];
+    const auth = authenticator(tokens, store, { onFailure: (failure, address) => seen.push([failure, address]) });
+    const { token } = await otherKeyToken();
+    await expect(auth({ t: 'auth', token }, '203.0.113.9')).rejects.toMatchObject({ code: 40101, message: expect.stringMatching(/signature/) });
+    expect(seen).toEqual([[{ credential: 'token', code: 40101, reason: 'bad-signature', app: 'myapp', sub: 'alice', message: expect.any(String) }, '203.0.113.9']]);
+    expect(JSON.stringify(seen)).not.toContain(token);
+    await expect(auth({ t: 'auth', key: `${key}x` })).rejects.toMatchObject({ code: 40101 });
+    expect(seen[1][0]).toMatchObject({ credential: 'key', reason: 'bad-key', keyName: key.split(':')[0] });
+    expect(JSON.stringify(seen[1])).not.toContain(key.split(':')[1]);
+    await expect(auth({ t: 'auth' })).rejects.toMatchObject({ code: 40101 });
+    expect(seen[2][0]).toMatchObject({ credential: 'none', reason: 'no-credential' });
+  });
+
+  it('success reports nothing', async () => {
+    const onFailure = () => {
+      throw new Error('reported a success');
+    };
+    const { token } = await tokens.mint({ app: 'myapp', clientId: 'bob', ttlMs: 60_000 });
+    await expect(authenticator(tokens, store, { onFailure })({ t: 'auth', token })).resolves.toMatchObject({ clientId: 'bob' });
+  });
+
+  it('REST: the same report, with the address given', async () => {
+    const seen: Array<[AuthFailureReport, string | undefined]> = [];
+    const { token } = await otherKeyToken();
+    const report = { onFailure: (f: AuthFailureReport, a?: string) => seen.push([f, a]), address: '198.51.100.7' };
+    await expect(authenticateHeader(`Bearer ${token}`, tokens, store, report)).rejects.toMatchObject({ code: 40101 });
+    expect(seen).toEqual([[expect.objectContaining({ reason: 'bad-signature', sub: 'alice', app: 'myapp' }), '198.51.100.7']]);
+    await expect(authenticateHeader('Digest x', tokens, store, report)).rejects.toMatchObject({ code: 40101 });
+    expect(seen[1][0]).toMatchObject({ reason: 'no-credential' });
+  });
+});
+
+describe('the data dir and its secrets are private', () => {
+  const dir = () => {
+    const base = mkdtempSync(join(tmpdir(), 'hubbub-private-'));
+    dirs.push(base);
+    return join(base, 'data');
+  };
+  const mode = (path: string) => statSync(path).mode & 0o777;
+
+  it('KeyStore makes its directory 0700 and keys.json 0600', () => {
+    const file = tempFile();
+    new KeyStore(file).create('myapp');
+    expect(mode(join(file, '..'))).toBe(0o700);
+    expect(mode(file)).toBe(0o600);
+  });
+
+  it('the dev signing key: made once in a 0700 dir as a 0600 file, and the caller is told where', () => {
+    const data = dir();
+    const first = resolveSigningKey(undefined, data);
+    expect(first).toMatchObject({ source: 'dev-file', created: join(data, 'dev-signing-key') });
+    expect(mode(data)).toBe(0o700);
+    expect(mode(join(data, 'dev-signing-key'))).toBe(0o600);
+    const second = resolveSigningKey(undefined, data);
+    expect(second.key).toBe(first.key);
+    expect(second.created).toBeUndefined();
+    expect(resolveSigningKey('from-the-environment-0123456789', dir())).toEqual({ key: 'from-the-environment-0123456789', source: 'env' });
+  });
+
+  it('ensurePrivateDir makes a missing dir 0700 and leaves an existing one as it is', () => {
+    const data = dir();
+    ensurePrivateDir(data);
+    expect(mode(data)).toBe(0o700);
+    const loose = dir();
+    mkdirSync(loose, { mode: 0o755 });
+    chmodSync(loose, 0o755);
+    ensurePrivateDir(loose);
+    expect(mode(loose)).toBe(0o755);
+  });
+
+  it('tightenPrivateFile narrows a readable file to 0600 and says what it was', () => {
+    const data = dir();
+    mkdirSync(data);
+    const file = join(data, 'keys.json');
+    writeFileSync(file, '{}');
+    chmodSync(file, 0o644);
+    expect(tightenPrivateFile(file)).toBe(0o644);
+    expect(mode(file)).toBe(0o600);
+    expect(tightenPrivateFile(file)).toBeUndefined();
+    expect(tightenPrivateFile(join(data, 'missing'))).toBeUndefined();
+    expect(existsSync(join(data, 'missing'))).toBe(false);
   });
 });

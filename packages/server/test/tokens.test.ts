@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HubbubError } from '@hubbub/protocol';
 import { KeyStore, type ApiKeyRecord } from '../src/service/keys.js';
-import { TokenAuthority } from '../src/service/tokens.js';
+import { AuthFailure, TokenAuthority } from '../src/service/tokens.js';
 
 const SIGNING_KEY = 'unit-signing-key-0123456789abcdef';
 const dirs: string[] = [];
@@ -71,6 +71,8 @@ describe('tokens signed with an API key (kid)', () => {
       clientId: 'alice',
       capability: { 'chat:*': ['subscribe', 'publish'] },
       expiresAt: 1719776400000,
+      // The key that signed it: revoking the key ends sessions authenticated with the token.
+      keyName: 'myapp.k1',
     });
   });
 
@@ -198,5 +200,110 @@ describe("the server's own tokens (no kid) still work", () => {
     const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ app: 'foony', sub: 'a', exp: nowS() + 60, capability: { '*': ['launch'] } })}`;
     const token = `${input}.${createHmac('sha256', SIGNING_KEY).update(input).digest('base64url')}`;
     expect((await refusal(new TokenAuthority(SIGNING_KEY).verify(token))).code).toBe(40101);
+  });
+});
+
+describe('only the canonical compact form is accepted', () => {
+  const tokens = new TokenAuthority(SIGNING_KEY);
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  /** The same bytes spelled with another value in the unused low bits of the last character. */
+  function otherLowBits(part: string): string {
+    expect([2, 3], `${part} has unused bits`).toContain(part.length % 4);
+    return part.slice(0, -1) + ALPHABET[ALPHABET.indexOf(part.at(-1)!) ^ 1];
+  }
+  /** A server token whose three parts all end in a character with unused bits (28-byte header). */
+  function handmade(n = 1): string {
+    const input = `${Buffer.from('{"alg":"HS256","typ":"JWT" }').toString('base64url')}.${b64({ app: 'foony', sub: 'alice', exp: nowS() + 60, n })}`;
+    return `${input}.${createHmac('sha256', SIGNING_KEY).update(input).digest('base64url')}`;
+  }
+
+  it('accepts canonical tokens, minted or made by hand', async () => {
+    const { token } = await tokens.mint({ app: 'foony', clientId: 'alice', ttlMs: 60_000 });
+    await expect(tokens.verify(token)).resolves.toMatchObject({ clientId: 'alice' });
+    await expect(tokens.verify(handmade())).resolves.toMatchObject({ clientId: 'alice' });
+  });
+
+  it('the respelled parts decode to the very same bytes', () => {
+    for (const part of handmade().split('.').filter((p) => p.length % 4 > 1)) {
+      expect(otherLowBits(part)).not.toBe(part);
+      expect(Buffer.from(otherLowBits(part), 'base64url').equals(Buffer.from(part, 'base64url'))).toBe(true);
+    }
+  });
+
+  it.each<[string, (p: string[]) => string[]]>([
+    ['padding on the signature', (p) => [p[0], p[1], `${p[2]}=`]],
+    ['padding on the header', (p) => [`${p[0]}==`, p[1], p[2]]],
+    ['other unused low bits in the signature', (p) => [p[0], p[1], otherLowBits(p[2])]],
+    ['other unused low bits in the header', (p) => [otherLowBits(p[0]), p[1], p[2]]],
+    ['standard base64 characters', (p) => [p[0], p[1], p[2].replace(/-/g, '+').replace(/_/g, '/')]],
+    ['a fourth part', (p) => [...p, '']],
+    ['whitespace', (p) => [p[0], p[1], ` ${p[2]}`]],
+  ])('refuses %s with 40101 "malformed token"', async (_label, respell) => {
+    let token = handmade();
+    // The signature must hold a character that standard base64 spells differently.
+    for (let n = 2; !/[-_]/.test(token.split('.')[2]); n++) token = handmade(n);
+    const changed = respell(token.split('.')).join('.');
+    expect(changed).not.toBe(token);
+    const err = await refusal(tokens.verify(changed));
+    expect([err.code, err.message]).toEqual([40101, expect.stringMatching(/^malformed token/)]);
+    expect((err as AuthFailure).details.reason).toBe('malformed');
+  });
+});
+
+describe('a refusal says which check failed, and carries what to log (never sent to the client)', () => {
+  const store = () => storeWith([record()]);
+
+  it('bad signature: a token from another signing key', async () => {
+    const other = await new TokenAuthority('another-signing-key-0123456789').mint({ app: 'foony', clientId: 'alice', ttlMs: 60_000 });
+    const err = await refusal(new TokenAuthority(SIGNING_KEY, store()).verify(other.token));
+    expect(err).toBeInstanceOf(AuthFailure);
+    expect(err.code).toBe(40101);
+    expect(err.message).toMatch(/signature/);
+    expect((err as AuthFailure).details).toEqual({ reason: 'bad-signature', app: 'foony', sub: 'alice' });
+    expect(JSON.stringify(err.toJSON())).not.toContain('details');
+    expect(Object.keys(err.toJSON()).sort()).toEqual(['code', 'message', 'statusCode']);
+  });
+
+  it('bad signature on a kid token names the key', async () => {
+    const err = await refusal(new TokenAuthority(SIGNING_KEY, store()).verify(createJwt('myapp.k1:wrong', 'bob', {})));
+    expect(err.message).toMatch(/signature/);
+    expect((err as AuthFailure).details).toEqual({ reason: 'bad-signature', kid: 'myapp.k1', app: 'myapp', sub: 'bob' });
+  });
+
+  it('unknown key id', async () => {
+    const err = await refusal(new TokenAuthority(SIGNING_KEY, store()).verify(createJwt('myapp.nope:s3cret', 'bob', {})));
+    expect([err.code, err.message]).toEqual([40101, expect.stringMatching(/unknown key id "myapp\.nope"/)]);
+    expect((err as AuthFailure).details).toMatchObject({ reason: 'unknown-key', kid: 'myapp.nope', sub: 'bob' });
+  });
+
+  it('expired (40102)', async () => {
+    const err = await refusal(new TokenAuthority(SIGNING_KEY, store()).verify(createJwt(KEY, 'bob', {}, { iat: nowS() - 3600, ttlMs: 60_000 })));
+    expect([err.code, err.message]).toEqual([40102, expect.stringMatching(/^token expired/)]);
+    expect((err as AuthFailure).details).toMatchObject({ reason: 'expired', kid: 'myapp.k1', sub: 'bob' });
+  });
+
+  it('wrong app', async () => {
+    const err = await refusal(new TokenAuthority(SIGNING_KEY, store()).verify(createJwt(KEY, 'bob', {}, { extra: { app: 'other' } })));
+    expect([err.code, err.message]).toEqual([40101, expect.stringMatching(/wrong app/)]);
+    expect((err as AuthFailure).details).toMatchObject({ reason: 'wrong-app', kid: 'myapp.k1', app: 'other', sub: 'bob' });
+  });
+
+  it('malformed', async () => {
+    for (const token of ['abc', 'a.b', '..', `${b64('not an object')}.${b64({})}.x`]) {
+      const err = await refusal(new TokenAuthority(SIGNING_KEY).verify(token));
+      expect([err.code, err.message], token).toEqual([40101, expect.stringMatching(/^malformed token/)]);
+      expect((err as AuthFailure).details.reason).toBe('malformed');
+    }
+  });
+
+  it('an algorithm other than HS256 is named', async () => {
+    const input = `${b64({ alg: 'HS512', typ: 'JWT' })}.${b64({ app: 'foony', sub: 'a', exp: nowS() + 60 })}`;
+    const err = await refusal(new TokenAuthority(SIGNING_KEY).verify(`${input}.${createHmac('sha512', SIGNING_KEY).update(input).digest('base64url')}`));
+    expect([err.code, err.message]).toEqual([40101, expect.stringContaining('HS512')]);
+  });
+
+  it('a too-short signing key is a clear error, not a crash', () => {
+    expect(() => new TokenAuthority('short')).toThrow(HubbubError);
+    expect(() => new TokenAuthority('short')).toThrow(/JWT_SIGNING_KEY must be at least 16 characters/);
   });
 });

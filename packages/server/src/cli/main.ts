@@ -4,69 +4,19 @@ import { parseCapability } from '@hubbub/protocol';
 import { HubbubServer } from '../service/server.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { RedisEngine } from '../engine/redis.js';
-import type { NamespaceRetention } from '../engine/engine.js';
 import { parseWatchTable } from '../service/change-feed.js';
 import { ConfigError, loadConfig, type ConfigFile } from '../service/config-file.js';
 import { HubbubError } from '@hubbub/protocol';
-import { createLogger } from '../service/logger.js';
+import { createLogger, redactUrl } from '../service/logger.js';
 import { existsSync } from 'node:fs';
 import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
 import { parseDuration } from '../service/duration.js';
-import { UsageError, helpText, parseArgs, type OptionSpec } from './args.js';
+import { UsageError, helpText, parseArgs, rawOption, type OptionSpec, type Parsed } from './args.js';
+import { parseNamespaceHistory } from './option-checks.js';
+import { DEVTOKEN, KEYS, SERVE } from './options.js';
 
-const DATA_DIR: OptionSpec = {
-  name: 'data-dir',
-  env: 'HUBBUB_DATA_DIR',
-  type: 'string',
-  default: '.hubbub',
-  value: 'DIR',
-  help: 'Where API keys and the development signing key are kept',
-};
-
-const SERVE: OptionSpec[] = [
-  { name: 'port', env: 'PORT', type: 'number', default: 3000, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
-  { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', help: 'Interface to listen on' },
-  DATA_DIR,
-  { name: 'postgres', env: 'DATABASE_URL', type: 'string', value: 'URL', help: 'Keep documents, webhook outbox and change-feed positions in PostgreSQL (unset: SQLite in the data dir)' },
-  { name: 'watch-table', env: 'HUBBUB_WATCH_TABLE', type: 'list', value: 'TABLE=TOPIC', help: 'With --postgres: turn inserts, updates and deletes of TABLE into events on TOPIC (comma-separated for several)' },
-  { name: 'watch-app', env: 'HUBBUB_WATCH_APP', type: 'string', default: 'default', value: 'APP', help: 'App whose clients receive the table events' },
-  { name: 'config', env: 'HUBBUB_CONFIG', type: 'string', value: 'FILE', help: 'JSON config file (default ./hubbub.config.json if present): any option below in camelCase, plus watchTables and webhooks; flags and env win' },
-  { name: 'webhook-retry', env: 'HUBBUB_WEBHOOK_RETRY', type: 'string', default: '1s', value: 'DURATION', help: 'First webhook retry delay; doubles per attempt up to 5m' },
-  { name: 'webhook-max-delay', env: 'HUBBUB_WEBHOOK_MAX_DELAY', type: 'string', default: '5m', value: 'DURATION', help: 'Longest wait between two webhook retries' },
-  { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
-  { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'string', default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
-  { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'string', default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
-  { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', default: 65536, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
-  { name: 'max-buffered', env: 'HUBBUB_MAX_BUFFERED', type: 'number', default: 4194304, value: 'BYTES', help: 'Unsent bytes after which a client that stops reading is cut (close 4008)' },
-  { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', default: 10000, help: 'Connections past this are refused with 1013' },
-  { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets and to call the HTTP API from a browser (CORS) (unset: any)' },
-  { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', default: 50, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
-  { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', default: 500, value: 'N', help: 'Channels one connection may subscribe to' },
-  { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', default: 100, value: 'N', help: 'Messages kept per channel for history and recovery' },
-  { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'string', default: '2m', value: 'DURATION', help: 'How long messages are kept per channel' },
-  { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
-  { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'string', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
-  { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'string', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
-  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'string', default: '5s', value: 'DURATION', help: 'How long a dropped Foony (binary) connection stays present for a resume with resumeConnectionId; 0: leave at once' },
-  { name: 'admin-key', env: 'HUBBUB_ADMIN_KEY', type: 'string', value: 'KEY', help: 'Turn on the /admin console, protected by this key' },
-  { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', help: 'fatal, error, warn, info, debug or trace' },
-];
-
-const DEVTOKEN: OptionSpec[] = [
-  { name: 'app', env: 'HUBBUB_APP', type: 'string', help: 'App (tenant) the token is for (required)' },
-  { name: 'client', env: 'HUBBUB_CLIENT', type: 'string', help: 'Client id, the token subject (required)' },
-  { name: 'ttl', env: 'HUBBUB_TOKEN_TTL', type: 'string', default: '1h', value: 'DURATION', help: 'Lifetime, e.g. 90s, 15m, 1h, 7d' },
-  { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Channel pattern to operations, e.g. \'{"chat:*":["subscribe","publish"]}\'' },
-  DATA_DIR,
-];
-
-const KEYS: OptionSpec[] = [
-  { name: 'app', env: 'HUBBUB_APP', type: 'string', help: 'App the key belongs to (keys create)' },
-  { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Limit the key (and tokens it mints) to these channels and operations' },
-  DATA_DIR,
-];
 
 const MAIN_HELP = `Usage: hubbub <command> [options]
 
@@ -110,29 +60,29 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const first = parseArgs(argv, SERVE);
-  const configPath = (first.values.config as string | undefined) ?? (existsSync('hubbub.config.json') ? 'hubbub.config.json' : undefined);
-  const config: Partial<ConfigFile> = configPath ? loadConfig(configPath, SERVE) : {};
-  const { values: v } = parseArgs(argv, SERVE, process.env, config.options ?? {});
+  const { values: v, config } = serveOptions(argv, process.env);
   const logger = createLogger(String(v['log-level']));
   const retention = {
     historyLimit: v['history-limit'] as number,
     historyTtlMs: parseDuration(v['history-ttl'], '--history-ttl'),
     dedupWindowMs: parseDuration(v['dedup-window'], '--dedup-window'),
     namespaces: parseNamespaceHistory((v['namespace-history'] as string[] | undefined) ?? []),
+    maxHistoryBytesPerApp: v['max-history-per-app'] as number,
   };
   const engine = v.redis
-    ? new RedisEngine({ url: v.redis as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), ...retention })
+    ? new RedisEngine({ url: v.redis as string, prefix: v['redis-prefix'] as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), ...retention })
     : new MemoryEngine(retention);
   const server = await HubbubServer.start({
     engine,
     postgres: v.postgres as string | undefined,
     adminKey: (v['admin-key'] as string | undefined) || undefined,
-    watchTables: [...(config.watchTables ?? []), ...((v['watch-table'] as string[] | undefined) ?? []).map(parseWatchTable)],
-    watchApp: (v['watch-app'] as string) === 'default' && config.watchApp ? config.watchApp : (v['watch-app'] as string),
-    webhooks: config.webhooks,
+    watchTables: [...(config?.watchTables ?? []), ...((v['watch-table'] as string[] | undefined) ?? []).map(parseWatchTable)],
+    watchApp: v['watch-app'] as string,
+    webhooks: config?.webhooks,
     webhookRetryMs: parseDuration(v['webhook-retry'], '--webhook-retry'),
     webhookMaxDelayMs: parseDuration(v['webhook-max-delay'], '--webhook-max-delay'),
+    webhookAllowPrivate: v['webhook-allow-private'] as boolean,
+    webhookAllowedDestinations: v['webhook-allow'] as string[] | undefined,
     maxBufferedBytes: v['max-buffered'] as number,
     port: v.port as number,
     host: v.host as string,
@@ -141,11 +91,20 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatMs: parseDuration(v.heartbeat, '--heartbeat'),
     maxPayloadBytes: v['max-payload'] as number,
     maxConnections: v['max-connections'] as number,
+    maxPendingConnections: v['max-pending-connections'] as number,
+    restPublishRate: v['rest-publish-rate'] as number,
+    restPublishBurst: v['rest-publish-burst'] as number,
+    maxDocumentsPerApp: v['max-documents-per-app'] as number,
+    maxDocumentBytes: v['max-document-size'] as number,
     allowedOrigins: v['allowed-origins'] as string[] | undefined,
     limits: {
       publishRate: v['publish-rate'] as number,
       publishBurst: 2 * (v['publish-rate'] as number),
       maxSubscriptions: v['max-subscriptions'] as number,
+      maxPresenceChannels: v['max-presence'] as number,
+      presenceRate: v['presence-rate'] as number,
+      presenceBurst: 2 * (v['presence-rate'] as number),
+      maxPresenceBytes: v['max-presence-data'] as number,
       authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
       presenceResumeMs: parseDuration(v['presence-resume'], '--presence-resume'),
     },
@@ -166,28 +125,31 @@ async function serve(argv: string[]): Promise<number> {
   return -1;
 }
 
+/**
+ * `serve`'s options from flags, environment, the config file and defaults, every value checked in
+ * one pass by the option table (the same check `config check` runs on the file alone).
+ */
+function serveOptions(argv: string[], env: NodeJS.ProcessEnv): { values: Parsed['values']; config?: ConfigFile } {
+  const path = rawOption(argv, SERVE, 'config', env) ?? (existsSync('hubbub.config.json') ? 'hubbub.config.json' : undefined);
+  const config = path === undefined ? undefined : loadConfig(path, SERVE.map((s) => s.name));
+  return { values: parseArgs(argv, SERVE, env, config).values, config };
+}
+
 async function configCommand(argv: string[]): Promise<number> {
   const [action, file] = argv;
   if (action !== 'check' || !file) throw new UsageError('usage: hubbub config check FILE');
-  try {
-    const config = loadConfig(file, SERVE);
-    (config.watchTables ?? []).forEach((t) => parseWatchTable(`${t.table}=${t.topic}`));
-    const { values } = parseArgs([], SERVE, {}, config.options);
-    parseDuration(values.heartbeat, 'heartbeat');
-    parseDuration(values['history-ttl'], 'historyTtl');
-    parseDuration(values['dedup-window'], 'dedupWindow');
-    parseNamespaceHistory((values['namespace-history'] as string[] | undefined) ?? []);
-  } catch (err) {
-    process.stderr.write(`hubbub: ${(err as Error).message}\n`);
-    return 1;
-  }
+  // Throws a ConfigError listing every problem of the file: main prints each and exits 1.
+  parseArgs([], SERVE, {}, loadConfig(file, SERVE.map((s) => s.name)));
   return print(`${file}: ok\n`);
 }
 
 async function devtoken(argv: string[]): Promise<number> {
   const { values: v } = parseArgs(argv, DEVTOKEN);
   if (!v.app || !v.client) throw new UsageError('devtoken needs --app and --client');
-  const { key } = resolveSigningKey(process.env.JWT_SIGNING_KEY || undefined, v['data-dir'] as string);
+  const { key, created } = resolveSigningKey(process.env.JWT_SIGNING_KEY || undefined, v['data-dir'] as string);
+  if (created) {
+    process.stderr.write(`hubbub: made a new development signing key in ${created}: only a server with this --data-dir (or the same JWT_SIGNING_KEY) accepts its tokens\n`);
+  }
   const capability = v.capability === undefined ? undefined : parseCapability(v.capability);
   const { token } = await new TokenAuthority(key).mint({
     app: v.app as string,
@@ -223,31 +185,6 @@ async function keys(argv: string[]): Promise<number> {
   throw new UsageError('keys needs create, list or revoke');
 }
 
-/** `chat=500/10m` → chat: 500 messages for 10 minutes; either half may be left out (`chat=500`, `chat=/10m`). */
-function parseNamespaceHistory(items: string[]): Record<string, NamespaceRetention> {
-  const out: Record<string, NamespaceRetention> = {};
-  for (const item of items) {
-    const m = /^([A-Za-z0-9._-]+)=(\d*)(?:\/(.+))?$/.exec(item);
-    if (!m || (!m[2] && !m[3])) throw new UsageError(`--namespace-history: expected NAMESPACE=LIMIT/DURATION, got ${JSON.stringify(item)}`);
-    out[m[1]] = {
-      ...(m[2] ? { historyLimit: Number(m[2]) } : {}),
-      ...(m[3] ? { historyTtlMs: parseDuration(m[3], `--namespace-history ${m[1]}`) } : {}),
-    };
-  }
-  return out;
-}
-
-/** Never log a password that came inside a URL. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
-}
-
 function print(text: string): number {
   process.stdout.write(text);
   return 0;
@@ -259,9 +196,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const usage = err instanceof UsageError;
-    process.stderr.write(`hubbub: ${err instanceof Error ? err.message : String(err)}\n`);
+    const known = usage || err instanceof ConfigError || err instanceof HubbubError;
+    const lines = err instanceof UsageError || err instanceof ConfigError ? err.problems : [err instanceof Error ? err.message : String(err)];
+    for (const line of lines) process.stderr.write(`hubbub: ${line}\n`);
     if (usage) process.stderr.write("Run 'hubbub --help' for usage.\n");
-    process.exitCode = usage ? 2 : 1;
-    if (!usage && !(err instanceof HubbubError) && !(err instanceof ConfigError)) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    if (!known) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    // Now, not when the event loop drains: a fatal error must end the process, whatever is left open.
+    process.exit(usage ? 2 : 1);
   },
 );

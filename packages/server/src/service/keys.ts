@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ErrorCode, HubbubError, isValidAppId, type Capability } from '@hubbub/protocol';
+import { ensurePrivateDir } from './signing-key.js';
 
 /**
  * A stored API key `app.keyId:secret`. The secret itself is kept (in a 0600 file) because tokens
@@ -54,7 +55,7 @@ export function looksLikeKey(value: string): boolean {
 
 /**
  * API keys `app.keyId:secret` (Foony's `appSlug.publicKeyId:privateKey`), kept in a JSON file in the
- * data dir with mode 0600. The server re-reads the file when it changes, so `hubbub keys create`
+ * data dir with mode 0600 (in a 0700 directory when it makes one). The server re-reads the file when it changes, so `hubbub keys create`
  * and `keys revoke` take effect without a restart.
  */
 export class KeyStore {
@@ -102,11 +103,18 @@ export class KeyStore {
    */
   byName(name: string): VerifiedKey & { secret: string } {
     const record = this.find(name);
-    if (!record || record.revokedAt) throw new HubbubError(ErrorCode.BadAuth, 'token names an unknown or revoked API key');
+    if (!record) throw new HubbubError(ErrorCode.BadAuth, `unknown key id "${name}": no such API key`);
+    if (record.revokedAt) throw new HubbubError(ErrorCode.BadAuth, `key id "${name}" names a revoked API key`);
     if (record.secret === undefined) {
-      throw new HubbubError(ErrorCode.BadAuth, 'token names an API key made before secrets were kept: create a new key to sign tokens');
+      throw new HubbubError(ErrorCode.BadAuth, `key id "${name}" names an API key made before secrets were kept: create a new key to sign tokens`);
     }
     return { ...view(record), secret: record.secret };
+  }
+
+  /** Is `app.keyId` a key that exists and was not revoked? (Re-reads the file when it changed.) */
+  isActive(name: string): boolean {
+    const record = this.find(name);
+    return record !== undefined && !record.revokedAt;
   }
 
   private find(name: string): ApiKeyRecord | undefined {
@@ -131,7 +139,7 @@ export class KeyStore {
   }
 
   private save(records: ApiKeyRecord[]): void {
-    mkdirSync(dirname(this.file), { recursive: true });
+    ensurePrivateDir(dirname(this.file));
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ keys: records }, null, 2), { mode: 0o600 });
     renameSync(tmp, this.file);

@@ -3,15 +3,18 @@
  * statement runs to completion before another starts in this process; a conditional
  * `UPDATE ... WHERE revision = ?` is still used so a second process on the same file stays safe.
  */
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   asDeleted,
   documentExists,
   documentNotFound,
+  documentQuotaReached,
   encodeData,
   RevisionConflictError,
   toDocument,
   toOutboxItem,
+  type CreateDocumentOptions,
   type DocumentRow,
   type ListDocumentsOptions,
   type OutboxItem,
@@ -64,6 +67,8 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     if (this.handle) return;
+    // Made owner-only before SQLite opens it: its -wal and -shm files then get the same mode.
+    if (this.path !== ':memory:') closeSync(openSync(this.path, 'a', 0o600));
     const db = new Database(this.path);
     try {
       // WAL lets readers (admin page, another CLI process) run while the server writes.
@@ -89,14 +94,27 @@ export class SqliteStore implements Store {
     this.stmt('SELECT 1').get();
   }
 
-  async createDocument(app: string, name: string, data: unknown): Promise<SyncDocument> {
+  async createDocument(app: string, name: string, data: unknown, options: CreateDocumentOptions = {}): Promise<SyncDocument> {
     const now = Date.now();
+    const text = encodeData(data);
+    const { maxDocuments } = options;
+    if (maxDocuments === undefined) {
+      const row = this.stmt(
+        `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
+         VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
+      ).get(app, name, text, now, now) as DocumentRow | undefined;
+      if (!row) throw documentExists(name);
+      return toDocument(row);
+    }
+    // One statement is one write transaction, and SQLite lets one writer in at a time (in this
+    // process or another on the file): the count it reads cannot change before its insert.
     const row = this.stmt(
       `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
-       VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
-    ).get(app, name, encodeData(data), now, now) as DocumentRow | undefined;
-    if (!row) throw documentExists(name);
-    return toDocument(row);
+       SELECT ?, ?, ?, 1, ?, ? WHERE (SELECT count(*) FROM hubbub_documents WHERE app = ?) < ?
+       ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
+    ).get(app, name, text, now, now, app, maxDocuments) as DocumentRow | undefined;
+    if (row) return toDocument(row);
+    throw this.stmt('SELECT 1 FROM hubbub_documents WHERE app = ? AND name = ?').get(app, name) ? documentExists(name) : documentQuotaReached(maxDocuments);
   }
 
   async getDocument(app: string, name: string): Promise<SyncDocument | undefined> {
@@ -127,12 +145,13 @@ export class SqliteStore implements Store {
 
   async listDocuments(app: string, options: ListDocumentsOptions = {}): Promise<SyncDocument[]> {
     const prefix = options.prefix ?? '';
+    const after = options.after ?? '';
     // Not LIKE: SQLite's LIKE ignores ASCII case. `name >= prefix` lets the primary key start the
-    // scan at the prefix; the substr test is the exact, wildcard-free match.
+    // scan at the prefix; the substr test is the exact, wildcard-free match. LIMIT -1 is no limit.
     const rows = this.stmt(
       `SELECT ${DOC_COLUMNS} FROM hubbub_documents
-       WHERE app = ? AND name >= ? AND substr(name, 1, length(?)) = ? ORDER BY name`,
-    ).all(app, prefix, prefix, prefix) as DocumentRow[];
+       WHERE app = ? AND name >= ? AND name > ? AND substr(name, 1, length(?)) = ? ORDER BY name LIMIT ?`,
+    ).all(app, prefix, after, prefix, prefix, options.limit ?? -1) as DocumentRow[];
     return rows.map(toDocument);
   }
 
