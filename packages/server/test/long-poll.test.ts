@@ -12,10 +12,14 @@ import {
 } from '@hubbub/protocol';
 import type { Wire } from '../src/core/session.js';
 import { LongPollTransport, type LongPollOptions } from '../src/transport/long-poll.js';
+import { Admission } from '../src/transport/admission.js';
 
 const HEADER = 'foony-lp-session';
 
-/** A stand-in for Session: answers `auth` (after an await, like the real one), `ping` and `pub` with records. */
+/**
+ * A stand-in for Session: answers `auth` (after an await, like the real one), `ping` and `pub` with
+ * records. Like Session, it calls `wire.authenticated()` right before `connected` when the auth succeeds.
+ */
 class FakePeer {
   disposed = false;
   readonly received: ClientFrame[] = [];
@@ -32,10 +36,11 @@ class FakePeer {
       if (frame.t === 'auth') {
         if (frame.token === 'hang') continue;
         setTimeout(() => {
-          const reply: ServerFrame =
-            frame.token === 'good' || frame.token === 'chatty'
-              ? { t: 'connected', connectionId: 'c-1', keepAliveMs: 15_000, clientId: 'alice' }
-              : { t: 'err', code: 40101, message: 'bad token' };
+          const good = frame.token === 'good' || frame.token === 'chatty';
+          if (good) this.wire.authenticated?.();
+          const reply: ServerFrame = good
+            ? { t: 'connected', connectionId: 'c-1', keepAliveMs: 15_000, clientId: 'alice' }
+            : { t: 'err', code: 40101, message: 'bad token' };
           this.send(reply);
           if (frame.token === 'chatty') this.send({ t: 'pong' });
         }, 5);
@@ -62,7 +67,7 @@ let base = '';
 async function start(options: Partial<LongPollOptions> = {}): Promise<LongPollTransport> {
   peers = [];
   const transport = new LongPollTransport(
-    { prefixes: ['', '/ws'], maxBodyBytes: 64 * 1024, pollHoldMs: 5_000, sessionIdleMs: 5_000, maxQueuedBytes: 64 * 1024, ...options },
+    { prefixes: ['', '/ws'], maxBodyBytes: 64 * 1024, maxConnectBodyBytes: 1024, pollHoldMs: 5_000, sessionIdleMs: 5_000, maxQueuedBytes: 64 * 1024, ...options },
     {
       open: (wire) => {
         const peer = new FakePeer(wire);
@@ -359,6 +364,53 @@ describe('LongPollTransport', () => {
     expect(bad.headers.get('access-control-allow-origin')).toBeNull();
     expect((await post('/lp/connect', { origin: 'https://evil.example', body: records({ t: 'auth', token: 'good' }) })).status).toBe(403);
     expect(peers).toHaveLength(0);
+  });
+
+  it('a connect body over maxConnectBodyBytes is refused with 413 before a session is made', async () => {
+    await start();
+    const junk = new Uint8Array(1025).fill(0x20);
+    const r = await post('/lp/connect', { body: junk });
+    expect(r.status).toBe(413);
+    expect(peers).toHaveLength(0);
+    // The connect bound is the auth record's; send bodies keep theirs.
+    const session = await connect();
+    const big = records({ t: 'pub', id: 1, channel: 'c', name: 'n', data: 'x'.repeat(2000), messageId: 'm' });
+    expect((await post('/lp/send', { session, body: big })).status).toBe(204);
+  });
+
+  it('a session is pending in the shared budget until its auth succeeds; past maxConnections the connect gets err 50300', async () => {
+    const admission = new Admission({ maxConnections: 1, maxPending: 10 });
+    await start({ admission });
+    const pending = post('/lp/connect', { body: records({ t: 'auth', token: 'hang' }) }).catch((err: Error) => err);
+    await vi.waitFor(() => expect(admission.pending).toBe(1), { timeout: 2_000, interval: 5 });
+    const session = await connect();
+    expect([admission.pending, admission.authenticated]).toEqual([1, 1]);
+    const refused = await post('/lp/connect', { body: records({ t: 'auth', token: 'good' }) });
+    expect(refused.status).toBe(200);
+    expect(refused.session).toBeNull();
+    expect(refused.frames).toEqual([{ t: 'err', code: 50300, message: 'too many connections' }]);
+    await peers[2].whenDisposed;
+    expect([admission.pending, admission.authenticated]).toEqual([1, 1]);
+    // Leaving frees the place for the next one.
+    expect((await post('/lp/disconnect', { session })).status).toBe(204);
+    expect(admission.authenticated).toBe(0);
+    expect(await connect()).toBeTruthy();
+    lp!.close();
+    await pending;
+    expect([admission.pending, admission.authenticated]).toEqual([0, 0]);
+  });
+
+  it('past the pending budget, the oldest connect still waiting for its auth is refused in-band', async () => {
+    const admission = new Admission({ maxConnections: 10, maxPending: 1 });
+    await start({ admission });
+    const oldest = post('/lp/connect', { body: records({ t: 'auth', token: 'hang' }) });
+    await vi.waitFor(() => expect(admission.pending).toBe(1), { timeout: 2_000, interval: 5 });
+    expect(await connect()).toBeTruthy();
+    const evicted = await oldest;
+    expect(evicted.session).toBeNull();
+    expect(evicted.frames).toMatchObject([{ t: 'err', code: 50300 }]);
+    expect(peers[0].disposed).toBe(true);
+    expect([admission.pending, admission.authenticated]).toEqual([0, 1]);
   });
 
   it('a connect abandoned before the handshake answer disposes its session', async () => {

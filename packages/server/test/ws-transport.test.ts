@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { Wire } from '../src/core/session.js';
-import { WsTransport } from '../src/transport/ws.js';
+import { WsTransport, type WsTransportOptions } from '../src/transport/ws.js';
+import { Admission } from '../src/transport/admission.js';
 
 let server: Server | undefined;
 let transport: WsTransport | undefined;
@@ -180,4 +181,135 @@ describe('WsTransport writes', () => {
     for (const frames of got) expect(frames).toEqual(expected);
     for (const ws of clients) ws.close();
   }, 30_000);
+});
+
+/** One accepted socket as its session sees it: the wire, and the messages that reached it. */
+interface Accepted {
+  wire: Wire;
+  received: Array<string | Buffer>;
+}
+
+/** A transport whose sessions do nothing but record what reaches them; the test plays the session. */
+async function budgetServer(options: Partial<WsTransportOptions>): Promise<{ url: string; accepted: Accepted[] }> {
+  const accepted: Accepted[] = [];
+  transport = new WsTransport(
+    { maxPayload: 1024, heartbeatMs: 60_000, maxBufferedBytes: 1024 * 1024, ...options },
+    {
+      open(wire) {
+        const entry: Accepted = { wire, received: [] };
+        accepted.push(entry);
+        return { receive: (data) => entry.received.push(data), dispose() {} };
+      },
+    },
+  );
+  server = createServer();
+  transport.attach(server);
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, accepted };
+}
+
+/** A client socket, open, with the close code it gets (`code()` resolves once it closed). */
+async function client(url: string): Promise<{ ws: WebSocket; code(): Promise<number>; got: string[] }> {
+  const ws = new WebSocket(url);
+  const got: string[] = [];
+  ws.on('message', (data) => got.push(String(data)));
+  const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return { ws, code: () => closed, got };
+}
+
+/** Resolves once `check` holds (an observable state, not a timed sleep). */
+const until = (check: () => boolean) => vi.waitFor(() => expect(check()).toBe(true), { timeout: 2_000, interval: 5 });
+
+describe('WsTransport budgets', () => {
+  it('a socket is pending until wire.authenticated(); past the pending budget the oldest pending one is closed with 1013', async () => {
+    const admission = new Admission({ maxConnections: 10, maxPending: 2 });
+    const { url, accepted } = await budgetServer({ admission });
+    const a = await client(url);
+    const b = await client(url);
+    expect([admission.pending, admission.authenticated]).toEqual([2, 0]);
+    accepted[0].wire.authenticated!();
+    expect([admission.pending, admission.authenticated]).toEqual([1, 1]);
+    await client(url);
+    expect(admission.pending).toBe(2);
+    await client(url); // takes b's place: b is the oldest still pending
+    expect(await b.code()).toBe(1013);
+    expect(a.ws.readyState).toBe(WebSocket.OPEN);
+    expect([admission.pending, admission.authenticated]).toEqual([2, 1]);
+  });
+
+  it('wire.authenticated() with every place taken closes with 1013, and what the session sends after it never arrives', async () => {
+    const admission = new Admission({ maxConnections: 1, maxPending: 10 });
+    const { url, accepted } = await budgetServer({ admission });
+    const a = await client(url);
+    accepted[0].wire.authenticated!();
+    accepted[0].wire.send('connected a');
+    const b = await client(url);
+    accepted[1].wire.authenticated!();
+    accepted[1].wire.send('connected b');
+    expect(await b.code()).toBe(1013);
+    expect(b.got).toEqual([]);
+    await until(() => a.got.length === 1);
+    expect(a.got).toEqual(['connected a']);
+    expect([admission.pending, admission.authenticated]).toEqual([0, 1]);
+    a.ws.close();
+    await a.code();
+    await until(() => admission.authenticated === 0);
+  });
+
+  it('a socket the server closes before it authenticated leaves the budget at once and is cut if it ignores the close', async () => {
+    const admission = new Admission({ maxConnections: 10, maxPending: 10 });
+    const { url, accepted } = await budgetServer({ admission });
+    const deaf = await rawClient(url, () => {}); // answers no close frame
+    const gone = new Promise((resolve) => deaf.once('close', resolve));
+    await until(() => accepted.length === 1);
+    accepted[0].wire.close(4002, 'protocol violation');
+    expect(admission.pending).toBe(0);
+    await gone;
+  });
+
+  it('binary messages up to four times maxPayload reach the session; larger ones close with 1009 unread, as do text frames past maxPayload', async () => {
+    const { url, accepted } = await budgetServer({ admission: new Admission({ maxConnections: 10, maxPending: 10 }) });
+    const bin = await client(url);
+    accepted[0].wire.authenticated!();
+    bin.ws.send(Buffer.alloc(4096, 1));
+    await until(() => accepted[0].received.length === 1);
+    bin.ws.send(Buffer.alloc(4097, 1));
+    expect(await bin.code()).toBe(1009);
+    expect(accepted[0].received).toHaveLength(1);
+
+    const text = await client(url);
+    accepted[1].wire.authenticated!();
+    text.ws.send('x'.repeat(1025));
+    expect(await text.code()).toBe(1009);
+    expect(accepted[1].received).toHaveLength(0);
+  });
+
+  it('before wire.authenticated(), a message past maxPendingMessageBytes closes with 1009 unread; after it, the full bound applies', async () => {
+    const { url, accepted } = await budgetServer({ admission: new Admission({ maxConnections: 10, maxPending: 10 }), maxPendingMessageBytes: 2048 });
+    const early = await client(url);
+    early.ws.send(Buffer.alloc(2049, 1));
+    expect(await early.code()).toBe(1009);
+    expect(accepted[0].received).toHaveLength(0);
+
+    const later = await client(url);
+    later.ws.send(Buffer.alloc(2048, 1));
+    await until(() => accepted[1].received.length === 1);
+    accepted[1].wire.authenticated!();
+    later.ws.send(Buffer.alloc(4000, 1));
+    await until(() => accepted[1].received.length === 2);
+  });
+
+  it('without an admission every socket counts against maxConnections once upgraded (embedding)', async () => {
+    const { url, accepted } = await budgetServer({ maxConnections: 1 });
+    const first = await client(url);
+    const second = await client(url);
+    expect(await second.code()).toBe(1013);
+    expect(accepted).toHaveLength(1);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+    expect(transport!.admission.authenticated).toBe(1);
+  });
 });

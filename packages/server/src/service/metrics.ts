@@ -6,6 +6,8 @@ export interface MetricSources {
   transport: { framesOut: number; bytesOut: number; framesIn: number; bytesIn: number; slowConsumersCut: number };
   connections(): number;
   channels(): number;
+  /** The connection budget: places taken by pending and authenticated connections, and its refusals. */
+  admission?: { pending: number; authenticated: number; counters: { pendingEvicted: number; refusedFull: number } };
   webhookQueueDepth(): Promise<number>;
 }
 
@@ -39,6 +41,13 @@ export function createMetrics(sources: MetricSources): Registry {
   monotonic(registry, 'hubbub_frames_received_total', 'Frames received from client sockets', () => transport.framesIn);
   monotonic(registry, 'hubbub_bytes_sent_total', 'Bytes of frames written to client sockets', () => transport.bytesOut);
   monotonic(registry, 'hubbub_bytes_received_total', 'Bytes of frames received from client sockets', () => transport.bytesIn);
+  const admission = sources.admission;
+  if (admission) {
+    gauge(registry, 'hubbub_pending_connections', 'Connections that have not authenticated yet', () => admission.pending);
+    gauge(registry, 'hubbub_authenticated_connections', 'Places taken in --max-connections (WebSocket and long-poll)', () => admission.authenticated);
+    monotonic(registry, 'hubbub_pending_evicted_total', 'Unauthenticated connections closed to make room (1013)', () => admission.counters.pendingEvicted);
+    monotonic(registry, 'hubbub_connections_refused_total', 'Authenticated connections refused for a full server (1013)', () => admission.counters.refusedFull);
+  }
   monotonic(registry, 'hubbub_slow_consumers_cut_total', 'Connections closed for not reading', () => transport.slowConsumersCut);
   const sentErrors = new Map<number, number>();
   new Counter({
@@ -80,6 +89,17 @@ export function createMetrics(sources: MetricSources): Registry {
     },
   });
   return registry;
+}
+
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }
 
 /** A counter whose value lives elsewhere: each scrape adds the difference. */

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, encodeServerFrame } from '@hubbub/protocol';
-import type { Wire } from '../core/session.js';
+import { DEFAULT_LIMITS, type Wire } from '../core/session.js';
 import type { WsPeer } from './ws.js';
+import { Admission, type AdmissionTicket, type Evictable, pendingMessageBound } from './admission.js';
 
 /**
  * The long-polling fallback of Foony's `@foony/realtime` SDK (docs/internal/foony-wire-notes.md §7):
  * the same binary records as on a WebSocket, carried in HTTP bodies.
  *
  *   POST {prefix}/lp/connect     body: the `auth` record → 200 + `foony-lp-session` + `connected`…
- *                                (a refused handshake: 200, no session header, body = the `err` record)
+ *                                (a refused handshake: 200, no session header, body = the `err` record;
+ *                                a body over `maxConnectBodyBytes`: 413, unread)
  *   POST {prefix}/lp/send        body: client records → 204; replies go out through polls
  *   POST {prefix}/lp/poll        held until something is queued or `pollHoldMs` pass → 200 + records
  *   POST {prefix}/lp/disconnect  ends the session now (presence released)
@@ -20,8 +22,10 @@ import type { WsPeer } from './ws.js';
 export interface LongPollOptions {
   /** Path prefixes to serve `/lp/*` under. The SDK derives `http://h/p/lp/…` from `ws://h/p`. */
   prefixes: string[];
-  /** Largest request body accepted (413 above it). */
+  /** Largest `send` or `poll` body accepted (413 above it, unread). */
   maxBodyBytes: number;
+  /** Largest `connect` body (the `auth` record) accepted (413 above it, unread). */
+  maxConnectBodyBytes: number;
   /** How long a poll is held with nothing to send; must stay under the SDK's 40 s request timeout. */
   pollHoldMs: number;
   /** A session with no poll open or arriving for this long is expired, like a dropped socket. */
@@ -30,13 +34,18 @@ export interface LongPollOptions {
   maxQueuedBytes: number;
   /** When set, requests from other origins get 403 (requests without `Origin` pass, as on ws). */
   allowedOrigins?: string[];
-  /** Sessions at once; a connect past it is answered with `err` 50300. */
-  maxSessions?: number;
+  /**
+   * The budget shared with the other transports: a session is pending until its session calls
+   * `wire.authenticated()`, and a connect whose auth succeeds with every place taken is answered
+   * with `err` 50300. Unset: no limit.
+   */
+  admission?: Admission;
 }
 
 export const LONG_POLL_DEFAULTS: LongPollOptions = {
   prefixes: ['', '/ws'],
   maxBodyBytes: 1024 * 1024,
+  maxConnectBodyBytes: pendingMessageBound(DEFAULT_LIMITS.maxAuthFrameBytes),
   pollHoldMs: 25_000,
   sessionIdleMs: 60_000,
   maxQueuedBytes: 4 * 1024 * 1024,
@@ -47,13 +56,11 @@ export interface LongPollHandlers {
 }
 
 const SESSION_HEADER = 'foony-lp-session';
-/** Opcode of the `connected` record: the only first reply that opens a session. */
-const OP_CONNECTED = 11;
 
 type State = 'connecting' | 'open' | 'closing' | 'ended';
 
 /** One long-poll client: its outbound queue, the request waiting for it, and its timers. */
-class LpSession {
+class LpSession implements Evictable {
   state: State = 'connecting';
   peer!: WsPeer;
   /** The `/lp/connect` response, until the session's first reply answers it. */
@@ -65,12 +72,21 @@ class LpSession {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private releaseScheduled = false;
+  /** Its place in the connection budget; authenticated once the session's first auth succeeded. */
+  ticket!: AdmissionTicket;
+  /** The first auth succeeded but every place was taken: the connect is refused. */
+  private overBudget = false;
 
   constructor(
     readonly token: string,
     private readonly lp: LongPollTransport,
     private readonly options: LongPollOptions,
   ) {}
+
+  /** A newer connection took its pending place while its auth was checked: refused like a full server. */
+  evict(): void {
+    this.end(410, false, 'too many unauthenticated connections');
+  }
 
   /** The transport side the session writes to. Only binary records can travel over long-polling. */
   readonly wire: Wire = {
@@ -81,7 +97,34 @@ class LpSession {
       if (binary) this.enqueue(frame.record);
     },
     close: () => this.serverClose(),
+    // Called from inside the session's auth: the refusal is answered once the session has finished it.
+    authenticated: () => {
+      if (this.ticket.authenticated || this.ticket.promote()) return true;
+      this.overBudget = true;
+      this.scheduleRelease();
+      return false;
+    },
+    // A replay waits here between pieces until a poll has taken most of what is queued.
+    drain: (timeoutMs) => {
+      if (this.queuedBytes <= this.options.maxQueuedBytes / 4) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => this.settleDrains(false), timeoutMs);
+        this.drains.push((ok) => {
+          clearTimeout(timer);
+          resolve(ok);
+        });
+      });
+    },
   };
+
+  /** Replays waiting for the queue to be polled away. */
+  private drains: Array<(ok: boolean) => void> = [];
+
+  private settleDrains(ok: boolean): void {
+    const waiting = this.drains;
+    this.drains = [];
+    for (const resolve of waiting) resolve(ok);
+  }
 
   private enqueue(records: Uint8Array): void {
     if (this.state === 'ended' || this.state === 'closing') return;
@@ -93,14 +136,17 @@ class LpSession {
     }
     this.queue.push(records);
     this.queuedBytes += records.length;
-    // Released on the next turn, so records queued together (e.g. `connected` + replies) share a body.
-    if (!this.releaseScheduled) {
-      this.releaseScheduled = true;
-      setImmediate(() => {
-        this.releaseScheduled = false;
-        this.release();
-      });
-    }
+    this.scheduleRelease();
+  }
+
+  /** Released on the next turn, so records queued together (e.g. `connected` + replies) share a body. */
+  private scheduleRelease(): void {
+    if (this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    setImmediate(() => {
+      this.releaseScheduled = false;
+      this.release();
+    });
   }
 
   private release(): void {
@@ -112,16 +158,25 @@ class LpSession {
     const body = Buffer.concat(this.queue, this.queuedBytes);
     this.queue = [];
     this.queuedBytes = 0;
+    if (this.drains.length > 0) setImmediate(() => this.settleDrains(true));
     return body;
   }
 
-  /** The first reply to the `auth` record decides: `connected` opens the session, anything else ends it. */
+  /**
+   * The session's first replies answer the connect. They open the session when its auth succeeded
+   * (`wire.authenticated()`, with a place in the budget); else they are the refusal, and it ends.
+   */
   private answerConnect(): void {
     const res = this.connectRes;
     this.connectRes = undefined;
     if (!res) return;
     const body = this.take();
-    if (body.length > 0 && firstOpcode(body) === OP_CONNECTED) {
+    if (this.overBudget) {
+      this.lp.written(res, 200, refusal('too many connections'));
+      this.end(410);
+      return;
+    }
+    if (this.ticket.authenticated) {
       if (this.state === 'connecting') this.state = 'open';
       this.lp.written(res, 200, body, { [SESSION_HEADER]: this.token });
       this.armIdle();
@@ -211,16 +266,18 @@ class LpSession {
    * End the session for good: the token is forgotten, a held request is answered (`pollStatus` 200
    * delivers what is queued, 410 drops it), and the peer is disposed like a closed socket.
    */
-  end(pollStatus: 200 | 410, deferDispose = false): void {
+  end(pollStatus: 200 | 410, deferDispose = false, refused = 'connection ended during the handshake'): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    this.settleDrains(false);
+    this.ticket.release();
     this.lp.forget(this);
     clearTimeout(this.idleTimer);
     clearTimeout(this.pollTimer);
     if (this.connectRes) {
       const res = this.connectRes;
       this.connectRes = undefined;
-      this.lp.written(res, 200, refusal('connection ended during the handshake'));
+      this.lp.written(res, 200, refusal(refused));
     }
     if (this.poll) this.answerPoll(pollStatus, pollStatus === 200 ? this.take() : undefined);
     this.queue = [];
@@ -238,6 +295,7 @@ class LpSession {
 export class LongPollTransport {
   private readonly sessions = new Map<string, LpSession>();
   private readonly options: LongPollOptions;
+  readonly admission: Admission;
   private closed = false;
   /** Counters for metrics: response bodies and bytes each way, sessions cut and expired. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0, sessionsExpired: 0 };
@@ -247,6 +305,7 @@ export class LongPollTransport {
     private readonly handlers: LongPollHandlers,
   ) {
     this.options = { ...LONG_POLL_DEFAULTS, ...options };
+    this.admission = options.admission ?? new Admission({ maxConnections: Infinity, maxPending: Infinity });
     // '/ws/' and '/' are the same prefixes as '/ws' and ''.
     this.options.prefixes = this.options.prefixes.map((p) => p.replace(/\/+$/, ''));
   }
@@ -336,7 +395,8 @@ export class LongPollTransport {
   }
 
   private async serve(op: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, this.options.maxBodyBytes);
+    // A connect carries one `auth` record, and its session has not authenticated: it gets the small bound.
+    const body = await readBody(req, op === 'connect' ? this.options.maxConnectBodyBytes : this.options.maxBodyBytes);
     if (body === 'aborted') return;
     if (body === 'too-large') {
       // Refuse and drop the connection rather than read the rest.
@@ -363,24 +423,15 @@ export class LongPollTransport {
   private connect(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     // No `auth` record: not a handshake at all.
     if (body.length === 0) return this.written(res, 400);
-    const { maxSessions } = this.options;
-    if (this.closed || (maxSessions !== undefined && this.sessions.size >= maxSessions)) {
-      // Answered as a handshake (200 + err) so the SDK backs off instead of treating it as a network failure.
-      return this.written(res, 200, refusal(this.closed ? 'server shutting down' : 'too many connections'));
-    }
+    // Answered as a handshake (200 + err) so the SDK backs off instead of treating it as a network failure.
+    if (this.closed) return this.written(res, 200, refusal('server shutting down'));
     this.counters.framesIn++;
     // 256 random bits: the token is the only credential after connect.
     const session = new LpSession(randomBytes(32).toString('base64url'), this, this.options);
+    session.ticket = this.admission.admit(session);
     this.sessions.set(session.token, session);
     session.start(res, body, req, this.handlers);
   }
-}
-
-/** The opcode of the first record of a body: the byte after its uvarint length prefix. */
-function firstOpcode(body: Uint8Array): number | undefined {
-  let i = 0;
-  while (i < body.length && body[i] & 0x80) i++;
-  return body[i + 1];
 }
 
 /** A handshake refusal the SDK backs off from (`err` 50300), as a body. */

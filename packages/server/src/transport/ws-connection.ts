@@ -7,15 +7,37 @@ import { CloseCode } from '../core/close-codes.js';
 import { binaryHeader, frameText } from './frame.js';
 import { RecordQueue } from './record-queue.js';
 import type { WriteScratch } from './write-scratch.js';
+import type { Admission, AdmissionTicket, Evictable } from './admission.js';
 
 /** What the transport's sockets share: the flush scheduler, limits and counters. */
 export interface WsConnectionHost {
   readonly maxBufferedBytes: number;
+  /** Largest message read from an authenticated socket. */
+  readonly maxMessageBytes: number;
   readonly counters: { framesOut: number; bytesOut: number; slowConsumersCut: number };
   /** Where several queued frames are gathered for one write. */
   readonly scratch: WriteScratch;
   /** Have `conn.flush()` called: right after the current callback, or in a later slice of writes. */
   markDirty(conn: WsConnection): void;
+}
+
+/**
+ * How long a socket the server closed before it authenticated may take to answer the close frame
+ * before it is cut: a real client answers within a round trip, and a socket that never answers
+ * would otherwise hold its file descriptor for ws's 30 s close timeout.
+ */
+const PENDING_CLOSE_MS = 1000;
+
+/**
+ * The largest message `ws` reads from this socket from now on: past it, the socket closes with
+ * 1009 as soon as the frame header announces the length, before any of the payload is buffered.
+ * `ws` takes one limit per server; its receiver reads the field on every frame header, so a
+ * socket's limit can be set apart (lowered until it authenticates). A `ws` without the field
+ * leaves the server-wide limit in force.
+ */
+export function limitMessages(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }
 
 /**
@@ -26,19 +48,44 @@ export interface WsConnectionHost {
  * than closures per socket, and the queues made on first use, because an idle connection should cost
  * little more than its socket.
  */
-export class WsConnection implements Wire {
+export class WsConnection implements Wire, Evictable {
   lastSeen = Date.now();
   private queue?: Buffer[];
   private records?: RecordQueue;
   private queuedBytes = 0;
   private scheduled = false;
   private readonly raw?: Socket;
+  /** Its place in the connection budget: pending until `authenticated()`. */
+  readonly ticket: AdmissionTicket;
 
+  /** Takes a pending place in `admission`, which may evict the oldest pending connection. */
   constructor(
     readonly ws: WebSocket,
     private readonly host: WsConnectionHost,
+    admission: Admission,
   ) {
     this.raw = (ws as unknown as { _socket?: Socket })._socket;
+    this.ticket = admission.admit(this);
+  }
+
+  /** A newer connection took this one's pending place. */
+  evict(): void {
+    this.close(CloseCode.TryAgainLater, 'too many unauthenticated connections');
+  }
+
+  /**
+   * The session's first auth succeeded: take an authenticated place and lift the pending message
+   * limit, or, with every place taken, close with 1013 before the session's `connected` goes out
+   * (the socket is no longer open when it is written).
+   */
+  authenticated(): boolean {
+    if (this.ticket.authenticated) return true;
+    if (!this.ticket.promote()) {
+      this.close(CloseCode.TryAgainLater, 'too many connections');
+      return false;
+    }
+    limitMessages(this.ws, this.host.maxMessageBytes);
+    return true;
   }
 
   send(text: string): void {
@@ -56,9 +103,40 @@ export class WsConnection implements Wire {
     this.schedule();
   }
 
+  /** Queued frames go out first. A socket that never authenticated leaves the budget now and is cut soon. */
   close(code: number, reason: string): void {
     this.flush();
     this.ws.close(code, reason);
+    if (this.ticket.authenticated) return;
+    this.ticket.release();
+    setTimeout(() => this.ws.terminate(), PENDING_CLOSE_MS).unref();
+  }
+
+  /**
+   * Resolves true once what is queued here has been written and the socket holds at most a quarter of
+   * the unsent-bytes limit; false after `timeoutMs`, or when the socket goes first.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    const raw = this.raw;
+    if (!raw) return Promise.resolve(true);
+    const low = this.host.maxBufferedBytes / 4;
+    this.flush();
+    if (raw.writableLength <= low) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        raw.off('drain', check);
+        raw.off('close', gone);
+        resolve(ok);
+      };
+      const check = () => {
+        if (raw.writableLength <= low) done(true);
+      };
+      const gone = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      raw.on('drain', check);
+      raw.once('close', gone);
+    });
   }
 
   /** Write out what is queued; cut the connection when the socket holds too much unsent. */

@@ -1,23 +1,38 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WsConnection, type WsConnectionHost } from './ws-connection.js';
+import { WsConnection, limitMessages, type WsConnectionHost } from './ws-connection.js';
 import { WriteScratch } from './write-scratch.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/session.js';
+import { Admission, messageBound } from './admission.js';
 
 export interface WsTransportOptions {
   /**
    * Largest text frame accepted, in bytes; larger ones close the connection with 1009. Binary
-   * messages up to `BINARY_CEILING` reach the session, which answers an oversized publish with
-   * an error: Foony's SDK resends a publish forever when its connection is closed instead.
+   * messages up to `messageBound(maxPayload)` (four times it) reach the session, which answers an
+   * oversized publish with an error: Foony's SDK resends a publish forever when its connection is
+   * closed instead. Larger messages of either kind close with 1009 unread.
    */
   maxPayload: number;
   /** Server-side ping interval; a peer silent for two intervals is dropped. */
   heartbeatMs: number;
   /** Unsent bytes past which a connection is a slow consumer and is cut. */
   maxBufferedBytes: number;
-  maxConnections: number;
+  /**
+   * The budget shared with the other transports. A socket is pending until its session calls
+   * `wire.authenticated()`, and that call closes it with 1013 when `maxConnections` are taken.
+   * Unset: every upgraded socket counts at once against `maxConnections` (embedding, where
+   * `authorize` decides on the upgrade and nothing authenticates later).
+   */
+  admission?: Admission;
+  /** Without `admission`: sockets past this get 1013. Default: no limit. */
+  maxConnections?: number;
+  /**
+   * Largest message read before the socket's session authenticates (larger: 1009, unread); at
+   * most the bound above. With `admission` only. Default: the bound above.
+   */
+  maxPendingMessageBytes?: number;
   /** When set, upgrades from other origins get 403. */
   allowedOrigins?: string[];
   /** Only upgrades to these paths are accepted; unset: any path. */
@@ -45,9 +60,6 @@ export interface WsPeer {
  */
 const FLUSH_SLICE_MS = 2;
 
-/** Binary messages past this close the connection with 1009 whatever the configured limit. */
-const BINARY_CEILING = 1024 * 1024;
-
 /**
  * Adapts `ws` sockets to wires (`WsConnection`). Writes are queued and flushed after the I/O callback
  * that produced them, each socket's queue as one buffer, so a burst of deliveries to one socket
@@ -68,13 +80,21 @@ export class WsTransport implements WsConnectionHost {
   /** Counters for metrics: frames and bytes each way, slow consumers cut. */
   readonly counters = { framesOut: 0, bytesOut: 0, framesIn: 0, bytesIn: 0, slowConsumersCut: 0 };
   readonly scratch = new WriteScratch();
+  readonly admission: Admission;
+  readonly maxMessageBytes: number;
+  readonly maxPendingMessageBytes: number;
+  /** No session here authenticates later: a socket takes an authenticated place once upgraded. */
+  private readonly admitOnUpgrade: boolean;
 
   constructor(
     private readonly options: WsTransportOptions,
     private readonly handlers: WsHandlers,
   ) {
-    const maxPayload = Math.max(options.maxPayload, BINARY_CEILING);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
+    this.maxMessageBytes = messageBound(options.maxPayload);
+    this.maxPendingMessageBytes = Math.min(options.maxPendingMessageBytes ?? this.maxMessageBytes, this.maxMessageBytes);
+    this.admitOnUpgrade = !options.admission;
+    this.admission = options.admission ?? new Admission({ maxConnections: options.maxConnections ?? Infinity, maxPending: Infinity });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.maxMessageBytes, perMessageDeflate: false });
     this.heartbeat = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.heartbeatMs / 2)));
     this.heartbeat.unref();
   }
@@ -108,11 +128,13 @@ export class WsTransport implements WsConnectionHost {
       if (!auth) return refuse(socket, 401, 'Unauthorized');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (this.wss.clients.size > this.options.maxConnections) {
+      const conn = new WsConnection(ws, this, this.admission);
+      if (this.admitOnUpgrade && !conn.ticket.promote()) {
+        conn.ticket.release();
         ws.close(CloseCode.TryAgainLater, 'too many connections');
         return;
       }
-      this.accept(ws, req, auth);
+      this.accept(ws, req, auth, conn);
     });
   }
 
@@ -127,8 +149,8 @@ export class WsTransport implements WsConnectionHost {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, auth: unknown): void {
-    const conn = new WsConnection(ws, this);
+  private accept(ws: WebSocket, req: IncomingMessage, auth: unknown, conn: WsConnection): void {
+    if (!conn.ticket.authenticated) limitMessages(ws, this.maxPendingMessageBytes);
     this.connections.set(ws, { conn, peer: this.handlers.open(conn, req, auth) });
     ws.on('message', this.onMessage);
     ws.on('pong', this.onPong);
@@ -143,7 +165,8 @@ export class WsTransport implements WsConnectionHost {
   private readonly onMessage = ((transport: WsTransport) =>
     function (this: WebSocket, data: RawData, isBinary: boolean) {
       const entry = transport.connections.get(this);
-      if (!entry) return;
+      // A socket the server is closing has nothing more to say: what it still sends is not read.
+      if (!entry || this.readyState !== this.OPEN) return;
       entry.conn.lastSeen = Date.now();
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       transport.counters.framesIn++;
@@ -164,6 +187,7 @@ export class WsTransport implements WsConnectionHost {
       const entry = transport.connections.get(this);
       if (!entry) return;
       transport.connections.delete(this);
+      entry.conn.ticket.release();
       entry.peer.dispose(!isCleanClose(code, reason));
     })(this);
 
