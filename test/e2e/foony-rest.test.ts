@@ -309,7 +309,7 @@ describe('GET /time and CORS', () => {
     }
     const get = await fetch(`${server.http}${ch('chat:page')}/messages?limit=1`, { headers: { origin: 'https://app.example', authorization: basic(key) } });
     expect(get.headers.get('access-control-allow-origin')).toBe('*');
-    expect(get.headers.get('access-control-expose-headers')).toBe('foony-lp-session, link');
+    expect(get.headers.get('access-control-expose-headers')).toBe('foony-lp-session, link, retry-after');
   });
 
   it('with --allowed-origins, only those origins are answered', async () => {

@@ -117,6 +117,27 @@ describe('RealtimeClient: topics, sync documents, messaging', () => {
     expect(await other.sync.get('board.1')).toBeNull();
   });
 
+  it('documents: GET /sync/documents answers in pages of 100 with a cursor in `next`; sync.list() still reads them', async () => {
+    const c = platformClient(server, alice);
+    const names = Array.from({ length: 130 }, (_, i) => `page.${String(i).padStart(3, '0')}`);
+    for (const name of names) await c.sync.create(name, { name });
+    const get = async (query: string) => {
+      const res = await fetch(`${server.http}/sync/documents?${query}`, { headers: { authorization: `Bearer ${alice}` } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { documents: Array<{ name: string }>; next?: string };
+    };
+    const first = await get('prefix=page.');
+    expect(first.documents.map((d) => d.name)).toEqual(names.slice(0, 100));
+    expect(first.next).toEqual(expect.any(String));
+    const second = await get(`prefix=page.&cursor=${encodeURIComponent(first.next!)}`);
+    expect(second.documents.map((d) => d.name)).toEqual(names.slice(100));
+    expect(second.next).toBeUndefined();
+    const small = await get('prefix=page.&limit=7');
+    expect(small.documents).toHaveLength(7);
+    // The SDK reads `documents` as before (the first page at least).
+    expect((await c.sync.list({ prefix: 'page.' })).slice(0, 100).map((d) => d.name)).toEqual(names.slice(0, 100));
+  });
+
   it('direct messages reach every connection of the client id, and channel messages arrive as events', async () => {
     const sender = platformClient(server, alice);
     const phone = platformClient(server, bob);
@@ -135,6 +156,29 @@ describe('RealtimeClient: topics, sync documents, messaging', () => {
     await until(() => atPhone.length === 2, 'channel message');
     expect(atPhone[1]).toMatchObject({ topic: 'team', source: 'socket', type: 'standup', payload: { at: '10:00' } });
     expect(atLaptop).toHaveLength(1);
+  });
+});
+
+describe('document limits, through the SDK', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(['--max-documents-per-app', '3', '--max-document-size', '256']);
+  });
+  afterAll(() => cleanup(server));
+
+  it('a document over --max-document-size is 41300; a create past --max-documents-per-app is 42900', async () => {
+    const c = platformClient(server, await devtoken('limited', 'writer'));
+    await expect(c.sync.create('big', { text: 'x'.repeat(256) })).rejects.toMatchObject({ code: 41300, statusCode: 413 });
+    const doc = await c.sync.create('small', { text: 'ok' });
+    await expect(c.sync.update('small', { text: 'x'.repeat(256) }, { revision: doc.revision })).rejects.toMatchObject({ code: 41300 });
+    await c.sync.create('two', {});
+    await c.sync.create('three', {});
+    await expect(c.sync.create('four', {})).rejects.toMatchObject({ code: 42900, statusCode: 429 });
+    await c.sync.delete('two');
+    expect(await c.sync.create('four', {})).toMatchObject({ revision: 1 });
+    // The count is per app.
+    const other = platformClient(server, await devtoken('limited-too', 'writer'));
+    expect(await other.sync.create('four', {})).toMatchObject({ revision: 1 });
   });
 });
 

@@ -50,9 +50,19 @@ export class SyncClient {
     return this.call('DELETE', `/sync/documents/${encodeURIComponent(name)}${q}`);
   }
 
-  list({ prefix }: { prefix?: string } = {}): Promise<SyncDocument[]> {
-    const q = prefix === undefined ? '' : `?prefix=${encodeURIComponent(prefix)}`;
-    return this.call<{ documents: SyncDocument[] }>('GET', `/sync/documents${q}`).then((r) => r.documents);
+  /** Every document (under `prefix`), following the server's pages; `limit` caps how many are returned. */
+  async list({ prefix, limit = Infinity }: { prefix?: string; limit?: number } = {}): Promise<SyncDocument[]> {
+    const out: SyncDocument[] = [];
+    let cursor: string | undefined;
+    do {
+      const q = new URLSearchParams();
+      if (prefix !== undefined) q.set('prefix', prefix);
+      if (cursor !== undefined) q.set('cursor', cursor);
+      const page = await this.call<{ documents: SyncDocument[]; next?: string }>('GET', `/sync/documents${q.size ? `?${q}` : ''}`);
+      out.push(...page.documents);
+      cursor = page.next;
+    } while (cursor !== undefined && out.length < limit);
+    return out.slice(0, limit);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

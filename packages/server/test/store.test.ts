@@ -309,6 +309,62 @@ describe.each([sqliteBackend, postgresBackend])('Store contract: $kind', (backen
     expect(await store.listDocuments('empty-app')).toEqual([]);
   });
 
+  test('lists a page at a time: at most `limit`, after a name, in name order', async () => {
+    await start();
+    const names = ['d', 'b', 'a', 'e', 'c', 'b.1', 'b.2'];
+    for (const name of names) await store.createDocument('app1', name, { name });
+    await store.createDocument('app2', 'a0', {});
+    const page = async (options: { prefix?: string; after?: string; limit?: number }) =>
+      (await store.listDocuments('app1', options)).map((d) => d.name);
+    expect(await page({ limit: 3 })).toEqual(['a', 'b', 'b.1']);
+    expect(await page({ limit: 3, after: 'b.1' })).toEqual(['b.2', 'c', 'd']);
+    expect(await page({ limit: 3, after: 'd' })).toEqual(['e']);
+    expect(await page({ limit: 3, after: 'e' })).toEqual([]);
+    // `after` need not be a name that exists; it is a bound in name order.
+    expect(await page({ limit: 2, after: 'b.15' })).toEqual(['b.2', 'c']);
+    // With a prefix: the page stays inside it.
+    expect(await page({ prefix: 'b', limit: 2 })).toEqual(['b', 'b.1']);
+    expect(await page({ prefix: 'b', limit: 2, after: 'b.1' })).toEqual(['b.2']);
+    expect(await page({ prefix: 'b.', after: 'a' })).toEqual(['b.1', 'b.2']);
+    // Without a limit, everything after the bound.
+    expect(await page({ after: 'c' })).toEqual(['d', 'e']);
+  });
+
+  test('an app holds at most maxDocuments: past it a create is 42900, and nothing is written', async () => {
+    await start();
+    for (let i = 1; i <= 3; i++) await store.createDocument('app1', `doc${i}`, { i }, { maxDocuments: 3 });
+    const full = await rejection(store.createDocument('app1', 'doc4', {}, { maxDocuments: 3 }));
+    expect(full.code).toBe(ErrorCode.RateLimited);
+    expect(full.statusCode).toBe(429);
+    expect(full.message).toMatch(/3 documents/);
+    expect(await store.getDocument('app1', 'doc4')).toBeUndefined();
+    // A name that exists is still "exists" (40900), full or not.
+    expect((await rejection(store.createDocument('app1', 'doc1', {}, { maxDocuments: 3 }))).code).toBe(ErrorCode.Conflict);
+    // Updates are not creates.
+    expect(await store.updateDocument('app1', 'doc1', { i: 'one' }, 1)).toMatchObject({ revision: 2 });
+    // Other apps have their own count.
+    expect(await store.createDocument('app2', 'doc4', {}, { maxDocuments: 3 })).toMatchObject({ revision: 1 });
+    // A delete frees a place.
+    await store.deleteDocument('app1', 'doc2');
+    expect(await store.createDocument('app1', 'doc4', {}, { maxDocuments: 3 })).toMatchObject({ revision: 1 });
+    expect((await rejection(store.createDocument('app1', 'doc5', {}, { maxDocuments: 3 }))).code).toBe(ErrorCode.RateLimited);
+    expect(await store.listDocuments('app1')).toHaveLength(3);
+  });
+
+  test('concurrent creates, from two stores on one place, cannot pass maxDocuments', async () => {
+    await start();
+    const other = await open();
+    await store.createDocument('app1', 'first', {}, { maxDocuments: 5 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 24 }, (_, i) => (i % 2 ? store : other).createDocument('app1', `race${i}`, { i }, { maxDocuments: 5 })),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(4);
+    for (const r of lost) expect(r.reason).toMatchObject({ code: ErrorCode.RateLimited });
+    expect(await store.listDocuments('app1')).toHaveLength(5);
+  });
+
   test('apps are isolated from each other', async () => {
     await start();
     await store.createDocument('app1', 'shared', { owner: 1 });
@@ -485,6 +541,18 @@ describe('PostgresStore connections', () => {
     await sleep(200);
     await expect(store.ping()).resolves.toBeUndefined();
     expect(await store.listDocuments('app1')).toHaveLength(1);
+  });
+
+  test('a create under maxDocuments (a transaction) survives pg_terminate_backend too', async () => {
+    const store = await openStore({ postgres: connUrl(), dataDir: '/nonexistent-unused' });
+    stores.push(store);
+    for (let round = 1; round <= 3; round++) {
+      await Promise.all([store.ping(), store.ping(), store.ping()]);
+      expect(await terminateStoreSessions()).toBeGreaterThan(0);
+      const outcome = await store.createDocument('quota-app', `doc${round}`, { round }, { maxDocuments: 2 }).catch((e: HubbubError) => e.code);
+      expect(outcome).toEqual(round <= 2 ? expect.objectContaining({ revision: 1 }) : ErrorCode.RateLimited);
+    }
+    expect(await store.listDocuments('quota-app')).toHaveLength(2);
   });
 
   test('init creates the prefixed tables, and a second store on the same database shares them', async () => {

@@ -4,7 +4,7 @@ const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
 /** What browser clients send: credentials, JSON bodies, and the long-poll session header. */
 const ALLOW_HEADERS = 'authorization, content-type, foony-lp-session';
 /** Headers scripts may read: the long-poll session and history's `Link` to the next page. */
-const EXPOSE_HEADERS = 'foony-lp-session, link';
+const EXPOSE_HEADERS = 'foony-lp-session, link, retry-after';
 const MAX_AGE_SECONDS = '600';
 
 /**

@@ -2,9 +2,28 @@ import { ErrorCode, HubbubError, assertAllowed, isValidChannelName, type Realtim
 import type { Identity } from '../core/identity.js';
 import { newEventId, publishEvent } from '../core/events.js';
 import type { Engine } from '../engine/engine.js';
-import type { Store, SyncDocument } from './store/store.js';
+import { encodeData, type Store, type SyncDocument } from './store/store.js';
 
 export type DocumentChange = 'sync.created' | 'sync.updated' | 'sync.deleted';
+
+export interface DocumentLimits {
+  /** Most documents one app holds (`--max-documents-per-app`); a create past it is 42900. */
+  maxPerApp: number;
+  /** Largest document, in bytes of its JSON (`--max-document-size`); past it a write is 41300. */
+  maxBytes: number;
+}
+
+export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = { maxPerApp: 10_000, maxBytes: 64 * 1024 };
+
+/** Documents in one `GET /sync/documents` page unless `limit` says otherwise, and the most it may say. */
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+
+/** One page of a listing; `next` (an opaque cursor for `?cursor=`) is there when more may follow. */
+export interface DocumentPage {
+  documents: SyncDocument[];
+  next?: string;
+}
 
 /**
  * Synced documents: durable in the Store, every write one revision further, every change an event
@@ -14,14 +33,20 @@ export type DocumentChange = 'sync.created' | 'sync.updated' | 'sync.deleted';
 export class Documents {
   /** Called after each change, e.g. to queue webhooks. */
   onChange?: (app: string, event: RealtimeEvent) => void;
+  private readonly limits: DocumentLimits;
 
   constructor(
     private readonly store: Store,
     private readonly engine: Engine,
-  ) {}
+    limits: Partial<DocumentLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_DOCUMENT_LIMITS, ...limits };
+  }
 
   async create(who: Identity, name: unknown, data: unknown): Promise<SyncDocument> {
-    const doc = await this.store.createDocument(who.app, this.check(who, name, 'publish'), data);
+    const checked = this.check(who, name, 'publish');
+    this.checkSize(checked, data);
+    const doc = await this.store.createDocument(who.app, checked, data, { maxDocuments: this.limits.maxPerApp });
     await this.emit(who, 'sync.created', doc);
     return doc;
   }
@@ -35,7 +60,9 @@ export class Documents {
 
   async update(who: Identity, name: unknown, data: unknown, revision: unknown): Promise<SyncDocument> {
     if (!Number.isSafeInteger(revision)) throw new HubbubError(ErrorCode.BadFrame, 'update needs the "revision" you last read');
-    const doc = await this.store.updateDocument(who.app, this.check(who, name, 'publish'), data, revision as number);
+    const checked = this.check(who, name, 'publish');
+    this.checkSize(checked, data);
+    const doc = await this.store.updateDocument(who.app, checked, data, revision as number);
     await this.emit(who, 'sync.updated', doc);
     return doc;
   }
@@ -47,17 +74,38 @@ export class Documents {
     return doc;
   }
 
-  async list(who: Identity, prefix?: string): Promise<SyncDocument[]> {
-    const docs = await this.store.listDocuments(who.app, prefix ? { prefix } : {});
-    return docs.filter((d) => allowedToRead(who, d.name));
+  /**
+   * `GET /sync/documents?prefix&limit&cursor`: one page in name order. The store reads `limit`
+   * documents past the cursor and those the capability hides are left out, so a page can be short
+   * (even empty) while `next` says more may follow: each request costs at most `limit` rows.
+   */
+  async list(who: Identity, query: URLSearchParams): Promise<DocumentPage> {
+    const limit = listLimit(query.get('limit'));
+    const cursor = query.get('cursor');
+    const prefix = query.get('prefix') ?? '';
+    const after = cursor === null ? undefined : nameOfCursor(cursor);
+    const scanned = await this.store.listDocuments(who.app, { prefix, after, limit: limit + 1 });
+    const more = scanned.length > limit;
+    const kept = more ? scanned.slice(0, limit) : scanned;
+    const page: DocumentPage = { documents: kept.filter((d) => allowedToRead(who, d.name)) };
+    if (more) page.next = cursorOf(kept[kept.length - 1].name);
+    return page;
   }
 
   private check(who: Identity, name: unknown, op: 'publish' | 'subscribe'): string {
-    if (typeof name !== 'string' || name.length > 250 || !isValidChannelName(name)) {
+    if (!isDocumentName(name)) {
       throw new HubbubError(ErrorCode.BadFrame, 'document names use 1-250 of [A-Za-z0-9._:-], not starting or ending with "."');
     }
     assertAllowed(who.capability, `sync.${name}`, op);
     return name;
+  }
+
+  /** The body limit (`--max-payload`) bounds a request; this bounds what is kept, whatever that is. */
+  private checkSize(name: string, data: unknown): void {
+    const bytes = Buffer.byteLength(encodeData(data));
+    if (bytes > this.limits.maxBytes) {
+      throw new HubbubError(ErrorCode.TooLarge, `document "${name}" is ${bytes} bytes of JSON, over the ${this.limits.maxBytes} bytes a document may hold (--max-document-size)`);
+    }
   }
 
   private async emit(who: Identity, type: DocumentChange, doc: SyncDocument): Promise<void> {
@@ -73,6 +121,32 @@ export class Documents {
     await publishEvent(this.engine, who.app, event).catch(() => {});
     this.onChange?.(who.app, event);
   }
+}
+
+function isDocumentName(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= 250 && isValidChannelName(name);
+}
+
+function listLimit(raw: string | null): number {
+  if (raw === null) return DEFAULT_LIST_LIMIT;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_LIST_LIMIT) {
+    throw new HubbubError(ErrorCode.BadFrame, `"limit" is a whole number of 1-${MAX_LIST_LIMIT}`);
+  }
+  return n;
+}
+
+/** Opaque to clients, so what a cursor holds may change; today the last name a page read. */
+function cursorOf(name: string): string {
+  return Buffer.from(name, 'utf8').toString('base64url');
+}
+
+function nameOfCursor(cursor: string): string {
+  const name = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (cursor.length > 400 || !isDocumentName(name) || cursorOf(name) !== cursor) {
+    throw new HubbubError(ErrorCode.BadFrame, '"cursor" is not one this server gave: pass the "next" of the previous page');
+  }
+  return name;
 }
 
 function allowedToRead(who: Identity, name: string): boolean {

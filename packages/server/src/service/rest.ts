@@ -15,6 +15,7 @@ import type { WebhookEventType } from './webhooks/dispatcher.js';
 import type { RestIdentity } from './authenticate.js';
 import { HttpReply } from './http.js';
 import type { TokenAuthority } from './tokens.js';
+import type { CredentialRateLimiter } from './rest-rate-limit.js';
 
 /** Most messages in one array publish (Foony's `batchPublish` sends up to 1000). */
 export const MAX_REST_BATCH = 1000;
@@ -28,6 +29,8 @@ export interface RestContext {
   /** Longest token lifetime; longer `ttl`s are cut down to it. */
   maxTokenTtlMs: number;
   notify(app: string, type: WebhookEventType, data: unknown): void;
+  /** Publishes per credential: past it, 429 (42900) with `Retry-After`. */
+  publishLimit: CredentialRateLimiter;
 }
 
 /** One history item as Foony's `Rest` client reads it: batches come back one item per member. */
@@ -72,7 +75,8 @@ export class RestApi {
 
   /**
    * `POST /channels/{ch}/messages`. A body object is one message; an array is one batch (one id,
-   * one serial) whose id, client id and `ephemeral` are its first element's.
+   * one serial) whose id, client id and `ephemeral` are its first element's. Each member counts
+   * against the credential's publish rate; past it the answer is a 429 (42900) with `Retry-After`.
    */
   async publish(who: RestIdentity, channel: string, body: unknown): Promise<unknown> {
     assertAllowed(who.capability, channel, 'publish');
@@ -86,10 +90,13 @@ export class RestApi {
     const messageId = messageIdOf(first) ?? randomBytes(12).toString('base64url');
     const clientId = this.publisherOf(who, items as PublishItem[]);
     const ephemeral = first.ephemeral === true;
+    const refused = this.overRate(who, items.length);
+    if (refused) return refused;
     const draft: MessageDraft = batch
       ? { name: '', data: null, messageId, messages: (items as PublishItem[]).map(member) }
       : { ...member(first), messageId };
     if (clientId !== undefined) draft.clientId = clientId;
+    else if (who.viaKey && who.key) draft.dedupScope = keyDedupScope(who.key.name);
     if (ephemeral) draft.ephemeral = true;
 
     const result = await this.ctx.engine.publish(channelKeyOf(who.app, channel), draft);
@@ -205,6 +212,18 @@ export class RestApi {
     };
   }
 
+  /** A 429 reply when `count` more messages would take the credential past its rate. */
+  private overRate(who: RestIdentity, count: number): HttpReply | undefined {
+    const limit = this.ctx.publishLimit;
+    const waitMs = limit.take(credentialOf(who), count);
+    if (waitMs === 0) return undefined;
+    if (waitMs === Infinity) {
+      throw new HubbubError(ErrorCode.TooLarge, `an array publish of ${count} messages is over the REST publish burst of ${limit.burst} (--rest-publish-burst): split it`);
+    }
+    const error = new HubbubError(ErrorCode.RateLimited, `REST publish rate over ${limit.ratePerSecond}/s for this credential: retry after ${waitMs} ms`);
+    return new HttpReply({ error: error.toJSON() }, { 'retry-after': String(Math.ceil(waitMs / 1000)) }, error.statusCode);
+  }
+
   /**
    * Who a message is attributed to. With a key: the `clientId` in the body, or nobody. With a
    * token: the token's client id; naming another one is refused (403).
@@ -220,6 +239,23 @@ export class RestApi {
     }
     return who.clientId;
   }
+}
+
+/**
+ * Whose publish rate a request spends: an API key's own (by name), or a token's app and client id
+ * (every token of one client shares it). Spaces never occur in key names, app ids or client ids.
+ */
+function credentialOf(who: RestIdentity): string {
+  return who.viaKey && who.key ? `key ${who.key.name}` : `token ${who.app} ${who.clientId}`;
+}
+
+/**
+ * The dedup scope of an API key publishing without a client id: its own, so two keys (two backends)
+ * of one app never collapse each other's ids. `/` is outside the client-id alphabet (names.ts), so
+ * no client id can spell this scope.
+ */
+function keyDedupScope(keyName: string): string {
+  return `key/${keyName}`;
 }
 
 function checkItem(raw: unknown): void {

@@ -9,11 +9,13 @@ import {
   asDeleted,
   documentExists,
   documentNotFound,
+  documentQuotaReached,
   encodeData,
   escapeLike,
   RevisionConflictError,
   toDocument,
   toOutboxItem,
+  type CreateDocumentOptions,
   type DocumentRow,
   type ListDocumentsOptions,
   type OutboxItem,
@@ -144,15 +146,34 @@ export class PostgresStore implements Store {
     await this.query('SELECT 1');
   }
 
-  async createDocument(app: string, name: string, data: unknown): Promise<SyncDocument> {
+  async createDocument(app: string, name: string, data: unknown, options: CreateDocumentOptions = {}): Promise<SyncDocument> {
     const now = Date.now();
-    const rows = await this.query<DocumentRow>(
-      `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
-       VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
-      [app, name, encodeData(data), now],
-    );
-    if (!rows[0]) throw documentExists(name);
-    return toDocument(rows[0]);
+    const text = encodeData(data);
+    const { maxDocuments } = options;
+    if (maxDocuments === undefined) {
+      const rows = await this.query<DocumentRow>(
+        `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
+         VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
+        [app, name, text, now],
+      );
+      if (!rows[0]) throw documentExists(name);
+      return toDocument(rows[0]);
+    }
+    // Under READ COMMITTED two creates counting at once would both see room for one more. Creates
+    // of one app take turns on an advisory lock held to the end of the transaction, and each
+    // statement sees what committed before it began: the count includes every earlier create.
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['hubbub_documents', app]);
+      const { rows } = await client.query<DocumentRow>(
+        `INSERT INTO hubbub_documents (app, name, data, revision, created_at, updated_at)
+         SELECT $1, $2, $3, 1, $4, $4 WHERE (SELECT count(*) FROM hubbub_documents WHERE app = $1) < $5
+         ON CONFLICT (app, name) DO NOTHING RETURNING ${DOC_COLUMNS}`,
+        [app, name, text, now, maxDocuments],
+      );
+      if (rows[0]) return toDocument(rows[0]);
+      const exists = await client.query('SELECT 1 FROM hubbub_documents WHERE app = $1 AND name = $2', [app, name]);
+      throw exists.rows.length > 0 ? documentExists(name) : documentQuotaReached(maxDocuments);
+    });
   }
 
   async getDocument(app: string, name: string): Promise<SyncDocument | undefined> {
@@ -185,8 +206,9 @@ export class PostgresStore implements Store {
 
   async listDocuments(app: string, options: ListDocumentsOptions = {}): Promise<SyncDocument[]> {
     const rows = await this.query<DocumentRow>(
-      `SELECT ${DOC_COLUMNS} FROM hubbub_documents WHERE app = $1 AND name LIKE $2 ESCAPE '\\' ORDER BY name`,
-      [app, `${escapeLike(options.prefix ?? '')}%`],
+      `SELECT ${DOC_COLUMNS} FROM hubbub_documents WHERE app = $1 AND name LIKE $2 ESCAPE '\\' AND name > $3
+       ORDER BY name LIMIT $4`,
+      [app, `${escapeLike(options.prefix ?? '')}%`, options.after ?? '', options.limit ?? null],
     );
     return rows.map(toDocument);
   }
@@ -249,6 +271,29 @@ export class PostgresStore implements Store {
    * e.g. a conflict, which clients already handle by refetching.)
    */
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return this.withClient(async (client) => (await client.query<R>(sql, params)).rows);
+  }
+
+  /**
+   * `work` in one transaction, committed when it returns and rolled back when it throws. A dead
+   * session is retried whole, like a single statement: a transaction it cut short never committed.
+   */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  /** `work` on a pooled connection, with the dead-session handling `query` describes. */
+  private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
       // While checked out, a client has no 'error' listener of the pool's; a session killed right
@@ -256,17 +301,17 @@ export class PostgresStore implements Store {
       let died: Error | undefined;
       const onError = (err: Error) => (died ??= err);
       client.on('error', onError);
-      let rows: R[] | undefined;
+      let result: T | undefined;
       let failure: unknown;
       try {
-        rows = (await client.query<R>(sql, params)).rows;
+        result = await work(client);
       } catch (err) {
         failure = err;
       }
       client.removeListener('error', onError);
       // A dead connection is destroyed, not handed back to the pool.
       client.release(died ?? (failure !== undefined && isConnectionError(failure) ? (failure as Error) : undefined));
-      if (failure === undefined) return rows!;
+      if (failure === undefined) return result as T;
       // Every idle connection of the pool may have been killed at once: each retry destroys one.
       if (attempt < DEAD_SESSION_RETRIES && !this.closed && isDeadSession(failure)) continue;
       throw isConnectionError(failure) ? unreachable(failure) : failure;

@@ -19,6 +19,18 @@ export interface SyncDocument {
 export interface ListDocumentsOptions {
   /** Names starting with this exact string; `%` and `_` are ordinary characters. */
   prefix?: string;
+  /** Names after this one in name order (it need not exist): where the previous page ended. */
+  after?: string;
+  /** At most this many (absent: all). */
+  limit?: number;
+}
+
+export interface CreateDocumentOptions {
+  /**
+   * Most documents the app may hold: a create past it is 42900 and writes nothing. Checked and
+   * written in one step under a lock per app, so concurrent creates (from any node) cannot pass it.
+   */
+  maxDocuments?: number;
 }
 
 export interface WebhookItem {
@@ -46,14 +58,14 @@ export interface Store {
   /** Throws when the backing database is unreachable. */
   ping(): Promise<void>;
 
-  /** Revision 1. Exists → HubbubError 40900. */
-  createDocument(app: string, name: string, data: unknown): Promise<SyncDocument>;
+  /** Revision 1. Exists → HubbubError 40900; the app already holds `maxDocuments` → 42900. */
+  createDocument(app: string, name: string, data: unknown, options?: CreateDocumentOptions): Promise<SyncDocument>;
   getDocument(app: string, name: string): Promise<SyncDocument | undefined>;
   /** Stale → RevisionConflictError (40900); missing → HubbubError 40400. */
   updateDocument(app: string, name: string, data: unknown, expectedRevision: number): Promise<SyncDocument>;
   /** Returns the deleted document with revision + 1. Stale → RevisionConflictError; missing → 40400. */
   deleteDocument(app: string, name: string, expectedRevision?: number): Promise<SyncDocument>;
-  /** Sorted by name (binary / code-point order on both backends). */
+  /** Sorted by name (binary / code-point order on both backends), a page when `limit` is given. */
   listDocuments(app: string, options?: ListDocumentsOptions): Promise<SyncDocument[]>;
 
   /** Durable, at-least-once: an item stays until markWebhookDelivered. Due immediately. */
@@ -91,6 +103,14 @@ export class RevisionConflictError extends HubbubError {
 
 export function documentExists(name: string): HubbubError {
   return new HubbubError(ErrorCode.Conflict, `document "${name}" already exists`);
+}
+
+/**
+ * The app holds as many documents as it may. 42900, not 40900: 40900 says "this document exists" or
+ * "your revision is stale", and a client acting on that (create → update, refetch) would loop.
+ */
+export function documentQuotaReached(maxDocuments: number): HubbubError {
+  return new HubbubError(ErrorCode.RateLimited, `this app holds ${maxDocuments} documents, the most it may (--max-documents-per-app): delete some first`);
 }
 
 export function documentNotFound(name: string): HubbubError {
