@@ -1,11 +1,42 @@
 import { readFile } from 'node:fs/promises';
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, HubbubError, isValidAppId, isValidChannelName } from '@hubbub/protocol';
+import { ERROR_DESCRIPTIONS, ErrorCode, HubbubError, isValidAppId, isValidChannelName, type ErrorCodeName } from '@hubbub/protocol';
 import { appOf, channelKeyOf, channelOf } from '../core/outbound.js';
+import { AdminSessions, clearedCookie, isCrossSite, sameKey, sessionCookie, sessionTokenOf } from './admin-sessions.js';
+import { queryOf, sendJson } from './http.js';
 import type { HubbubServer } from './server.js';
 
-const PAGE = new URL('../../assets/admin.html', import.meta.url);
+const ASSETS = new URL('../../assets/', import.meta.url);
+/** The page's own files, served without a login (they hold no data). */
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/admin': { file: 'admin.html', type: 'text/html; charset=utf-8' },
+  '/admin/': { file: 'admin.html', type: 'text/html; charset=utf-8' },
+  '/admin/admin.js': { file: 'admin.js', type: 'text/javascript; charset=utf-8' },
+};
+/** The page runs only its own script and talks only to this server; no other site may frame it. */
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+/** A login body holds one key: anything longer is not a login. */
+const MAX_LOGIN_BYTES = 4096;
+
+const KEY_IN_URL =
+  'the admin key is not accepted in a URL (proxies and browsers log URLs): send it as "Authorization: Bearer <admin key>", or log in with the form at /admin';
+const NO_CREDENTIALS = 'not logged in: log in with the form at /admin, or send "Authorization: Bearer <admin key>"';
+const WRONG_KEY = 'wrong admin key: give the key the server was started with (--admin-key or HUBBUB_ADMIN_KEY)';
+
+const ERROR_NAMES = new Map<number, ErrorCodeName>(Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]));
+
+/** A code with its name and meaning: 40301 → Capability, "the token's capability…". */
+export function describeErrorCode(code: number): { name: string; description: string } {
+  const name = ERROR_NAMES.get(code);
+  return name ? { name, description: ERROR_DESCRIPTIONS[name] } : { name: 'Unknown', description: 'a code outside the Hubbub table' };
+}
 
 /** One second of the picture the admin page draws. */
 export interface AdminSnapshot {
@@ -21,16 +52,12 @@ export interface AdminSnapshot {
   totals: { messagesIn: number; deliveries: number; bytesIn: number; bytesOut: number };
   topChannels: Array<{ app: string; channel: string; messages: number }>;
   apps: Array<{ app: string; connections: number; messages: number }>;
-  errors: Array<{ code: number; count: number }>;
-  recentErrors: Array<{ at: number; code: number; message: string }>;
+  errors: Array<{ code: number; name: string; description: string; count: number }>;
+  recentErrors: Array<{ at: number; code: number; name: string; message: string }>;
   nodes: string[];
   webhookQueueDepth: number;
 }
 
-/**
- * `/admin`: a page and a once-a-second SSE stream of the server's figures, behind the admin key.
- * The page is static; every number arrives over the stream.
- */
 export interface Sample {
   at: number;
   connections: number;
@@ -39,9 +66,22 @@ export interface Sample {
   deliveriesPerSecond: number;
 }
 
+/** An open `/admin/stream`, and the login it rides on (none for a Bearer key). */
+interface AdminStream {
+  res: ServerResponse;
+  session?: string;
+}
+
+/**
+ * `/admin`: a page and a once-a-second SSE stream of the server's figures, behind the admin key.
+ * The page is static; every number arrives over the stream. The key is given once, to a login
+ * form that answers with a session cookie, or as a Bearer header by tools; never in a URL.
+ */
 export class AdminConsole {
   /** The last five minutes, one sample a second, shared by every open admin page. */
   readonly series: Sample[] = [];
+  readonly sessions = new AdminSessions();
+  private readonly streams = new Set<AdminStream>();
   private last?: { at: number; messagesIn: number; deliveries: number };
   private timer?: NodeJS.Timeout;
 
@@ -57,6 +97,8 @@ export class AdminConsole {
 
   stop(): void {
     clearInterval(this.timer);
+    for (const stream of this.streams) stream.res.end();
+    this.streams.clear();
   }
 
   private sample(): Sample {
@@ -84,24 +126,68 @@ export class AdminConsole {
     if (!this.adminKey) {
       throw new HubbubError(ErrorCode.NotFound, 'the admin console is off: start the server with --admin-key (or HUBBUB_ADMIN_KEY)');
     }
-    if (path === '/admin' || path === '/admin/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(await readFile(PAGE));
+    if (queryOf(req).has('key')) throw new HubbubError(ErrorCode.Forbidden, KEY_IN_URL);
+    const method = req.method;
+    const asset = STATIC[path];
+    if (asset && (method === 'GET' || method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': asset.type, ...PAGE_HEADERS });
+      res.end(await readFile(new URL(asset.file, ASSETS)));
       return true;
     }
-    this.authorize(req);
-    if (path === '/admin/stream') return this.stream(req, res);
-    if (path === '/admin/presence') {
-      const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    if (path === '/admin/login' && method === 'POST') return this.login(req, res);
+    if (path === '/admin/logout' && method === 'POST') return this.logout(req, res);
+    const session = this.authorize(req);
+    if (path === '/admin/session' && method === 'GET') {
+      sendJson(res, 200, { expiresAt: session ? this.sessions.expiresAt(session) : null }, { 'cache-control': 'no-store' });
+      return true;
+    }
+    if (path === '/admin/stream' && method === 'GET') return this.stream(req, res, session);
+    if (path === '/admin/presence' && method === 'GET') {
+      const q = queryOf(req);
       const app = q.get('app') ?? '';
       const channel = q.get('channel') ?? '';
       if (!isValidAppId(app) || !isValidChannelName(channel)) throw new HubbubError(ErrorCode.BadFrame, 'give ?app= and ?channel=');
       const members = await this.server.engine.presenceMembers(channelKeyOf(app, channel));
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ members }));
+      sendJson(res, 200, { members }, { 'cache-control': 'no-store' });
       return true;
     }
-    throw new HubbubError(ErrorCode.NotFound, `no admin route ${path}`);
+    throw new HubbubError(ErrorCode.NotFound, `no admin route ${req.method} ${path}`);
+  }
+
+  /**
+   * `POST /admin/login` with `{ "key": … }` (JSON, from the page's script) or `key=…` (a plain form
+   * post): a session cookie on the right key; 401 on a wrong one, or back to the form saying so.
+   */
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    this.refuseCrossSite(req);
+    const form = isFormPost(req);
+    const key = await readLoginKey(req, form);
+    if (!sameKey(key, this.adminKey!)) {
+      if (form) return redirect(res, '/admin?login=failed');
+      throw new HubbubError(ErrorCode.BadAuth, WRONG_KEY);
+    }
+    const { token, expiresAt } = this.sessions.start();
+    const cookie = sessionCookie(req, token, expiresAt - Date.now());
+    if (form) return redirect(res, '/admin', cookie);
+    sendJson(res, 200, { expiresAt }, { 'set-cookie': cookie, 'cache-control': 'no-store' });
+    return true;
+  }
+
+  /** `POST /admin/logout`: the session ends now, and so do the streams it opened. */
+  private logout(req: IncomingMessage, res: ServerResponse): boolean {
+    this.refuseCrossSite(req);
+    const token = sessionTokenOf(req);
+    this.sessions.end(token);
+    if (token) {
+      for (const stream of this.streams) if (stream.session === token) stream.res.end();
+    }
+    if (isFormPost(req)) return redirect(res, '/admin', clearedCookie(req));
+    res.writeHead(204, { 'set-cookie': clearedCookie(req), 'cache-control': 'no-store' }).end();
+    return true;
+  }
+
+  private refuseCrossSite(req: IncomingMessage): void {
+    if (isCrossSite(req)) throw new HubbubError(ErrorCode.Forbidden, 'admin requests must come from the admin page on this server');
   }
 
   async snapshot(): Promise<AdminSnapshot> {
@@ -125,32 +211,81 @@ export class AdminConsole {
       totals: { messagesIn: stats.messagesIn, deliveries: counters.framesOut, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut },
       topChannels: stats.topChannels(10).map(({ channel, messages }) => ({ app: appOf(channel), channel: channelOf(channel), messages })),
       apps: [...perApp].map(([app, connections]) => ({ app, connections, messages: stats.messagesByApp.get(app) ?? 0 })),
-      errors: [...stats.errors].map(([code, count]) => ({ code, count })).sort((a, b) => a.code - b.code),
-      recentErrors: stats.recentErrors.slice(-10),
+      errors: [...stats.errors].map(([code, count]) => ({ code, ...describeErrorCode(code), count })).sort((a, b) => a.code - b.code),
+      recentErrors: stats.recentErrors.slice(-10).map((e) => ({ ...e, name: describeErrorCode(e.code).name })),
       nodes: (await engine.nodes?.().catch(() => undefined)) ?? [this.server.nodeId],
       webhookQueueDepth: await store.webhookQueueDepth().catch(() => -1),
     };
   }
 
-  private authorize(req: IncomingMessage): void {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    const header = req.headers.authorization?.replace(/^Bearer /, '');
-    const given = Buffer.from(header ?? q.get('key') ?? '');
-    const want = Buffer.from(this.adminKey!);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) {
-      throw new HubbubError(ErrorCode.Forbidden, 'wrong or missing admin key');
+  /**
+   * A Bearer admin key, or a live session cookie; returns the session token (none for Bearer).
+   * A header that is there but wrong is refused even with a good cookie: it is a mistake to report.
+   */
+  private authorize(req: IncomingMessage): string | undefined {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '';
+      if (sameKey(bearer, this.adminKey!)) return undefined;
+      throw new HubbubError(ErrorCode.BadAuth, WRONG_KEY);
     }
+    const token = sessionTokenOf(req);
+    if (this.sessions.expiresAt(token) !== undefined) return token;
+    throw new HubbubError(ErrorCode.BadAuth, token ? 'the admin session has ended: log in again at /admin' : NO_CREDENTIALS);
   }
 
-  private async stream(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = async () => res.write(`event: snapshot\ndata: ${JSON.stringify(await this.snapshot())}\n\n`);
+  private async stream(req: IncomingMessage, res: ServerResponse, session: string | undefined): Promise<boolean> {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const stream: AdminStream = { res, session };
+    this.streams.add(stream);
+    const send = async () => {
+      if (res.writableEnded) return;
+      // A login that expired (or was logged out elsewhere) stops feeding its page.
+      if (session && this.sessions.expiresAt(session) === undefined) return void res.end();
+      res.write(`event: snapshot\ndata: ${JSON.stringify(await this.snapshot())}\n\n`);
+    };
     res.write(`event: series\ndata: ${JSON.stringify(this.series)}\n\n`);
+    const timer = setInterval(() => void send().catch(() => res.end()), 1000);
+    const done = () => {
+      clearInterval(timer);
+      this.streams.delete(stream);
+    };
+    req.on('close', done);
+    res.on('finish', done);
     await send();
-    const timer = setInterval(() => void send().catch(() => clearInterval(timer)), 1000);
-    req.on('close', () => clearInterval(timer));
     return true;
   }
+}
+
+/** A browser's plain form post (the page without its script), as opposed to a JSON call. */
+function isFormPost(req: IncomingMessage): boolean {
+  return (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+}
+
+async function readLoginKey(req: IncomingMessage, form: boolean): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_LOGIN_BYTES) throw new HubbubError(ErrorCode.TooLarge, `a login body is at most ${MAX_LOGIN_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (form) return new URLSearchParams(text).get('key') ?? '';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HubbubError(ErrorCode.BadFrame, 'send {"key": "<admin key>"} as JSON, or post the login form');
+  }
+  const key = (body as { key?: unknown } | null)?.key;
+  if (typeof key !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'send {"key": "<admin key>"} as JSON, or post the login form');
+  return key;
+}
+
+function redirect(res: ServerResponse, location: string, cookie?: string): boolean {
+  res.writeHead(303, { location, 'cache-control': 'no-store', ...(cookie ? { 'set-cookie': cookie } : {}) }).end();
+  return true;
 }
 
 function round(n: number): number {
