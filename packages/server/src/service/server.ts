@@ -3,29 +3,37 @@ import type { Registry } from 'prom-client';
 import { Stats } from '../core/stats.js';
 import { createMetrics } from './metrics.js';
 import type { AddressInfo } from 'node:net';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, HubbubError, assertChannelName, isCapabilitySubset, parseCapability, type Capability } from '@hubbub/protocol';
 import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
+import { CloseCode } from '../core/close-codes.js';
+import { ConnectionIds } from '../core/connection-ids.js';
 import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionContext, type SessionLimits, type Wire } from '../core/session.js';
 import { appOf, channelOf } from '../core/outbound.js';
 import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
 import { LongPollTransport } from '../transport/long-poll.js';
-import { authenticateHeader, authenticator, type RestIdentity } from './authenticate.js';
+import { Admission, DEFAULT_MAX_PENDING_CONNECTIONS, messageBound, pendingMessageBound } from '../transport/admission.js';
+import { authenticateHeader, authenticator, logAuthFailures, type RestIdentity } from './authenticate.js';
 import { Cors } from './cors.js';
 import { parseDuration } from './duration.js';
 import { HttpApi, queryOf, sendJson } from './http.js';
 import { AdminConsole } from './admin.js';
+import { serveHomePage } from './home-page.js';
+import { serveSdkBundle } from './sdk-bundle.js';
 import { KeyStore } from './keys.js';
-import { resolveSigningKey } from './signing-key.js';
+import { DEV_KEY_FILE, ensurePrivateDir, resolveSigningKey, tightenPrivateFile } from './signing-key.js';
+import { redactUrl } from './logger.js';
 import { TokenAuthority } from './tokens.js';
 import { RestApi } from './rest.js';
-import { Documents } from './documents.js';
+import { CredentialRateLimiter, DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE } from './rest-rate-limit.js';
+import { DEFAULT_DOCUMENT_LIMITS, Documents } from './documents.js';
 import { ChangeFeed, type WatchedTable } from './change-feed.js';
 import { WebhookDispatcher, type WebhookEndpoint, type WebhookEventType } from './webhooks/dispatcher.js';
-import { openStore } from './store/index.js';
+import { openStore, SqliteStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
 export interface ServerOptions {
@@ -37,7 +45,10 @@ export interface ServerOptions {
   signingKey?: string;
   heartbeatMs: number;
   maxPayloadBytes: number;
+  /** Authenticated connections at once, WebSockets and long-poll sessions together. */
   maxConnections: number;
+  /** Connections not yet authenticated, at once (default `DEFAULT_MAX_PENDING_CONNECTIONS`); past it the oldest is closed. */
+  maxPendingConnections?: number;
   maxBufferedBytes: number;
   /** When set, WebSocket upgrades and CORS answer only these origins (else CORS allows any: `*`). */
   allowedOrigins?: string[];
@@ -45,6 +56,12 @@ export interface ServerOptions {
   adminKey?: string;
   /** Longest lifetime of a token minted by `POST /auth/token` or `POST /keys/{name}/requestToken`. */
   maxTokenTtlMs: number;
+  /** REST publishes per second per credential (an API key; a token's app and client id), and how many at once. */
+  restPublishRate: number;
+  restPublishBurst: number;
+  /** Most sync documents one app holds, and the largest one in bytes of JSON. */
+  maxDocumentsPerApp: number;
+  maxDocumentBytes: number;
   limits: Partial<SessionLimits>;
   retention: Partial<RetentionOptions>;
   /** Defaults to the embedded MemoryEngine. */
@@ -61,8 +78,15 @@ export interface ServerOptions {
   /** First webhook retry delay (doubles per attempt), and the longest wait between retries. */
   webhookRetryMs?: number;
   webhookMaxDelayMs?: number;
+  /** Let webhooks go to loopback, private and link-local addresses (refused by default: see SECURITY.md). */
+  webhookAllowPrivate?: boolean;
+  /** Exceptions while private addresses stay refused: host names, addresses, CIDRs (`10.1.0.0/16`). */
+  webhookAllowedDestinations?: string[];
   logger?: Logger;
 }
+
+/** How often each node looks for connections whose API key was revoked. */
+export const REVOCATION_CHECK_MS = 2_000;
 
 export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   port: 3000,
@@ -73,6 +97,10 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   maxConnections: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxTokenTtlMs: 24 * 3_600_000,
+  restPublishRate: DEFAULT_REST_PUBLISH_RATE,
+  restPublishBurst: DEFAULT_REST_PUBLISH_BURST,
+  maxDocumentsPerApp: DEFAULT_DOCUMENT_LIMITS.maxPerApp,
+  maxDocumentBytes: DEFAULT_DOCUMENT_LIMITS.maxBytes,
   limits: {},
   retention: {},
 };
@@ -98,6 +126,7 @@ export class HubbubServer {
   readonly startedAt = Date.now();
   readonly admin: AdminConsole;
   changeFeed?: ChangeFeed;
+  private revocationSweep?: NodeJS.Timeout;
 
   private constructor(
     readonly options: ServerOptions,
@@ -106,11 +135,12 @@ export class HubbubServer {
     readonly signingKeySource: 'env' | 'dev-file',
     signingKey: string,
   ) {
-    this.documents = new Documents(store, engine);
+    this.documents = new Documents(store, engine, { maxPerApp: options.maxDocumentsPerApp, maxBytes: options.maxDocumentBytes });
     this.webhooks = new WebhookDispatcher(store, options.webhooks ?? [], {
       retryBaseMs: options.webhookRetryMs,
       maxDelayMs: options.webhookMaxDelayMs,
-      onError: (message) => this.log.warn(message),
+      destinations: { allowPrivate: options.webhookAllowPrivate, allow: options.webhookAllowedDestinations },
+      warn: (fields, message) => this.log.warn(fields, message),
     });
     this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
     this.log = options.logger ?? pino({ level: 'info' });
@@ -121,9 +151,11 @@ export class HubbubServer {
       this.notify(appOf(key), occupied ? 'channel.occupied' : 'channel.vacated', { channel: channelOf(key) });
     };
     this.limits = { ...DEFAULT_LIMITS, keepAliveMs: options.heartbeatMs, maxFrameBytes: options.maxPayloadBytes, ...options.limits };
-    const authenticate = authenticator(this.tokens, this.keys);
+    const authenticate = authenticator(this.tokens, this.keys, { onFailure: logAuthFailures(this.log) });
     // One context for every session (not one object and closure per connection).
     const sessionContext: SessionContext = {
+      // Every node derives the same key from the shared signing key: any node can check a resumed id.
+      connectionIds: new ConnectionIds(signingKey),
       engine,
       router: this.router,
       authenticate,
@@ -132,13 +164,20 @@ export class HubbubServer {
       stats: this.stats,
       notify: (app, event, data) => this.notify(app, event, data),
     };
-    const openSession = (wire: Wire) => new Session(sessionContext, wire);
+    const openSession = (wire: Wire, req: IncomingMessage) => new Session(sessionContext, wire, req.socket.remoteAddress);
+    // One budget for both transports: --max-connections authenticated, a smaller one for the rest.
+    const admission = new Admission({
+      maxConnections: options.maxConnections,
+      maxPending: options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS,
+    });
+    const maxPendingMessageBytes = pendingMessageBound(this.limits.maxAuthFrameBytes, options.maxPayloadBytes);
     this.ws = new WsTransport(
       {
         maxPayload: options.maxPayloadBytes,
         heartbeatMs: options.heartbeatMs,
         maxBufferedBytes: options.maxBufferedBytes,
-        maxConnections: options.maxConnections,
+        admission,
+        maxPendingMessageBytes,
         allowedOrigins: options.allowedOrigins,
         paths: ['/', '/ws'],
       },
@@ -148,11 +187,12 @@ export class HubbubServer {
     this.longPoll = new LongPollTransport(
       {
         prefixes: ['', '/ws'],
-        // A send body may carry several records (a 1000-member batch among them).
-        maxBodyBytes: Math.max(options.maxPayloadBytes, 1024 * 1024),
+        // The same bounds as a WebSocket message: a send body is one message of records.
+        maxBodyBytes: messageBound(options.maxPayloadBytes),
+        maxConnectBodyBytes: maxPendingMessageBytes,
         maxQueuedBytes: options.maxBufferedBytes,
         allowedOrigins: options.allowedOrigins,
-        maxSessions: options.maxConnections,
+        admission,
       },
       { open: openSession },
     );
@@ -161,6 +201,7 @@ export class HubbubServer {
       transport: this.ws.counters,
       connections: () => this.sessions.size,
       channels: () => this.router.channelCount,
+      admission,
       webhookQueueDepth: () => this.store.webhookQueueDepth(),
     });
     this.rest = new RestApi({
@@ -168,6 +209,7 @@ export class HubbubServer {
       tokens: this.tokens,
       maxTokenTtlMs: options.maxTokenTtlMs,
       notify: (app, event, data) => this.notify(app, event, data),
+      publishLimit: new CredentialRateLimiter({ ratePerSecond: options.restPublishRate, burst: options.restPublishBurst }),
     });
     this.cors = new Cors(options.allowedOrigins);
     this.api = this.buildApi();
@@ -178,28 +220,82 @@ export class HubbubServer {
     this.ws.attach(this.http);
   }
 
+  /**
+   * Open everything, all or nothing: when a step fails, what was opened is closed again (nothing is
+   * left listening or connected) and the error (50001) names the service, where it is, and the fix.
+   */
   static async start(partial: Partial<ServerOptions> = {}): Promise<HubbubServer> {
     const options = { ...DEFAULT_SERVER_OPTIONS, ...partial };
-    const { key, source } = resolveSigningKey(options.signingKey, options.dataDir);
-    const engine = options.engine ?? new MemoryEngine(options.retention);
-    const store = options.store ?? (await openStore({ postgres: options.postgres, dataDir: options.dataDir }));
-    const server = new HubbubServer(options, engine, store, source, key);
-    await engine.start(server.router);
-    await new Promise<void>((resolve, reject) => {
-      server.http.once('error', reject);
-      server.http.listen(options.port, options.host, () => resolve());
-    });
-    server.webhooks.start();
-    if (options.watchTables?.length) {
-      if (!options.postgres) throw new HubbubError(ErrorCode.BadFrame, '--watch-table needs --postgres');
-      server.changeFeed = new ChangeFeed(
-        { url: options.postgres, app: options.watchApp ?? 'default', tables: options.watchTables, onError: (err) => server.log.warn({ err: err.message }, 'change feed') },
-        engine,
-        store,
-      );
-      await server.changeFeed.start();
+    if (options.watchTables?.length && !options.postgres) {
+      throw new HubbubError(ErrorCode.Bootstrap, '--watch-table needs --postgres: the change feed reads PostgreSQL (pass --postgres URL / DATABASE_URL, or drop --watch-table)');
     }
-    return server;
+    const engine = options.engine ?? new MemoryEngine(options.retention);
+    let store = options.store;
+    let server: HubbubServer | undefined;
+    try {
+      const dataDir = options.dataDir;
+      const signing = await startStep(
+        () => {
+          ensurePrivateDir(dataDir);
+          return resolveSigningKey(options.signingKey, dataDir);
+        },
+        (err) => `cannot use the data dir ${dataDir} (${err.message}): fix its permissions or pass --data-dir / HUBBUB_DATA_DIR`,
+      );
+      store ??= await startStep(
+        () => openStore({ postgres: options.postgres, dataDir }),
+        // openStore's 50001 names the store but not where it is or the fix: its cause says what went wrong.
+        (err) => {
+          const reason = err.cause instanceof Error ? err.cause.message : err.message;
+          return options.postgres
+            ? `cannot open the PostgreSQL store at ${redactUrl(options.postgres)} (${reason}): start PostgreSQL or fix --postgres / DATABASE_URL`
+            : `cannot open the SQLite store in ${dataDir} (${reason}): fix its permissions or pass --data-dir / HUBBUB_DATA_DIR`;
+        },
+      );
+      server = new HubbubServer(options, engine, store, signing.source, signing.key);
+      const log = server.log;
+      if (signing.created) log.warn({ file: signing.created }, 'made a new development signing key: tokens signed by any other key are refused');
+      keepPrivate(log, dataDir, store);
+      await startStep(
+        () => engine.start(server!.router),
+        (err) => (engine.kind === 'redis' ? `${err.message}: start Redis or fix --redis / REDIS_URL` : `cannot start the ${engine.kind} engine (${err.message})`),
+      );
+      const http = server.http;
+      await startStep(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            http.once('error', reject);
+            http.listen(options.port, options.host, () => {
+              http.off('error', reject);
+              resolve();
+            });
+          }),
+        (err) => listenProblem(err, options.port, options.host),
+      );
+      server.webhooks.start();
+    server.watchRevocations();
+      if (options.watchTables?.length) {
+        const url = options.postgres!;
+        await startStep(
+          () => {
+            server!.changeFeed = new ChangeFeed(
+              { url, app: options.watchApp ?? 'default', tables: options.watchTables!, onError: (err) => log.warn({ err: err.message }, 'change feed') },
+              engine,
+              store!,
+            );
+            return server!.changeFeed.start();
+          },
+          (err) => `cannot watch tables on PostgreSQL at ${redactUrl(url)} (${err.message}): create the tables or fix --watch-table / HUBBUB_WATCH_TABLE`,
+        );
+      }
+      return server;
+    } catch (err) {
+      if (server) await server.close().catch(() => {});
+      else {
+        await engine.close().catch(() => {});
+        if (store && !options.store) await store.close().catch(() => {});
+      }
+      throw err;
+    }
   }
 
   get port(): number {
@@ -219,6 +315,23 @@ export class HubbubServer {
     return (this.engine as { nodeId?: string }).nodeId ?? `local-${process.pid}`;
   }
 
+  /**
+   * Revoking an API key (`hubbub keys revoke`, which rewrites keys.json) ends, within
+   * `REVOCATION_CHECK_MS`, every connection whose credentials came from that key: the key itself,
+   * tokens it signed, tokens `POST /auth/token` minted with it. Each node checks its own data dir's
+   * keys file, so nodes that share keys must share that file.
+   */
+  private watchRevocations(): void {
+    this.revocationSweep = setInterval(() => {
+      const revoked = new Set(this.keys.list().filter((k) => k.revokedAt).map((k) => `${k.app}.${k.keyId}`));
+      if (revoked.size === 0) return;
+      for (const session of [...this.sessions.all()]) {
+        if (session.keyName !== undefined && revoked.has(session.keyName)) session.close(CloseCode.KeyRevoked, 'API key revoked');
+      }
+    }, REVOCATION_CHECK_MS);
+    this.revocationSweep.unref();
+  }
+
   /** Something webhooks may want to hear about. Queued durably; never fails the caller. */
   notify(app: string, type: WebhookEventType, data: unknown): void {
     if (!this.webhooks.configured) return;
@@ -231,6 +344,7 @@ export class HubbubServer {
    */
   async close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    clearInterval(this.revocationSweep);
     this.admin.stop();
     await this.ws.close();
     this.longPoll.close();
@@ -245,13 +359,16 @@ export class HubbubServer {
   /** Plain-text and page routes first; everything else is the JSON API. */
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (path.startsWith('/admin')) {
-      try {
-        if (await this.admin.handle(req, res, path)) return;
-      } catch (err) {
-        const e = err instanceof HubbubError ? err : new HubbubError(ErrorCode.Server, 'internal server error');
-        return sendJson(res, e.statusCode, { error: e.toJSON() });
+    try {
+      if (path.startsWith('/admin') && (await this.admin.handle(req, res, path))) return;
+      // The pages a newcomer opens, and the SDK as a public script (it sends its own CORS header).
+      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        return serveHomePage(req, res, { adminEnabled: !!this.options.adminKey, port: this.port });
       }
+      if (await serveSdkBundle(req, res, path)) return;
+    } catch (err) {
+      const e = err instanceof HubbubError ? err : new HubbubError(ErrorCode.Server, 'internal server error');
+      return sendJson(res, e.statusCode, { error: e.toJSON() });
     }
     // Everything below (the API, long-polling) is open to pages on other origins.
     if (this.cors.handle(req, res)) return;
@@ -273,7 +390,8 @@ export class HubbubServer {
 
   private buildApi(): HttpApi {
     const api = new HttpApi(this.options.maxPayloadBytes);
-    const who = (req: IncomingMessage) => authenticateHeader(req.headers.authorization, this.tokens, this.keys);
+    const onFailure = logAuthFailures(this.log);
+    const who = (req: IncomingMessage) => authenticateHeader(req.headers.authorization, this.tokens, this.keys, { onFailure, address: req.socket.remoteAddress });
     const channelParam = (raw: string) => {
       assertChannelName(raw);
       return raw;
@@ -298,9 +416,7 @@ export class HubbubServer {
         const body = (await api.json(req)) as { name?: unknown; data?: unknown };
         return this.documents.create(await who(req), body.name, body.data ?? null);
       })
-      .route('GET', /^\/sync\/documents$/, async (req) => ({
-        documents: await this.documents.list(await who(req), queryOf(req).get('prefix') ?? undefined),
-      }))
+      .route('GET', /^\/sync\/documents$/, async (req) => this.documents.list(await who(req), queryOf(req)))
       .route('GET', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => this.documents.get(await who(req), name))
       .route('PUT', /^\/sync\/documents\/([^/]+)$/, async (req, [name]) => {
         const body = (await api.json(req)) as { data?: unknown; revision?: unknown };
@@ -328,9 +444,41 @@ export class HubbubServer {
         throw new HubbubError(ErrorCode.Capability, 'requested capability is wider than the API key allows');
       }
     }
-    const minted = await this.tokens.mint({ app: identity.app, clientId: req.clientId, ttlMs, capability });
+    const minted = await this.tokens.mint({ app: identity.app, clientId: req.clientId, ttlMs, capability, keyName: identity.key?.name });
     return { token: minted.token, expiresAt: minted.expiresAt, clientId: req.clientId };
   }
+}
+
+/** Run one start-up step; a failure becomes a 50001 whose message `explain` writes: the service, where, the fix. */
+async function startStep<T>(run: () => T | Promise<T>, explain: (err: Error & { code?: string }) => string): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const error = new HubbubError(ErrorCode.Bootstrap, explain(err as Error));
+    error.cause = err;
+    throw error;
+  }
+}
+
+function listenProblem(err: Error & { code?: string }, port: number, host: string): string {
+  if (err.code === 'EADDRINUSE') return `port ${port} is in use: stop the other process or pass --port / PORT`;
+  if (err.code === 'EACCES') return `port ${port} needs privileges this process lacks: pick a port above 1023 with --port / PORT`;
+  return `cannot listen on ${host}:${port} (${err.message}): fix --host / HOST or --port / PORT`;
+}
+
+/**
+ * The data dir's secrets stay owner-only: files made by older versions (or copied in) that others
+ * could read are narrowed to 0600, and said so; a loose data dir itself is only warned about.
+ */
+function keepPrivate(log: Logger, dataDir: string, store: Store): void {
+  const files = [join(dataDir, 'keys.json'), join(dataDir, DEV_KEY_FILE)];
+  if (store instanceof SqliteStore) files.push(store.path, `${store.path}-wal`, `${store.path}-shm`);
+  for (const file of files) {
+    const was = tightenPrivateFile(file);
+    if (was !== undefined) log.warn({ file, was: `0${was.toString(8)}` }, `${file} was readable by other users: narrowed to 0600`);
+  }
+  const dirMode = statSync(dataDir).mode & 0o777;
+  if (dirMode & 0o077) log.warn({ dataDir, mode: `0${dirMode.toString(8)}` }, `the data dir ${dataDir} is open to other users: chmod 700 it`);
 }
 
 export { DEFAULT_RETENTION };
