@@ -40,6 +40,11 @@ export interface AttachedEvent {
   discontinuity: boolean;
 }
 
+export interface PublishOptions {
+  /** Live only: not kept in history, not replayed after a reconnect. */
+  ephemeral?: boolean;
+}
+
 export interface HistoryOptions {
   limit?: number;
   direction?: 'backwards' | 'forwards';
@@ -97,13 +102,16 @@ export class Channel {
     return this.lifecycle.on('attached', fn);
   }
 
-  /** Resolves once the server acknowledged the message; rejects with a coded HubbubError. */
-  async publish(name: string, data?: unknown): Promise<void> {
+  /**
+   * Resolves once the server acknowledged the message; rejects with a coded HubbubError. `ephemeral`
+   * messages (typing indicators, cursors) reach live subscribers only: no serial, no history, no replay.
+   */
+  async publish(name: string, data?: unknown, options: PublishOptions = {}): Promise<void> {
     if (typeof name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'publish needs an event name');
     void this.attach().catch(() => {});
     const messageId = this.owner.nextMessageId();
     await this.owner.conn.request(
-      { t: 'pub', channel: this.name, name, data, messageId },
+      { t: 'pub', channel: this.name, name, data, messageId, ...(options.ephemeral ? { ephemeral: true } : {}) },
       { resend: true, queue: this.owner.queueMessages },
     );
   }

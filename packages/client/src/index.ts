@@ -1,5 +1,5 @@
 export { Realtime, Channels, ConnectionHandle, DEFAULT_ENDPOINT, type RealtimeOptions } from './realtime.js';
-export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type AttachedEvent, type ChannelState } from './channel.js';
+export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type PublishOptions, type AttachedEvent, type ChannelState } from './channel.js';
 export type { AuthCallback, AuthCallbackResult, ConnectionState, ConnectionStateChange, WebSocketConstructor, WebSocketLike } from './connection.js';
 export type { Clock } from './clock.js';
 export { HubbubError, ErrorCode, CloseCode, closeClassOf, isValidChannelName, type CloseClass } from '@hubbub/protocol';
