@@ -1,58 +1,85 @@
-// A runnable chat on Hubbub's embedding API: `npm run example:chat`, then open http://localhost:3100.
-// Plain node:http serves the page; HubSocketServer carries the socket; ChannelHub keeps rooms,
-// presence and typing indicators.
+// The browser chat on `hubbub serve` and the `@hubbub/client` SDK: `npm run example:chat`, then open the
+// URL it prints in two windows. This process serves the page and a token endpoint; the page loads the
+// SDK from hubbub serve (`/sdk/hubbub.js`) and talks to it directly.
+//
+//   PORT (3100), HOST (127.0.0.1: HOST=0.0.0.0 to try it from a phone on your network)
+//   HUBBUB_PORT (0: a free port) for the hubbub serve this starts, or use one that already runs:
+//   HUBBUB_URL=http://127.0.0.1:3000 HUBBUB_API_KEY=chat.xxxx:yyyy (a key of app "chat")
+//   HUBBUB_PUBLIC_URL: where browsers reach hubbub serve, when not at the page's host and HUBBUB_PORT
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { ChannelHub, HubSocketServer } from '@hubbub/server';
+import { startHubbub } from './hubbub-process.mjs';
+import { tokenEndpoint } from './token-endpoint.mjs';
 
+const APP = 'chat';
 const ROOMS = ['general', 'random', 'help'];
-const port = Number(process.env.PORT ?? 3100);
-const page = new URL('./public/index.html', import.meta.url);
+const port = Number(process.env.PORT || 3100);
+const host = process.env.HOST || '127.0.0.1';
 
-const hub = new ChannelHub({ typingTtlMs: 4000 });
+/** The page's files: a fixed list, so nothing from the URL reaches the disk. */
+const FILES = {
+  '/': ['index.html', 'text/html'],
+  '/app.js': ['app.js', 'text/javascript'],
+  '/chat-view.js': ['chat-view.js', 'text/javascript'],
+  '/connection-status.js': ['connection-status.js', 'text/javascript'],
+  '/style.css': ['style.css', 'text/css'],
+};
+
+const hubbub = await connectHubbub();
+const config = JSON.stringify({ rooms: ROOMS, hubbubPort: hubbub.port, hubbubUrl: process.env.HUBBUB_PUBLIC_URL || undefined });
+
 const http = createServer(async (req, res) => {
-  if (req.url === '/' || req.url?.startsWith('/?')) {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(await readFile(page));
-  } else {
-    res.writeHead(404).end();
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  try {
+    if (path === '/token' && req.method === 'POST') return await tokenEndpoint(req, res, { hubbubUrl: hubbub.url, apiKey: hubbub.apiKey });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD, POST' }).end();
+    if (path === '/config') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(config);
+    const file = FILES[path];
+    if (!file) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    const body = await readFile(new URL(`./public/${file[0]}`, import.meta.url));
+    res.writeHead(200, { 'content-type': `${file[1]}; charset=utf-8`, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch (err) {
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end(`error: ${err.message}`);
   }
 });
 
-// The user name comes from the upgrade URL (`?user=alice`); a real app would check a session here.
-const sockets = new HubSocketServer({
-  paths: ['/ws'],
-  authFn: (req) => {
-    const user = new URL(req.url, 'http://x').searchParams.get('user') ?? '';
-    return /^[A-Za-z0-9_-]{1,32}$/.test(user) ? user : null;
-  },
+http.listen(port, host, () => {
+  console.log(`chat on http://localhost:${http.address().port} (open it in two windows; Ctrl-C stops both servers)`);
 });
 
-sockets.attach(http, (socket) => {
-  const user = socket.auth;
-  let room;
-  hub.bind(socket);
-  socket.emit('rooms', ROOMS);
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  http.close();
+  http.closeAllConnections();
+  await hubbub.stop?.();
+  process.exit(0);
+}
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+process.once('SIGHUP', stop);
 
-  socket.on('join', (next) => {
-    if (!ROOMS.includes(next) || next === room) return;
-    if (room) hub.leave(room, user, socket);
-    room = next;
-    hub.join(room, user, socket);
-    socket.emit('joined', { room, members: hub.presence(room), typing: hub.typingMembers(room) });
+/** The hubbub serve named by HUBBUB_URL, or a private one started here. */
+async function connectHubbub() {
+  const url = process.env.HUBBUB_URL;
+  if (url) {
+    const apiKey = process.env.HUBBUB_API_KEY;
+    if (!apiKey) {
+      console.error('HUBBUB_URL needs HUBBUB_API_KEY: make one with `hubbub keys create --app chat` in that server\'s data dir');
+      process.exit(2);
+    }
+    const parsed = new URL(url);
+    return { url: url.replace(/\/+$/, ''), apiKey, port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
+  }
+  const own = await startHubbub({ port: Number(process.env.HUBBUB_PORT || 0), host, app: APP });
+  console.log(`hubbub serve (pid ${own.pid}) on ${own.url}: in-memory, data in a temp dir, API key of app "${APP}" made there`);
+  own.exited.then((code) => {
+    if (stopping) return;
+    console.error(`hubbub serve stopped (exit ${code}): stopping the chat too`);
+    process.exit(1);
   });
-  socket.on('say', (text) => {
-    if (!room || typeof text !== 'string' || !text.trim()) return;
-    hub.setTyping(room, user, false, socket);
-    hub.publish(room, 'said', { room, user, text: text.slice(0, 2000), at: Date.now() });
-  });
-  socket.on('typing', (typing) => {
-    if (room) hub.setTyping(room, user, Boolean(typing), socket);
-  });
-});
-
-http.listen(port, () => {
-  const { port: actual } = http.address();
-  console.log(`chat listening on http://localhost:${actual}`);
-});
-
+  return own;
+}

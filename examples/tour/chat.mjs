@@ -1,6 +1,7 @@
 // A terminal chat client for the five-minute tour:
-//   node examples/tour/chat.mjs "$(npx hubbub devtoken --app demo --client alice)" [channel]
-// Type a line and press Enter to publish it; presence and messages of others are printed.
+//   node examples/tour/chat.mjs "$(npx --no-install hubbub devtoken --app demo --client alice)" [channel]
+// Type a line and press Enter to publish it; Ctrl-D leaves. Presence and messages are printed
+// (this client's own messages too). HUBBUB_URL overrides the server (default ws://localhost:3000).
 import { createInterface } from 'node:readline';
 import { Realtime } from '@hubbub/client';
 
@@ -16,7 +17,9 @@ const realtime = new Realtime({ token, endpoint: process.env.HUBBUB_URL ?? 'ws:/
 const channel = realtime.channels.get(channelName);
 
 realtime.connection.on((change) => {
-  console.log(`[connection] ${change.current}${change.reason ? ` (${change.reason.message})` : ''}`);
+  const why = change.reason ? ` (${change.reason.message})` : '';
+  const retry = change.retryIn === undefined ? '' : `, retrying in ${(change.retryIn / 1000).toFixed(1)} s`;
+  console.log(`[connection] ${change.current}${why}${retry}`);
   if (change.current === 'failed') process.exit(1);
 });
 channel.on((message) => console.log(`<${message.clientId}> ${message.data}`));
