@@ -208,6 +208,16 @@ function presenceActionByte(action: string): number {
  * FrameError (40001, with `requestId` when the id could be read) and decoding goes on with the next
  * record; a broken length prefix ends the message with one FrameError after what was decoded.
  */
+/** Does the first record's opcode say `auth`? Read without decoding the record (it may be too big to). */
+export function startsWithAuthRecord(bytes: Uint8Array): boolean {
+  try {
+    readUvarint(bytes, 0, bytes.length);
+  } catch {
+    return false;
+  }
+  return bytes[varintEnd] === Op.Auth;
+}
+
 export function decodeClientRecords(bytes: Uint8Array, maxRecords = Infinity): Array<ClientFrame | FrameError> {
   const out: Array<ClientFrame | FrameError> = [];
   const total = bytes.length;

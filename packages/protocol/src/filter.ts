@@ -3,6 +3,8 @@ import type { FilterValue, TopicFilter } from './frames.js';
 
 export const MAX_FILTER_FIELDS = 20;
 export const MAX_FILTER_IN_VALUES = 100;
+/** A filter as JSON: the server keeps each one for as long as its subscription lasts. */
+export const MAX_FILTER_BYTES = 16 * 1024;
 
 /** Check a filter's shape: flat fields, primitive values or `{ in: [primitives] }`; nothing else. */
 export function parseFilter(input: unknown): TopicFilter | undefined {
@@ -11,6 +13,7 @@ export function parseFilter(input: unknown): TopicFilter | undefined {
     throw new HubbubError(ErrorCode.BadFrame, `invalid filter: ${why}`);
   };
   if (input === null || typeof input !== 'object' || Array.isArray(input)) bad('must be an object of field → value');
+  if (JSON.stringify(input).length > MAX_FILTER_BYTES) bad(`at most ${MAX_FILTER_BYTES} bytes as JSON`);
   const entries = Object.entries(input as Record<string, unknown>);
   if (entries.length > MAX_FILTER_FIELDS) bad(`at most ${MAX_FILTER_FIELDS} fields`);
   const out: TopicFilter = {};

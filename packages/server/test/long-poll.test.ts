@@ -37,7 +37,7 @@ class FakePeer {
         if (frame.token === 'hang') continue;
         setTimeout(() => {
           const good = frame.token === 'good' || frame.token === 'chatty';
-          if (good) this.wire.authenticated?.();
+          if (good) this.wire.authenticated?.('app');
           const reply: ServerFrame = good
             ? { t: 'connected', connectionId: 'c-1', keepAliveMs: 15_000, clientId: 'alice' }
             : { t: 'err', code: 40101, message: 'bad token' };

@@ -86,6 +86,8 @@ describe('RestApi.publish under the rate limit', () => {
       maxTokenTtlMs: 60_000,
       notify: () => {},
       publishLimit: new CredentialRateLimiter({ ratePerSecond, burst }),
+      readLimit: new CredentialRateLimiter({ ratePerSecond, burst }),
+      maxPageBytes: 256 * 1024,
     });
   }
 

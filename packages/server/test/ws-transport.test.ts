@@ -231,7 +231,7 @@ describe('WsTransport budgets', () => {
     const a = await client(url);
     const b = await client(url);
     expect([admission.pending, admission.authenticated]).toEqual([2, 0]);
-    accepted[0].wire.authenticated!();
+    accepted[0].wire.authenticated!('app');
     expect([admission.pending, admission.authenticated]).toEqual([1, 1]);
     await client(url);
     expect(admission.pending).toBe(2);
@@ -245,10 +245,10 @@ describe('WsTransport budgets', () => {
     const admission = new Admission({ maxConnections: 1, maxPending: 10 });
     const { url, accepted } = await budgetServer({ admission });
     const a = await client(url);
-    accepted[0].wire.authenticated!();
+    accepted[0].wire.authenticated!('app');
     accepted[0].wire.send('connected a');
     const b = await client(url);
-    accepted[1].wire.authenticated!();
+    accepted[1].wire.authenticated!('app');
     accepted[1].wire.send('connected b');
     expect(await b.code()).toBe(1013);
     expect(b.got).toEqual([]);
@@ -274,7 +274,7 @@ describe('WsTransport budgets', () => {
   it('binary messages up to four times maxPayload reach the session; larger ones close with 1009 unread, as do text frames past maxPayload', async () => {
     const { url, accepted } = await budgetServer({ admission: new Admission({ maxConnections: 10, maxPending: 10 }) });
     const bin = await client(url);
-    accepted[0].wire.authenticated!();
+    accepted[0].wire.authenticated!('app');
     bin.ws.send(Buffer.alloc(4096, 1));
     await until(() => accepted[0].received.length === 1);
     bin.ws.send(Buffer.alloc(4097, 1));
@@ -282,7 +282,7 @@ describe('WsTransport budgets', () => {
     expect(accepted[0].received).toHaveLength(1);
 
     const text = await client(url);
-    accepted[1].wire.authenticated!();
+    accepted[1].wire.authenticated!('app');
     text.ws.send('x'.repeat(1025));
     expect(await text.code()).toBe(1009);
     expect(accepted[1].received).toHaveLength(0);
@@ -298,7 +298,7 @@ describe('WsTransport budgets', () => {
     const later = await client(url);
     later.ws.send(Buffer.alloc(2048, 1));
     await until(() => accepted[1].received.length === 1);
-    accepted[1].wire.authenticated!();
+    accepted[1].wire.authenticated!('app');
     later.ws.send(Buffer.alloc(4000, 1));
     await until(() => accepted[1].received.length === 2);
   });

@@ -5,6 +5,7 @@ import {
   allows,
   assertAllowed,
   decodeClientFrame,
+  startsWithAuthRecord,
   decodeClientRecords,
   encodeServerFrame,
   type AuthFrame,
@@ -30,6 +31,7 @@ import { TokenBucket } from './rate-limit.js';
 import type { Peer, Router, Subscription } from './router.js';
 import { CloseCode } from './close-codes.js';
 import { ConnectionIds, processConnectionIds } from './connection-ids.js';
+import { pause } from './cooperative.js';
 import type { Stats } from './stats.js';
 
 /**
@@ -48,7 +50,7 @@ export interface Wire {
    * The connection authenticated: transports keep a smaller budget for connections that have not.
    * False: no place is left for authenticated connections, and the transport is closing this one.
    */
-  authenticated?(): boolean;
+  authenticated?(app: string): boolean;
   /**
    * Resolves true once what is queued for the peer has (mostly) been written out, false when that
    * takes longer than `timeoutMs`: a replay waits on it between pieces, so a big catch-up never sits
@@ -215,6 +217,9 @@ export class SessionRegistry {
 /** How long a replay waits for the socket to drain between two pieces before the reader counts as slow. */
 const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
 
+/** Requests answered one by one (41300) in an oversized binary message; more closes it (1009). */
+const MAX_OVERSIZE_REFUSALS = 64;
+
 /** Messages a client may send behind its auth frame before that frame is answered. */
 const MAX_FRAMES_BEHIND_AUTH = 32;
 
@@ -340,10 +345,12 @@ export class Session implements Peer {
    */
   private receiveFirst(data: string | Buffer): void {
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (size > this.ctx.limits.maxAuthFrameBytes) {
-      // A credential problem (40101, close 4101): a client that renews gets one more try, not a loop.
-      const limit = this.ctx.limits.maxAuthFrameBytes;
-      return this.violate(`auth frame of ${size} bytes is over the limit of ${limit}`, CloseCode.AuthRefused, ErrorCode.BadAuth);
+    const limit = this.ctx.limits.maxAuthFrameBytes;
+    if (size > limit) {
+      // An auth frame too big is a credential problem (40101, close 4101: a client that renews gets a
+      // few more tries, not a loop); anything else that big is simply not an auth frame (4002).
+      if (looksLikeAuth(data)) return this.violate(`auth frame of ${size} bytes is over the limit of ${limit}`, CloseCode.AuthRefused, ErrorCode.BadAuth);
+      return this.violate(`a first frame of ${size} bytes: send an auth frame (at most ${limit} bytes) first`, CloseCode.ProtocolViolation, ErrorCode.TooLarge);
     }
     let frame: ClientFrame | FrameError;
     if (this.binary) {
@@ -380,11 +387,15 @@ export class Session implements Peer {
   private refuseOversized(data: Buffer): void {
     const limit = this.ctx.limits.maxFrameBytes;
     const err = new HubbubError(ErrorCode.TooLarge, `message of ${data.length} bytes is over the limit of ${limit}`);
-    for (const frame of decodeClientRecords(data, MAX_RECORDS_PER_MESSAGE)) {
+    const frames = decodeClientRecords(data, MAX_OVERSIZE_REFUSALS + 1);
+    for (const frame of frames.slice(0, MAX_OVERSIZE_REFUSALS)) {
       const id = frame instanceof FrameError ? frame.requestId : requestIdOf(frame);
       this.chain = this.chain.then(() => this.fail(err, id));
       if (!(frame instanceof FrameError) && frame.t === 'auth') this.chain = this.chain.then(() => this.close(CloseCode.TooBig, 'auth too large'));
     }
+    // An honest client's oversized message is a batch of a few publishes; answering hundreds of
+    // refusals would make it an amplifier.
+    if (frames.length > MAX_OVERSIZE_REFUSALS) this.violate(`more than ${MAX_OVERSIZE_REFUSALS} requests in an oversized message`, CloseCode.TooBig, ErrorCode.TooLarge);
   }
 
   /** Frames are handled in turn, and errors answered in turn, so replies keep the order of requests. */
@@ -462,6 +473,9 @@ export class Session implements Peer {
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
+    // Pipelined requests answered at once must not hold the event loop for every other connection.
+    const turn = pause();
+    if (turn) await turn;
     if (this.closed) return;
     if (frame.t === 'auth') return this.auth(frame);
     if (frame.t === 'ping') return void this.send(frame.id === undefined ? { t: 'pong' } : { t: 'pong', id: frame.id });
@@ -517,7 +531,7 @@ export class Session implements Peer {
       clearTimeout(this.authTimer);
       this.authTimer = undefined;
       // Refused for a full server: nothing is taken over or announced; the transport closes it.
-      if (this.wire.authenticated?.() === false) return this.dispose();
+      if (this.wire.authenticated?.(identity.app) === false) return this.dispose();
       this.connectionId = this.pickConnectionId(frame.resumeConnectionId, identity);
       const resume = frame.resumeConnectionId;
       this.staleCursors =
@@ -540,6 +554,8 @@ export class Session implements Peer {
       connectionId: this.connectionId,
       clientId: identity.clientId,
       keepAliveMs: this.ctx.limits.keepAliveMs,
+      // The SDK refuses bigger requests itself (41300) rather than have the socket closed with 1009.
+      maxFrameBytes: this.ctx.limits.maxFrameBytes,
       ...(identity.expiresAt ? { expiresAt: identity.expiresAt } : {}),
     });
   }
@@ -747,6 +763,7 @@ export class Session implements Peer {
         channel: frame.channel,
         name: frame.name,
         data: frame.data,
+        ...(frame.messages ? { messages: frame.messages } : {}),
         messageId: frame.messageId,
         clientId: this.identity!.clientId,
         seq: result.seq,
@@ -820,11 +837,13 @@ export class Session implements Peer {
 
   private async history(frame: HistoryFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'history');
+    await this.readable();
     const limit = Math.min(Math.max(frame.limit ?? 100, 1), this.ctx.limits.maxHistoryPage);
     const page = await this.ctx.engine.history(this.key(frame.channel), {
       limit,
       before: frame.before,
       direction: frame.direction ?? 'backwards',
+      maxBytes: this.ctx.limits.maxReplayChunkBytes,
     });
     const all = page.messages.map((m) => messageFrame(frame.channel, m));
     // One reply is one frame: past the replay chunk it is cut, keeping the end nearest the cursor,
@@ -835,9 +854,20 @@ export class Session implements Peer {
 
   private async fetch(frame: FetchFrame): Promise<void> {
     assertAllowed(this.identity!.capability, frame.channel, 'history');
+    await this.readable();
     const recovery = await this.ctx.engine.recover(this.key(frame.channel), frame.fromSerial, this.epochOf(undefined, frame.channel));
-    const messages = recovery.messages.map((m) => messageFrame(frame.channel, m));
+    // Oldest first and contiguous from the cursor: a cut reply is a shorter catch-up, and the client's
+    // next gap (or fetch) takes it on from its last serial.
+    const messages = withinBytes(recovery.messages.map((m) => messageFrame(frame.channel, m)), this.ctx.limits.maxReplayChunkBytes, false);
     this.send({ t: 'fetchRes', id: frame.id, channel: frame.channel, messages, resumed: recovery.resumed });
+  }
+
+  /**
+   * Before a reply that may be large: what is already queued for this client must have mostly gone out,
+   * so pipelined reads cost one reply of memory at a time, not all of them at once.
+   */
+  private async readable(): Promise<void> {
+    if (this.wire.drain && !(await this.wire.drain(REPLAY_DRAIN_TIMEOUT_MS))) throw this.slowConsumer('replies were not read in time');
   }
 
   private async topicSubscribe(frame: TopicSubscribeFrame): Promise<void> {
@@ -845,10 +875,11 @@ export class Session implements Peer {
     const previous = this.topicOfSid?.get(frame.sid);
     if (previous !== undefined && previous !== frame.topic) this.dropTopicFilter(frame.sid);
     const key = topicKey(this.identity!.app, frame.topic);
+    // A new subscription id takes a place, whether or not its topic is already watched.
+    if (!this.topicOfSid?.has(frame.sid)) this.assertSubscriptionRoom();
     let entry = this.topics?.get(frame.topic);
     const created = !entry;
     if (!entry) {
-      this.assertSubscriptionRoom();
       const filters = new Map<string, TopicFilter | undefined>();
       const sub: Subscription = {
         peer: this,
@@ -931,7 +962,8 @@ export class Session implements Peer {
 
   /** Channels, presence watches and topics count together against one bound. */
   private assertSubscriptionRoom(): void {
-    const held = this.subscriptions.size + (this.presenceSubs?.size ?? 0) + (this.topics?.size ?? 0);
+    // Each topic subscription id counts: one topic may hold many filters of one connection.
+    const held = this.subscriptions.size + (this.presenceSubs?.size ?? 0) + (this.topicOfSid?.size ?? 0);
     const max = this.ctx.limits.maxSubscriptions;
     if (held >= max) throw new HubbubError(ErrorCode.RateLimited, `at most ${max} subscriptions (channels, presence and topics) per connection`);
   }
@@ -977,6 +1009,12 @@ function withinBytes(frames: MessageFrame[], maxBytes: number, fromEnd: boolean)
 /** A presence ack: the change's serial, and what watchers by client id saw, so the SDK can apply its own change. */
 function presenceAck(id: number, { action, pseq }: PresenceOutcome): ServerFrame {
   return action ? { t: 'ack', id, pseq, action } : { t: 'ack', id, pseq };
+}
+
+/** Does a first message, too big to decode, start like an auth frame (JSON or binary)? */
+function looksLikeAuth(data: string | Buffer): boolean {
+  if (typeof data !== 'string') return startsWithAuthRecord(data);
+  return /^\s*\{\s*"t"\s*:\s*"auth"/.test(data.slice(0, 64));
 }
 
 function requestIdOf(frame: ClientFrame): number | undefined {

@@ -157,6 +157,8 @@ export interface HistoryQuery {
   /** Backwards paging cursor: serials strictly below it. */
   before?: number;
   direction: 'backwards' | 'forwards';
+  /** Stop the page once its messages pass this many bytes (at least one message); `more` then says so. */
+  maxBytes?: number;
 }
 
 export interface HistoryPage {

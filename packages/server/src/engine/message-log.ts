@@ -91,9 +91,26 @@ export class MessageLog {
     const before = query.before;
     const end = before === undefined ? this.end : this.firstIndex((s) => s >= before);
     const count = end - this.head;
-    const take = Math.min(query.limit, count);
-    const from = query.direction === 'forwards' ? this.head : end - take;
-    return { messages: this.read(from, from + take), more: count > query.limit };
+    let take = Math.min(query.limit, count);
+    const forwards = query.direction === 'forwards';
+    // Within the byte budget, counted from the stored sizes before anything is parsed (at least one).
+    if (query.maxBytes !== undefined) {
+      let bytes = 0;
+      for (let n = 0; n < take; n++) {
+        const i = forwards ? this.head + n : end - 1 - n;
+        bytes += this.entryBytes(i);
+        if (bytes > query.maxBytes && n > 0) {
+          take = n;
+          break;
+        }
+      }
+    }
+    const from = forwards ? this.head : end - take;
+    return { messages: this.read(from, from + take), more: count > take };
+  }
+
+  private entryBytes(i: number): number {
+    return (i + 1 < this.end ? this.start(i + 1) : this.tail) - this.start(i);
   }
 
   /** The index of the first entry whose serial passes `test`, which holds from some serial on (serials only grow). */

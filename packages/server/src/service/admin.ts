@@ -4,6 +4,7 @@ import { ERROR_DESCRIPTIONS, ErrorCode, HubbubError, isValidAppId, isValidChanne
 import { appOf, channelKeyOf, channelOf } from '../core/outbound.js';
 import { AdminSessions, clearedCookie, isCrossSite, sameKey, sessionCookie, sessionTokenOf } from './admin-sessions.js';
 import { queryOf, sendJson } from './http.js';
+import { TokenBucket } from '../core/rate-limit.js';
 import type { HubbubServer } from './server.js';
 
 const ASSETS = new URL('../../assets/', import.meta.url);
@@ -28,6 +29,11 @@ const MAX_LOGIN_BYTES = 4096;
 const KEY_IN_URL =
   'the admin key is not accepted in a URL (proxies and browsers log URLs): send it as "Authorization: Bearer <admin key>", or log in with the form at /admin';
 const NO_CREDENTIALS = 'not logged in: log in with the form at /admin, or send "Authorization: Bearer <admin key>"';
+/** Admin logins, right or wrong, per second per client address (and the burst allowed). */
+const LOGIN_RATE_PER_S = 1;
+const LOGIN_BURST = 20;
+const MAX_LOGIN_ADDRESSES = 10_000;
+
 const WRONG_KEY = 'wrong admin key: give the key the server was started with (--admin-key or HUBBUB_ADMIN_KEY)';
 
 const ERROR_NAMES = new Map<number, ErrorCodeName>(Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]));
@@ -81,6 +87,8 @@ export class AdminConsole {
   /** The last five minutes, one sample a second, shared by every open admin page. */
   readonly series: Sample[] = [];
   readonly sessions = new AdminSessions();
+  /** Login attempts per client address (at most `MAX_LOGIN_ADDRESSES` kept, oldest dropped first). */
+  private readonly loginAttempts = new Map<string, TokenBucket>();
   private readonly streams = new Set<AdminStream>();
   private last?: { at: number; messagesIn: number; deliveries: number };
   private timer?: NodeJS.Timeout;
@@ -160,6 +168,11 @@ export class AdminConsole {
    */
   private async login(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     this.refuseCrossSite(req);
+    // Guessing the key: past a burst of logins from one address, it waits (a long random key is the
+    // real defence; this keeps a weak one from being guessed quickly).
+    if (!this.loginAllowed(req.socket.remoteAddress ?? '')) {
+      throw new HubbubError(ErrorCode.RateLimited, `too many admin logins: wait ${LOGIN_BURST / LOGIN_RATE_PER_S} s and try again`);
+    }
     const form = isFormPost(req);
     const key = await readLoginKey(req, form);
     if (!sameKey(key, this.adminKey!)) {
@@ -171,6 +184,15 @@ export class AdminConsole {
     if (form) return redirect(res, '/admin', cookie);
     sendJson(res, 200, { expiresAt }, { 'set-cookie': cookie, 'cache-control': 'no-store' });
     return true;
+  }
+
+  private loginAllowed(address: string): boolean {
+    let bucket = this.loginAttempts.get(address);
+    if (!bucket) {
+      if (this.loginAttempts.size >= MAX_LOGIN_ADDRESSES) this.loginAttempts.delete(this.loginAttempts.keys().next().value!);
+      this.loginAttempts.set(address, (bucket = new TokenBucket(LOGIN_RATE_PER_S, LOGIN_BURST)));
+    }
+    return bucket.take();
   }
 
   /** `POST /admin/logout`: the session ends now, and so do the streams it opened. */

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { SealedCursor } from './sealed-cursor.js';
 import { ErrorCode, HubbubError, assertAllowed, isValidChannelName, type RealtimeEvent } from '@hubbub/protocol';
 import type { Identity } from '../core/identity.js';
 import { newEventId, publishEvent } from '../core/events.js';
@@ -39,6 +41,8 @@ export class Documents {
     private readonly store: Store,
     private readonly engine: Engine,
     limits: Partial<DocumentLimits> = {},
+    /** Seals listing cursors; without it (tests, embedders) cursors work within this process only. */
+    private readonly cursors: SealedCursor = new SealedCursor(randomBytes(32)),
   ) {
     this.limits = { ...DEFAULT_DOCUMENT_LIMITS, ...limits };
   }
@@ -83,12 +87,12 @@ export class Documents {
     const limit = listLimit(query.get('limit'));
     const cursor = query.get('cursor');
     const prefix = query.get('prefix') ?? '';
-    const after = cursor === null ? undefined : nameOfCursor(cursor);
+    const after = cursor === null ? undefined : nameOfCursor(this.cursors.open(who.app, cursor));
     const scanned = await this.store.listDocuments(who.app, { prefix, after, limit: limit + 1 });
     const more = scanned.length > limit;
     const kept = more ? scanned.slice(0, limit) : scanned;
     const page: DocumentPage = { documents: kept.filter((d) => allowedToRead(who, d.name)) };
-    if (more) page.next = cursorOf(kept[kept.length - 1].name);
+    if (more) page.next = this.cursors.seal(who.app, kept[kept.length - 1].name);
     return page;
   }
 
@@ -136,16 +140,9 @@ function listLimit(raw: string | null): number {
   return n;
 }
 
-/** Opaque to clients, so what a cursor holds may change; today the last name a page read. */
-function cursorOf(name: string): string {
-  return Buffer.from(name, 'utf8').toString('base64url');
-}
-
-function nameOfCursor(cursor: string): string {
-  const name = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (cursor.length > 400 || !isDocumentName(name) || cursorOf(name) !== cursor) {
-    throw new HubbubError(ErrorCode.BadFrame, '"cursor" is not one this server gave: pass the "next" of the previous page');
-  }
+/** A sealed cursor holds the last name a page scanned (which the client may not be allowed to see). */
+function nameOfCursor(name: string): string {
+  if (!isDocumentName(name)) throw new HubbubError(ErrorCode.BadFrame, '"cursor" is not one this server gave: pass the "next" of the previous page');
   return name;
 }
 

@@ -2,6 +2,8 @@ import { TokenBucket } from '../core/rate-limit.js';
 
 /** REST publishes per second per credential, sustained (`--rest-publish-rate`). */
 export const DEFAULT_REST_PUBLISH_RATE = 100;
+/** REST history and presence reads per second per credential, sustained (`--rest-read-rate`; burst 2x). */
+export const DEFAULT_REST_READ_RATE = 100;
 /**
  * REST publishes one credential may make at once (`--rest-publish-burst`): one largest array
  * publish (`MAX_REST_BATCH` members) from a rested credential.

@@ -31,6 +31,10 @@ export interface RestContext {
   notify(app: string, type: WebhookEventType, data: unknown): void;
   /** Publishes per credential: past it, 429 (42900) with `Retry-After`. */
   publishLimit: CredentialRateLimiter;
+  /** History and presence reads per credential, likewise. */
+  readLimit: CredentialRateLimiter;
+  /** Most bytes of messages one history page holds; past it the page is cut and `Link` leads on. */
+  maxPageBytes: number;
 }
 
 /** One history item as Foony's `Rest` client reads it: batches come back one item per member. */
@@ -90,13 +94,15 @@ export class RestApi {
     const messageId = messageIdOf(first) ?? randomBytes(12).toString('base64url');
     const clientId = this.publisherOf(who, items as PublishItem[]);
     const ephemeral = first.ephemeral === true;
-    const refused = this.overRate(who, items.length);
+    const refused = this.overRate(this.ctx.publishLimit, who, items.length);
     if (refused) return refused;
     const draft: MessageDraft = batch
       ? { name: '', data: null, messageId, messages: (items as PublishItem[]).map(member) }
       : { ...member(first), messageId };
     if (clientId !== undefined) draft.clientId = clientId;
-    else if (who.viaKey && who.key) draft.dedupScope = keyDedupScope(who.key.name);
+    // A key publishing (as any client id, or as none) has a scope of its own: neither another key nor
+    // the named client's own connections can claim its message ids first.
+    if (who.viaKey && who.key) draft.dedupScope = keyDedupScope(who.key.name, clientId);
     if (ephemeral) draft.ephemeral = true;
 
     const result = await this.ctx.engine.publish(channelKeyOf(who.app, channel), draft);
@@ -123,6 +129,8 @@ export class RestApi {
    */
   async history(who: RestIdentity, channel: string, q: URLSearchParams): Promise<HttpReply> {
     assertAllowed(who.capability, channel, 'history');
+    const tooFast = this.overRate(this.ctx.readLimit, who, 1, 'REST read');
+    if (tooFast) return tooFast;
     const limit = Math.min(Math.max(Number(q.get('limit') ?? DEFAULT_HISTORY_LIMIT) || DEFAULT_HISTORY_LIMIT, 1), MAX_HISTORY_LIMIT);
     const before = serialParam(q, 'before');
     const after = serialParam(q, 'after');
@@ -139,10 +147,10 @@ export class RestApi {
       // Forwards past a cursor: what follows it, within `before` when given.
       const { messages: following } = await this.ctx.engine.recover(key, after);
       const inRange = following.filter((m) => m.seq !== undefined && m.seq > after && (before === undefined || m.seq < before));
-      messages = inRange.slice(0, limit);
-      more = inRange.length > limit;
+      messages = firstWithin(inRange.slice(0, limit), this.ctx.maxPageBytes);
+      more = inRange.length > messages.length;
     } else {
-      const page = await this.ctx.engine.history(key, { limit, before, direction });
+      const page = await this.ctx.engine.history(key, { limit, before, direction, maxBytes: this.ctx.maxPageBytes });
       messages = direction === 'backwards' ? [...page.messages].reverse() : page.messages;
       more = page.more;
     }
@@ -163,8 +171,10 @@ export class RestApi {
   }
 
   /** `GET /channels/{ch}/presence?limit&clientId&connectionId`: the current members, one page. */
-  async presence(who: RestIdentity, channel: string, q: URLSearchParams): Promise<RestPresenceMember[]> {
+  async presence(who: RestIdentity, channel: string, q: URLSearchParams): Promise<RestPresenceMember[] | HttpReply> {
     assertAllowed(who.capability, channel, ['presence', 'subscribe']);
+    const tooFast = this.overRate(this.ctx.readLimit, who, 1, 'REST read');
+    if (tooFast) return tooFast;
     const clientId = q.get('clientId');
     const connectionId = q.get('connectionId');
     const limit = q.has('limit') ? Number(q.get('limit')) : Infinity;
@@ -212,15 +222,14 @@ export class RestApi {
     };
   }
 
-  /** A 429 reply when `count` more messages would take the credential past its rate. */
-  private overRate(who: RestIdentity, count: number): HttpReply | undefined {
-    const limit = this.ctx.publishLimit;
+  /** A 429 reply when `count` more requests (messages, reads) would take the credential past `limit`. */
+  private overRate(limit: CredentialRateLimiter, who: RestIdentity, count: number, what = 'REST publish'): HttpReply | undefined {
     const waitMs = limit.take(credentialOf(who), count);
     if (waitMs === 0) return undefined;
     if (waitMs === Infinity) {
       throw new HubbubError(ErrorCode.TooLarge, `an array publish of ${count} messages is over the REST publish burst of ${limit.burst} (--rest-publish-burst): split it`);
     }
-    const error = new HubbubError(ErrorCode.RateLimited, `REST publish rate over ${limit.ratePerSecond}/s for this credential: retry after ${waitMs} ms`);
+    const error = new HubbubError(ErrorCode.RateLimited, `${what} rate over ${limit.ratePerSecond}/s for this credential: retry after ${waitMs} ms`);
     return new HttpReply({ error: error.toJSON() }, { 'retry-after': String(Math.ceil(waitMs / 1000)) }, error.statusCode);
   }
 
@@ -254,8 +263,9 @@ function credentialOf(who: RestIdentity): string {
  * of one app never collapse each other's ids. `/` is outside the client-id alphabet (names.ts), so
  * no client id can spell this scope.
  */
-function keyDedupScope(keyName: string): string {
-  return `key/${keyName}`;
+/** `/` cannot appear in a client id, so a key's scope never meets a client's. */
+function keyDedupScope(keyName: string, clientId: string | undefined): string {
+  return clientId === undefined ? `key/${keyName}` : `key/${keyName}/${clientId}`;
 }
 
 function checkItem(raw: unknown): void {
@@ -284,6 +294,16 @@ function member(m: PublishItem): BatchMember {
   const out: BatchMember = { name: m.name as string, data: m.data };
   if (m.encoding !== undefined) out.encoding = m.encoding as string;
   return out;
+}
+
+/** The first messages that fit in `maxBytes` (at least one). */
+function firstWithin(messages: StoredMessage[], maxBytes: number): StoredMessage[] {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += JSON.stringify(messages[i].data ?? null).length;
+    if (bytes > maxBytes && i > 0) return messages.slice(0, i);
+  }
+  return messages;
 }
 
 function serialParam(q: URLSearchParams, name: string): number | undefined {

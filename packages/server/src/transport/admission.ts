@@ -9,6 +9,8 @@ export interface AdmissionLimits {
   maxConnections: number;
   /** Connections that have not authenticated yet, over every transport. */
   maxPending: number;
+  /** Authenticated connections of one app: one tenant cannot take every place. Default: maxConnections. */
+  maxPerApp?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ export interface Evictable {
  */
 export class AdmissionTicket {
   /** @internal */ state: TicketState = 'pending';
+  /** @internal The app whose place it holds once authenticated. */ app?: string;
 
   constructor(
     private readonly admission: Admission,
@@ -66,9 +69,9 @@ export class AdmissionTicket {
     return this.state === 'authenticated';
   }
 
-  /** Move to the authenticated budget; false when it is full (the ticket stays pending until released). */
-  promote(): boolean {
-    return this.state === 'pending' && this.admission.promote(this);
+  /** Move to the authenticated budget of `app`; false when it is full (the ticket stays pending until released). */
+  promote(app: string): boolean {
+    return this.state === 'pending' && this.admission.promote(this, app);
   }
 
   release(): void {
@@ -90,6 +93,7 @@ export class Admission {
   /** Pending tickets, oldest first (a Set keeps insertion order and deletes in O(1)). */
   private readonly waiting = new Set<AdmissionTicket>();
   private authenticatedCount = 0;
+  private readonly perApp = new Map<string, number>();
   /** For metrics: pending connections evicted for newer ones; authentications refused for a full budget. */
   readonly counters = { pendingEvicted: 0, refusedFull: 0 };
 
@@ -121,21 +125,28 @@ export class Admission {
   }
 
   /** @internal */
-  promote(ticket: AdmissionTicket): boolean {
-    if (this.authenticatedCount >= this.limits.maxConnections) {
+  promote(ticket: AdmissionTicket, app: string): boolean {
+    const ofApp = this.perApp.get(app) ?? 0;
+    if (this.authenticatedCount >= this.limits.maxConnections || ofApp >= (this.limits.maxPerApp ?? Infinity)) {
       this.counters.refusedFull++;
       return false;
     }
     this.waiting.delete(ticket);
     ticket.state = 'authenticated';
+    ticket.app = app;
     this.authenticatedCount++;
+    this.perApp.set(app, ofApp + 1);
     return true;
   }
 
   /** @internal */
   release(ticket: AdmissionTicket): void {
-    if (ticket.state === 'authenticated') this.authenticatedCount--;
-    else if (ticket.state === 'pending') this.waiting.delete(ticket);
+    if (ticket.state === 'authenticated') {
+      this.authenticatedCount--;
+      const left = (this.perApp.get(ticket.app!) ?? 1) - 1;
+      if (left > 0) this.perApp.set(ticket.app!, left);
+      else this.perApp.delete(ticket.app!);
+    } else if (ticket.state === 'pending') this.waiting.delete(ticket);
     ticket.state = 'released';
   }
 }

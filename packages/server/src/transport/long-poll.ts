@@ -98,8 +98,8 @@ class LpSession implements Evictable {
     },
     close: () => this.serverClose(),
     // Called from inside the session's auth: the refusal is answered once the session has finished it.
-    authenticated: () => {
-      if (this.ticket.authenticated || this.ticket.promote()) return true;
+    authenticated: (app) => {
+      if (this.ticket.authenticated || this.ticket.promote(app)) return true;
       this.overBudget = true;
       this.scheduleRelease();
       return false;

@@ -78,9 +78,9 @@ export class WsConnection implements Wire, Evictable {
    * limit, or, with every place taken, close with 1013 before the session's `connected` goes out
    * (the socket is no longer open when it is written).
    */
-  authenticated(): boolean {
+  authenticated(app: string): boolean {
     if (this.ticket.authenticated) return true;
-    if (!this.ticket.promote()) {
+    if (!this.ticket.promote(app)) {
       this.close(CloseCode.TryAgainLater, 'too many connections');
       return false;
     }

@@ -129,7 +129,7 @@ export class WsTransport implements WsConnectionHost {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new WsConnection(ws, this, this.admission);
-      if (this.admitOnUpgrade && !conn.ticket.promote()) {
+      if (this.admitOnUpgrade && !conn.ticket.promote('')) {
         conn.ticket.release();
         ws.close(CloseCode.TryAgainLater, 'too many connections');
         return;
@@ -263,9 +263,17 @@ function isCleanClose(code: number, reason: Buffer): boolean {
   return code === 1000 && reason.toString() !== 'client suspend';
 }
 
+/**
+ * A protocol error (e.g. a message past the size limit): ws has queued the close frame (1009, 1002)
+ * and emits this; destroying the socket at once would lose that frame, and the client would only see
+ * 1006. A socket already closing gets a moment for its close frame to go out.
+ */
 function terminate(this: WebSocket): void {
-  this.terminate();
+  if (this.readyState !== this.CLOSING) return this.terminate();
+  setTimeout(() => this.terminate(), CLOSE_FRAME_GRACE_MS).unref();
 }
+
+const CLOSE_FRAME_GRACE_MS = 1000;
 
 function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
