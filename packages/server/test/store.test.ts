@@ -476,6 +476,92 @@ describe.each([sqliteBackend, postgresBackend])('Store contract: $kind', (backen
     expect(await store.webhookQueueDepth()).toBe(3);
   });
 
+  test('outbox: a batch is stored in its order in one step; duplicates, in it or already pending, once', async () => {
+    await start();
+    await store.enqueueWebhooks([]);
+    await store.enqueueWebhook({ app: 'app1', endpoint: 'https://e.test/h', eventId: 'pending', payload: 'p0' });
+    const batch = ['b3', 'b1', 'pending', 'b2', 'b1'].map((eventId, i) => ({ app: 'app1', endpoint: 'https://e.test/h', eventId, payload: `p${i}` }));
+    await store.enqueueWebhooks(batch);
+    const due = await store.dueWebhooks(Date.now(), 10);
+    expect(due.map((d) => [d.eventId, d.payload])).toEqual([['pending', 'p0'], ['b3', 'p0'], ['b1', 'p1'], ['b2', 'p3']]);
+    expect(due.every((d) => d.attempts === 0)).toBe(true);
+    expect(await store.webhookQueueDepth()).toBe(4);
+  });
+
+  test('outbox: a batch with an item the store refuses stores none of it', async () => {
+    await start();
+    const bad = { app: 'app1', endpoint: 'https://e.test/h', eventId: 'bad', payload: null as unknown as string };
+    const good = (eventId: string) => ({ app: 'app1', endpoint: 'https://e.test/h', eventId, payload: eventId });
+    await expect(store.enqueueWebhooks([good('a'), bad, good('c')])).rejects.toThrow();
+    expect(await store.webhookQueueDepth()).toBe(0);
+    await store.enqueueWebhooks([good('a'), good('c')]);
+    expect(await store.webhookQueueDepth()).toBe(2);
+  });
+
+  test('outbox: due items of one endpoint of one app, leaving out the excluded ids', async () => {
+    await start();
+    const items = [
+      ['app1', 'https://e.test/a', 'a1'],
+      ['app1', 'https://e.test/b', 'b1'],
+      ['app2', 'https://e.test/a', 'other-app'],
+      ['app1', 'https://e.test/a', 'a2'],
+      ['app1', 'https://e.test/a', 'a3'],
+    ].map(([app, endpoint, eventId]) => ({ app: app!, endpoint: endpoint!, eventId: eventId!, payload: eventId! }));
+    await store.enqueueWebhooks(items);
+    const a = { app: 'app1', endpoint: 'https://e.test/a' };
+    const due = await store.dueWebhooks(Date.now(), 10, a);
+    expect(due.map((d) => d.eventId)).toEqual(['a1', 'a2', 'a3']);
+    expect((await store.dueWebhooks(Date.now(), 2, a)).map((d) => d.eventId)).toEqual(['a1', 'a2']);
+    expect((await store.dueWebhooks(Date.now(), 10, { ...a, exclude: [due[0]!.id, due[2]!.id, 999_999] })).map((d) => d.eventId)).toEqual(['a2']);
+    expect((await store.dueWebhooks(Date.now(), 10, { ...a, exclude: [] })).map((d) => d.eventId)).toEqual(['a1', 'a2', 'a3']);
+    expect(await store.dueWebhooks(Date.now(), 10, { app: 'app2', endpoint: 'https://e.test/b' })).toEqual([]);
+    // Rescheduled items come after those already due, and not before their time.
+    await store.rescheduleWebhook(due[0]!.id, Date.now() + 60_000, 'HTTP 500');
+    expect((await store.dueWebhooks(Date.now(), 10, a)).map((d) => d.eventId)).toEqual(['a2', 'a3']);
+    expect((await store.dueWebhooks(Date.now() + 60_000, 10, a)).map((d) => d.eventId)).toEqual(['a2', 'a3', 'a1']);
+  });
+
+  test('outbox: settling removes the delivered and reschedules the failed, in one step', async () => {
+    await start();
+    await store.enqueueWebhooks(['x', 'y', 'z', 'w'].map((eventId) => ({ app: 'app1', endpoint: 'https://e.test/h', eventId, payload: eventId })));
+    const [x, y, z, w] = await store.dueWebhooks(Date.now(), 10);
+    const later = Date.now() + 60_000;
+    await store.settleWebhooks({ delivered: [], failed: [] });
+    await store.settleWebhooks({
+      delivered: [x!.id, z!.id, 999_999],
+      failed: [
+        { id: y!.id, nextAttemptAt: later, lastError: 'HTTP 503' },
+        { id: 999_998, nextAttemptAt: later, lastError: 'unknown ids are ignored' },
+      ],
+    });
+    expect(await store.webhookQueueDepth()).toBe(2);
+    expect((await store.dueWebhooks(Date.now(), 10)).map((d) => d.eventId)).toEqual(['w']);
+    expect((await store.dueWebhooks(later, 10))[1]).toMatchObject({ id: y!.id, attempts: 1, nextAttemptAt: later, lastError: 'HTTP 503' });
+    await store.settleWebhooks({ delivered: [w!.id, x!.id], failed: [{ id: y!.id, nextAttemptAt: later + 1, lastError: 'timeout' }] });
+    expect(await store.dueWebhooks(later + 1, 10)).toMatchObject([{ id: y!.id, attempts: 2, lastError: 'timeout' }]);
+  });
+
+  test('outbox: the backlog counts pending items and their UTF-8 bytes per endpoint of each app', async () => {
+    await start();
+    expect(await store.webhookBacklog()).toEqual([]);
+    const payload = '{"text":"héllo 👋"}'; // more bytes than characters
+    await store.enqueueWebhooks([
+      { app: 'app1', endpoint: 'https://e.test/a', eventId: '1', payload },
+      { app: 'app1', endpoint: 'https://e.test/a', eventId: '2', payload: 'ab' },
+      { app: 'app1', endpoint: 'https://e.test/b', eventId: '1', payload },
+      { app: 'app2', endpoint: 'https://e.test/a', eventId: '1', payload: 'abc' },
+    ]);
+    const order = (rows: Array<{ app: string; endpoint: string }>) => [...rows].sort((p, q) => `${p.app} ${p.endpoint}`.localeCompare(`${q.app} ${q.endpoint}`));
+    expect(order(await store.webhookBacklog())).toEqual([
+      { app: 'app1', endpoint: 'https://e.test/a', count: 2, bytes: Buffer.byteLength(payload) + 2 },
+      { app: 'app1', endpoint: 'https://e.test/b', count: 1, bytes: Buffer.byteLength(payload) },
+      { app: 'app2', endpoint: 'https://e.test/a', count: 1, bytes: 3 },
+    ]);
+    const [first] = await store.dueWebhooks(Date.now(), 1, { app: 'app2', endpoint: 'https://e.test/a' });
+    await store.settleWebhooks({ delivered: [first!.id], failed: [] });
+    expect(order(await store.webhookBacklog()).map((b) => b.app)).toEqual(['app1', 'app1']);
+  });
+
   test('positions: unset is undefined, set overwrites', async () => {
     await start();
     expect(await store.getPosition('feed')).toBeUndefined();

@@ -4,7 +4,8 @@
  */
 import { DEFAULT_REDIS_PREFIX } from '../engine/redis.js';
 import { DEFAULT_DOCUMENT_LIMITS } from '../service/documents.js';
-import { DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE } from '../service/rest-rate-limit.js';
+import { DEFAULT_WEBHOOK_LIMITS } from '../service/webhooks/limits.js';
+import { DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE, DEFAULT_REST_READ_RATE } from '../service/rest-rate-limit.js';
 import { DEFAULT_MAX_PENDING_CONNECTIONS } from '../transport/admission.js';
 import type { OptionSpec } from './args.js';
 import { appIdProblem, namespaceHistoryProblem, notEmpty, redisPrefixProblem, urlCheck, watchTableProblem } from './option-checks.js';
@@ -33,6 +34,9 @@ export const SERVE: OptionSpec[] = [
   { name: 'webhook-max-delay', env: 'HUBBUB_WEBHOOK_MAX_DELAY', type: 'duration', min: 1, default: '5m', value: 'DURATION', help: 'Longest wait between two webhook retries' },
   { name: 'webhook-allow-private', env: 'HUBBUB_WEBHOOK_ALLOW_PRIVATE', type: 'boolean', default: false, help: 'Let webhooks go to loopback, private and link-local addresses (refused by default, see SECURITY.md)' },
   { name: 'webhook-allow', env: 'HUBBUB_WEBHOOK_ALLOW', type: 'list', value: 'LIST', help: 'Hosts, addresses or CIDRs webhooks may reach although private (e.g. "hooks.internal,10.0.5.0/24"); narrower than --webhook-allow-private' },
+  { name: 'webhook-max-queue', env: 'HUBBUB_WEBHOOK_MAX_QUEUE', type: 'number', integer: true, min: 1, default: DEFAULT_WEBHOOK_LIMITS.maxQueue, value: 'N', help: 'Webhook deliveries one app may have waiting in the outbox (one per event per endpoint); past it new events of the app are dropped, logged and counted in hubbub_webhook_events_dropped_total' },
+  { name: 'webhook-max-queue-bytes', env: 'HUBBUB_WEBHOOK_MAX_QUEUE_BYTES', type: 'number', integer: true, min: 1, default: DEFAULT_WEBHOOK_LIMITS.maxQueueBytes, value: 'BYTES', help: 'Bytes of webhook bodies one app may have waiting in the outbox; past it new events are dropped like past --webhook-max-queue' },
+  { name: 'webhook-max-data', env: 'HUBBUB_WEBHOOK_MAX_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes, value: 'BYTES', help: 'A message.published webhook whose message data is larger (as JSON) is sent without it, with dataOmitted: true and dataBytes' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: urlCheck('a Redis', 'redis:', 'rediss:'), help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
   { name: 'redis-prefix', env: 'HUBBUB_REDIS_PREFIX', type: 'string', default: DEFAULT_REDIS_PREFIX, value: 'PREFIX', check: redisPrefixProblem, help: 'With --redis: what every key starts with, so deployments can share one Redis' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
@@ -44,6 +48,8 @@ export const SERVE: OptionSpec[] = [
   { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets and to call the HTTP API from a browser (CORS) (unset: any)' },
   { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', integer: true, min: 1, default: 50, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
   { name: 'rest-publish-rate', env: 'HUBBUB_REST_PUBLISH_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_REST_PUBLISH_RATE, value: 'N', help: 'REST publishes per second per API key, or per app and client id for tokens (each array member counts); past it: 429 (42900) with Retry-After' },
+  { name: 'rest-read-rate', env: 'HUBBUB_REST_READ_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_REST_READ_RATE, value: 'N', help: 'REST history and presence reads per second per credential (burst 2x); past it: 429 (42900) with Retry-After' },
+  { name: 'max-connections-per-app', env: 'HUBBUB_MAX_CONNECTIONS_PER_APP', type: 'number', integer: true, min: 1, default: 10000, value: 'N', help: 'Authenticated connections one app may hold, so one tenant cannot take every place of --max-connections; past it: close 1013' },
   { name: 'rest-publish-burst', env: 'HUBBUB_REST_PUBLISH_BURST', type: 'number', integer: true, min: 1, default: DEFAULT_REST_PUBLISH_BURST, value: 'N', help: 'REST publishes one credential may make at once; an array publish larger than this is refused (41300)' },
   { name: 'max-documents-per-app', env: 'HUBBUB_MAX_DOCUMENTS_PER_APP', type: 'number', integer: true, min: 1, default: DEFAULT_DOCUMENT_LIMITS.maxPerApp, value: 'N', help: 'Sync documents one app may hold; a create past it: 42900' },
   { name: 'max-document-size', env: 'HUBBUB_MAX_DOCUMENT_SIZE', type: 'number', integer: true, min: 1, default: DEFAULT_DOCUMENT_LIMITS.maxBytes, value: 'BYTES', help: 'Largest sync document, in bytes of its JSON; past it: 41300 (the request body is also held to --max-payload)' },

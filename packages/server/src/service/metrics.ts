@@ -9,6 +9,8 @@ export interface MetricSources {
   /** The connection budget: places taken by pending and authenticated connections, and its refusals. */
   admission?: { pending: number; authenticated: number; counters: { pendingEvicted: number; refusedFull: number } };
   webhookQueueDepth(): Promise<number>;
+  /** Webhook events dropped for a full outbox (or a store unreachable too long). */
+  webhookEventsDropped?(): number;
 }
 
 /**
@@ -72,6 +74,8 @@ export function createMetrics(sources: MetricSources): Registry {
       this.set(await sources.webhookQueueDepth().catch(() => -1));
     },
   });
+  const dropped = sources.webhookEventsDropped;
+  if (dropped) monotonic(registry, 'hubbub_webhook_events_dropped_total', "Webhook events not queued: the app's outbox was full (--webhook-max-queue, --webhook-max-queue-bytes), or the store unreachable too long", dropped);
   const latency = new Histogram({
     name: 'hubbub_engine_publish_seconds',
     help: 'Time the engine took to accept a publish',

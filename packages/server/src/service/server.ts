@@ -29,8 +29,9 @@ import { DEV_KEY_FILE, ensurePrivateDir, resolveSigningKey, tightenPrivateFile }
 import { redactUrl } from './logger.js';
 import { TokenAuthority } from './tokens.js';
 import { RestApi } from './rest.js';
-import { CredentialRateLimiter, DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE } from './rest-rate-limit.js';
+import { CredentialRateLimiter, DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE, DEFAULT_REST_READ_RATE } from './rest-rate-limit.js';
 import { DEFAULT_DOCUMENT_LIMITS, Documents } from './documents.js';
+import { SealedCursor } from './sealed-cursor.js';
 import { ChangeFeed, type WatchedTable } from './change-feed.js';
 import { WebhookDispatcher, type WebhookEndpoint, type WebhookEventType } from './webhooks/dispatcher.js';
 import { openStore, SqliteStore } from './store/index.js';
@@ -59,6 +60,12 @@ export interface ServerOptions {
   /** REST publishes per second per credential (an API key; a token's app and client id), and how many at once. */
   restPublishRate: number;
   restPublishBurst: number;
+  /** REST history and presence reads per second per credential (burst 2x). */
+  restReadRate: number;
+  /** An HTTP socket silent both ways this long is closed (default 30 s). */
+  httpIdleTimeoutMs?: number;
+  /** Authenticated connections one app may hold (of --max-connections). */
+  maxConnectionsPerApp: number;
   /** Most sync documents one app holds, and the largest one in bytes of JSON. */
   maxDocumentsPerApp: number;
   maxDocumentBytes: number;
@@ -82,8 +89,16 @@ export interface ServerOptions {
   webhookAllowPrivate?: boolean;
   /** Exceptions while private addresses stay refused: host names, addresses, CIDRs (`10.1.0.0/16`). */
   webhookAllowedDestinations?: string[];
+  /** Webhook outbox bound per app: items and payload bytes (DEFAULT_WEBHOOK_LIMITS); past it new events are dropped. */
+  webhookMaxQueue?: number;
+  webhookMaxQueueBytes?: number;
+  /** A `message.published` webhook whose message data is larger (as JSON) is sent without it. */
+  webhookMaxDataBytes?: number;
   logger?: Logger;
 }
+
+/** An HTTP socket with no bytes either way for this long is closed (a held long poll answers sooner). */
+const HTTP_IDLE_TIMEOUT_MS = 30_000;
 
 /** How often each node looks for connections whose API key was revoked. */
 export const REVOCATION_CHECK_MS = 2_000;
@@ -99,6 +114,8 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   maxTokenTtlMs: 24 * 3_600_000,
   restPublishRate: DEFAULT_REST_PUBLISH_RATE,
   restPublishBurst: DEFAULT_REST_PUBLISH_BURST,
+  restReadRate: DEFAULT_REST_READ_RATE,
+  maxConnectionsPerApp: 10_000,
   maxDocumentsPerApp: DEFAULT_DOCUMENT_LIMITS.maxPerApp,
   maxDocumentBytes: DEFAULT_DOCUMENT_LIMITS.maxBytes,
   limits: {},
@@ -135,11 +152,14 @@ export class HubbubServer {
     readonly signingKeySource: 'env' | 'dev-file',
     signingKey: string,
   ) {
-    this.documents = new Documents(store, engine, { maxPerApp: options.maxDocumentsPerApp, maxBytes: options.maxDocumentBytes });
+    this.documents = new Documents(store, engine, { maxPerApp: options.maxDocumentsPerApp, maxBytes: options.maxDocumentBytes }, new SealedCursor(signingKey));
     this.webhooks = new WebhookDispatcher(store, options.webhooks ?? [], {
       retryBaseMs: options.webhookRetryMs,
       maxDelayMs: options.webhookMaxDelayMs,
       destinations: { allowPrivate: options.webhookAllowPrivate, allow: options.webhookAllowedDestinations },
+      maxQueue: options.webhookMaxQueue,
+      maxQueueBytes: options.webhookMaxQueueBytes,
+      maxMessageDataBytes: options.webhookMaxDataBytes,
       warn: (fields, message) => this.log.warn(fields, message),
     });
     this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
@@ -169,6 +189,7 @@ export class HubbubServer {
     const admission = new Admission({
       maxConnections: options.maxConnections,
       maxPending: options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS,
+      maxPerApp: options.maxConnectionsPerApp,
     });
     const maxPendingMessageBytes = pendingMessageBound(this.limits.maxAuthFrameBytes, options.maxPayloadBytes);
     this.ws = new WsTransport(
@@ -203,6 +224,7 @@ export class HubbubServer {
       channels: () => this.router.channelCount,
       admission,
       webhookQueueDepth: () => this.store.webhookQueueDepth(),
+      webhookEventsDropped: () => this.webhooks.droppedEvents,
     });
     this.rest = new RestApi({
       engine,
@@ -210,6 +232,8 @@ export class HubbubServer {
       maxTokenTtlMs: options.maxTokenTtlMs,
       notify: (app, event, data) => this.notify(app, event, data),
       publishLimit: new CredentialRateLimiter({ ratePerSecond: options.restPublishRate, burst: options.restPublishBurst }),
+      readLimit: new CredentialRateLimiter({ ratePerSecond: options.restReadRate, burst: 2 * options.restReadRate }),
+      maxPageBytes: this.limits.maxReplayChunkBytes,
     });
     this.cors = new Cors(options.allowedOrigins);
     this.api = this.buildApi();
@@ -217,6 +241,10 @@ export class HubbubServer {
     this.http = createServer((req, res) => void this.serve(req, res));
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 30_000;
+    // A socket that sends nothing at all is never seen by the header timeout: idle sockets are cut, so
+    // silent connections cannot hold the process's file descriptors. WebSockets turn this off on upgrade,
+    // and long polls are held for less than this.
+    this.http.timeout = options.httpIdleTimeoutMs ?? HTTP_IDLE_TIMEOUT_MS;
     this.ws.attach(this.http);
   }
 
@@ -332,10 +360,10 @@ export class HubbubServer {
     this.revocationSweep.unref();
   }
 
-  /** Something webhooks may want to hear about. Queued durably; never fails the caller. */
+  /** Something webhooks may want to hear about. Queued (written durably in batches); never fails the caller. */
   notify(app: string, type: WebhookEventType, data: unknown): void {
     if (!this.webhooks.configured) return;
-    this.webhooks.emit(app, type, data).catch((err) => this.log.warn({ err: (err as Error).message }, 'webhook enqueue failed'));
+    this.webhooks.emit(app, type, data);
   }
 
   /**

@@ -13,16 +13,21 @@ import {
   encodeData,
   escapeLike,
   RevisionConflictError,
+  toBacklog,
   toDocument,
   toOutboxItem,
+  type BacklogRow,
   type CreateDocumentOptions,
   type DocumentRow,
+  type DueWebhooksFilter,
   type ListDocumentsOptions,
   type OutboxItem,
   type OutboxRow,
   type Store,
   type SyncDocument,
+  type WebhookBacklog,
   type WebhookItem,
+  type WebhookSettlement,
 } from './store.js';
 
 // name is COLLATE "C": ORDER BY matches SQLite's binary order whatever the database locale, and the
@@ -51,6 +56,7 @@ CREATE TABLE IF NOT EXISTS hubbub_webhook_outbox (
   UNIQUE (app, endpoint, event_id)
 );
 CREATE INDEX IF NOT EXISTS hubbub_webhook_outbox_due ON hubbub_webhook_outbox (next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS hubbub_webhook_outbox_endpoint_due ON hubbub_webhook_outbox (app, endpoint, next_attempt_at, id);
 CREATE TABLE IF NOT EXISTS hubbub_positions (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL,
@@ -214,38 +220,73 @@ export class PostgresStore implements Store {
   }
 
   async enqueueWebhook(item: WebhookItem): Promise<void> {
-    const now = Date.now();
+    await this.enqueueWebhooks([item]);
+  }
+
+  async enqueueWebhooks(items: readonly WebhookItem[]): Promise<void> {
+    if (items.length === 0) return;
+    // One statement (atomic, one round trip) whatever the batch size; ORDINALITY keeps the ids in
+    // the batch's order. A retry after a commit the client did not hear about inserts nothing twice.
     await this.query(
       `INSERT INTO hubbub_webhook_outbox (app, endpoint, event_id, payload, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (app, endpoint, event_id) DO NOTHING`,
-      [item.app, item.endpoint, item.eventId, item.payload, now],
+       SELECT app, endpoint, event_id, payload, $5, $5
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS item(app, endpoint, event_id, payload, n)
+       ORDER BY n
+       ON CONFLICT (app, endpoint, event_id) DO NOTHING`,
+      [items.map((i) => i.app), items.map((i) => i.endpoint), items.map((i) => i.eventId), items.map((i) => i.payload), Date.now()],
     );
   }
 
-  async dueWebhooks(now: number, limit: number): Promise<OutboxItem[]> {
-    const rows = await this.query<OutboxRow>(
-      `SELECT id, app, endpoint, event_id, payload, attempts, next_attempt_at, created_at, last_error
-       FROM hubbub_webhook_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`,
-      [now, Math.max(0, Math.floor(limit))],
-    );
+  async dueWebhooks(now: number, limit: number, filter?: DueWebhooksFilter): Promise<OutboxItem[]> {
+    const columns = 'id, app, endpoint, event_id, payload, attempts, next_attempt_at, created_at, last_error';
+    const rows = filter
+      ? await this.query<OutboxRow>(
+          `SELECT ${columns} FROM hubbub_webhook_outbox
+           WHERE app = $1 AND endpoint = $2 AND next_attempt_at <= $3 AND id <> ALL($4::bigint[])
+           ORDER BY next_attempt_at, id LIMIT $5`,
+          [filter.app, filter.endpoint, now, filter.exclude ?? [], Math.max(0, Math.floor(limit))],
+        )
+      : await this.query<OutboxRow>(
+          `SELECT ${columns} FROM hubbub_webhook_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2`,
+          [now, Math.max(0, Math.floor(limit))],
+        );
     return rows.map(toOutboxItem);
   }
 
   async markWebhookDelivered(id: number): Promise<void> {
-    await this.query('DELETE FROM hubbub_webhook_outbox WHERE id = $1', [id]);
+    await this.settleWebhooks({ delivered: [id], failed: [] });
   }
 
   async rescheduleWebhook(id: number, nextAttemptAt: number, lastError: string): Promise<void> {
+    await this.settleWebhooks({ delivered: [], failed: [{ id, nextAttemptAt, lastError }] });
+  }
+
+  async settleWebhooks(settlement: WebhookSettlement): Promise<void> {
+    const { delivered, failed } = settlement;
+    if (delivered.length === 0 && failed.length === 0) return;
+    // One statement, so atomic without BEGIN/COMMIT: the delete runs as a data-modifying CTE.
     await this.query(
-      `UPDATE hubbub_webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
-       WHERE id = $1`,
-      [id, nextAttemptAt, lastError],
+      `WITH removed AS (DELETE FROM hubbub_webhook_outbox WHERE id = ANY($1::bigint[]))
+       UPDATE hubbub_webhook_outbox AS o
+       SET attempts = o.attempts + 1, next_attempt_at = f.next_attempt_at, last_error = f.last_error
+       FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS f(id, next_attempt_at, last_error)
+       WHERE o.id = f.id`,
+      [delivered, failed.map((f) => f.id), failed.map((f) => Math.round(f.nextAttemptAt)), failed.map((f) => f.lastError)],
     );
   }
 
   async webhookQueueDepth(): Promise<number> {
     const rows = await this.query<{ n: string }>('SELECT count(*) AS n FROM hubbub_webhook_outbox');
     return Number(rows[0]!.n);
+  }
+
+  async webhookBacklog(): Promise<WebhookBacklog[]> {
+    // octet_length of a TOASTed text is read from its header: the payloads are not fetched.
+    const rows = await this.query<BacklogRow>(
+      `SELECT app, endpoint, count(*) AS count, coalesce(sum(octet_length(payload)), 0) AS bytes
+       FROM hubbub_webhook_outbox GROUP BY app, endpoint`,
+    );
+    return rows.map(toBacklog);
   }
 
   async getPosition(key: string): Promise<string | undefined> {

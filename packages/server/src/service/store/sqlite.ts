@@ -12,16 +12,21 @@ import {
   documentQuotaReached,
   encodeData,
   RevisionConflictError,
+  toBacklog,
   toDocument,
   toOutboxItem,
+  type BacklogRow,
   type CreateDocumentOptions,
   type DocumentRow,
+  type DueWebhooksFilter,
   type ListDocumentsOptions,
   type OutboxItem,
   type OutboxRow,
   type Store,
   type SyncDocument,
+  type WebhookBacklog,
   type WebhookItem,
+  type WebhookSettlement,
 } from './store.js';
 
 // AUTOINCREMENT: a delivered item's id is never handed to a new item, so a late
@@ -49,6 +54,7 @@ CREATE TABLE IF NOT EXISTS hubbub_webhook_outbox (
   UNIQUE (app, endpoint, event_id)
 );
 CREATE INDEX IF NOT EXISTS hubbub_webhook_outbox_due ON hubbub_webhook_outbox (next_attempt_at, id);
+CREATE INDEX IF NOT EXISTS hubbub_webhook_outbox_endpoint_due ON hubbub_webhook_outbox (app, endpoint, next_attempt_at, id);
 CREATE TABLE IF NOT EXISTS hubbub_positions (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL,
@@ -156,35 +162,69 @@ export class SqliteStore implements Store {
   }
 
   async enqueueWebhook(item: WebhookItem): Promise<void> {
-    const now = Date.now();
-    this.stmt(
-      `INSERT INTO hubbub_webhook_outbox (app, endpoint, event_id, payload, next_attempt_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, endpoint, event_id) DO NOTHING`,
-    ).run(item.app, item.endpoint, item.eventId, item.payload, now, now);
+    await this.enqueueWebhooks([item]);
   }
 
-  async dueWebhooks(now: number, limit: number): Promise<OutboxItem[]> {
-    const rows = this.stmt(
-      `SELECT id, app, endpoint, event_id, payload, attempts, next_attempt_at, created_at, last_error
-       FROM hubbub_webhook_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
-    ).all(now, Math.max(0, Math.floor(limit))) as OutboxRow[];
+  async enqueueWebhooks(items: readonly WebhookItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const insert = this.stmt(
+      `INSERT INTO hubbub_webhook_outbox (app, endpoint, event_id, payload, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, endpoint, event_id) DO NOTHING`,
+    );
+    const now = Date.now();
+    // One transaction: one commit (one sync to disk) for the batch instead of one per item.
+    this.transaction(() => {
+      for (const item of items) insert.run(item.app, item.endpoint, item.eventId, item.payload, now, now);
+    });
+  }
+
+  async dueWebhooks(now: number, limit: number, filter?: DueWebhooksFilter): Promise<OutboxItem[]> {
+    const columns = 'id, app, endpoint, event_id, payload, attempts, next_attempt_at, created_at, last_error';
+    const rows = filter
+      ? (this.stmt(
+          `SELECT ${columns} FROM hubbub_webhook_outbox
+           WHERE app = ? AND endpoint = ? AND next_attempt_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
+           ORDER BY next_attempt_at, id LIMIT ?`,
+        ).all(filter.app, filter.endpoint, now, JSON.stringify(filter.exclude ?? []), Math.max(0, Math.floor(limit))) as OutboxRow[])
+      : (this.stmt(
+          `SELECT ${columns} FROM hubbub_webhook_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
+        ).all(now, Math.max(0, Math.floor(limit))) as OutboxRow[]);
     return rows.map(toOutboxItem);
   }
 
   async markWebhookDelivered(id: number): Promise<void> {
-    this.stmt('DELETE FROM hubbub_webhook_outbox WHERE id = ?').run(id);
+    await this.settleWebhooks({ delivered: [id], failed: [] });
   }
 
   async rescheduleWebhook(id: number, nextAttemptAt: number, lastError: string): Promise<void> {
-    this.stmt(
+    await this.settleWebhooks({ delivered: [], failed: [{ id, nextAttemptAt, lastError }] });
+  }
+
+  async settleWebhooks(settlement: WebhookSettlement): Promise<void> {
+    if (settlement.delivered.length === 0 && settlement.failed.length === 0) return;
+    const remove = this.stmt('DELETE FROM hubbub_webhook_outbox WHERE id = ?');
+    const reschedule = this.stmt(
       `UPDATE hubbub_webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
        WHERE id = ?`,
-    ).run(nextAttemptAt, lastError, id);
+    );
+    this.transaction(() => {
+      for (const id of settlement.delivered) remove.run(id);
+      for (const { id, nextAttemptAt, lastError } of settlement.failed) reschedule.run(nextAttemptAt, lastError, id);
+    });
   }
 
   async webhookQueueDepth(): Promise<number> {
     const row = this.stmt('SELECT count(*) AS n FROM hubbub_webhook_outbox').get() as { n: number };
     return row.n;
+  }
+
+  async webhookBacklog(): Promise<WebhookBacklog[]> {
+    // octet_length, not length: bytes (what the bound counts), and it need not decode the text.
+    const rows = this.stmt(
+      `SELECT app, endpoint, count(*) AS count, coalesce(sum(octet_length(payload)), 0) AS bytes
+       FROM hubbub_webhook_outbox GROUP BY app, endpoint`,
+    ).all() as BacklogRow[];
+    return rows.map(toBacklog);
   }
 
   async getPosition(key: string): Promise<string | undefined> {
@@ -210,6 +250,12 @@ export class SqliteStore implements Store {
       this.statements.set(sql, statement);
     }
     return statement;
+  }
+
+  /** `work` in one transaction (better-sqlite3's: committed when it returns, rolled back when it throws). */
+  private transaction(work: () => void): void {
+    if (!this.handle) throw new Error('SqliteStore used before init() or after close()');
+    this.handle.transaction(work)();
   }
 
   /** The conditional write matched nothing: tell "gone" from "moved on". */

@@ -41,6 +41,30 @@ export interface WebhookItem {
   payload: string;
 }
 
+/** Which due items `dueWebhooks` returns: those of one endpoint of one app (an index serves it). */
+export interface DueWebhooksFilter {
+  app: string;
+  endpoint: string;
+  /** Items to leave out, e.g. those whose attempt is under way. */
+  exclude?: readonly number[];
+}
+
+/** What became of a round of attempts, written in one transaction. */
+export interface WebhookSettlement {
+  /** Delivered (or no longer wanted): removed. Unknown ids are ignored. */
+  delivered: readonly number[];
+  /** Failed: attempts + 1, next try at nextAttemptAt (whole ms). Unknown ids are ignored. */
+  failed: ReadonlyArray<{ id: number; nextAttemptAt: number; lastError: string }>;
+}
+
+/** Pending items of one endpoint of one app, and the UTF-8 bytes of their payloads. */
+export interface WebhookBacklog {
+  app: string;
+  endpoint: string;
+  count: number;
+  bytes: number;
+}
+
 export interface OutboxItem extends WebhookItem {
   id: number;
   /** Failed delivery attempts so far. */
@@ -70,14 +94,23 @@ export interface Store {
 
   /** Durable, at-least-once: an item stays until markWebhookDelivered. Due immediately. */
   enqueueWebhook(item: WebhookItem): Promise<void>;
-  /** Items with nextAttemptAt <= now, oldest due first (then by id). Does not lease them. */
-  dueWebhooks(now: number, limit: number): Promise<OutboxItem[]>;
+  /** Like enqueueWebhook for each item, in order, in one transaction: all are stored or none. */
+  enqueueWebhooks(items: readonly WebhookItem[]): Promise<void>;
+  /**
+   * Items with nextAttemptAt <= now, oldest due first (then by id); with a filter, only those of one
+   * endpoint, minus the excluded ids. Does not lease them.
+   */
+  dueWebhooks(now: number, limit: number, filter?: DueWebhooksFilter): Promise<OutboxItem[]>;
   /** Removes the item; unknown ids are ignored so a repeated ack is harmless. */
   markWebhookDelivered(id: number): Promise<void>;
   /** attempts + 1, next try at nextAttemptAt. Unknown ids are ignored. */
   rescheduleWebhook(id: number, nextAttemptAt: number, lastError: string): Promise<void>;
+  /** markWebhookDelivered and rescheduleWebhook for many items, in one transaction. */
+  settleWebhooks(settlement: WebhookSettlement): Promise<void>;
   /** Pending items, due or not. */
   webhookQueueDepth(): Promise<number>;
+  /** Pending items (due or not) per endpoint of each app, with their payload bytes. */
+  webhookBacklog(): Promise<WebhookBacklog[]>;
 
   getPosition(key: string): Promise<string | undefined>;
   setPosition(key: string, value: string): Promise<void>;
@@ -167,6 +200,17 @@ export interface OutboxRow {
   next_attempt_at: number | string;
   created_at: number | string;
   last_error: string | null;
+}
+
+export interface BacklogRow {
+  app: string;
+  endpoint: string;
+  count: number | string;
+  bytes: number | string;
+}
+
+export function toBacklog(row: BacklogRow): WebhookBacklog {
+  return { app: row.app, endpoint: row.endpoint, count: Number(row.count), bytes: Number(row.bytes) };
 }
 
 export function toOutboxItem(row: OutboxRow): OutboxItem {
