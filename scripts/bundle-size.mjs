@@ -12,13 +12,13 @@ const browserDir = fileURLToPath(new URL('../packages/client/dist/browser/', imp
 /**
  * Gzip budgets in bytes, each a few percent above what the code measures today, so growth is a decision
  * and not an accident. `Realtime` alone was about 4.5 KB before the presence merge (serials, snapshot
- * reconciliation, tombstones), close-code classes, token renewal and the connect timeout came in: those
- * cost about 2.2 KB gzip (property mangling and shorter messages were measured to save under 0.3 KB).
+ * reconciliation, tombstones), close-code classes, token renewal, the connect timeout and the fixes of an
+ * outside tester's findings came in: those cost about 2.6 KB gzip (property mangling and shorter messages were measured to save under 0.3 KB).
  */
 const BUDGETS = [
-  { what: 'Realtime alone (tree-shaken ESM)', budget: 7_000, source: realtimeAlone },
-  { what: 'dist/browser/hubbub.js', budget: 9_200, source: () => readFileSync(`${browserDir}hubbub.js`) },
-  { what: 'dist/browser/hubbub.iife.js', budget: 9_400, source: () => readFileSync(`${browserDir}hubbub.iife.js`) },
+  { what: 'Realtime alone (tree-shaken ESM)', budget: 7_300, source: realtimeAlone },
+  { what: 'dist/browser/hubbub.js', budget: 9_500, source: () => readFileSync(`${browserDir}hubbub.js`) },
+  { what: 'dist/browser/hubbub.iife.js', budget: 9_700, source: () => readFileSync(`${browserDir}hubbub.iife.js`) },
 ];
 
 async function realtimeAlone() {

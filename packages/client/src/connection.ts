@@ -119,6 +119,7 @@ export class Connection {
   /** An error frame the server sent about this socket before closing it (e.g. 40101). */
   private closingError?: HubbubError;
   private retryTimer?: unknown;
+  private stableTimer?: unknown;
   private connectTimer?: unknown;
   /** The id to resume on the next socket: the last connection's, unless the app closed it. */
   private resumeId?: string;
@@ -320,16 +321,30 @@ export class Connection {
   }
 
   private connected(frame: ConnectedFrame): void {
-    this.renewals = 0;
+    if (this.options.authCallback && this.clientId !== undefined && frame.clientId !== this.clientId) {
+      // A renewed token for someone else: carrying on would quietly change who this connection is.
+      return this.fail(
+        new HubbubError(ErrorCode.BadAuth, `authCallback returned a token for client ${JSON.stringify(frame.clientId)}; this connection is ${JSON.stringify(this.clientId)}`),
+      );
+    }
     this.scheduleRenewal(frame.expiresAt);
-    if (this.state === 'connected') return; // an in-band renewal was accepted
+    if (this.state === 'connected') {
+      this.errorReason = undefined; // an in-band renewal was accepted
+      return;
+    }
     this.clock.clearTimeout(this.connectTimer);
     const resumed = this.resumeId !== undefined && this.resumeId === frame.connectionId;
     this.id = this.resumeId = frame.connectionId;
     this.clientId = frame.clientId;
     this.maxFrameBytes = frame.maxFrameBytes;
-    this.attempt = 0;
     this.errorReason = undefined;
+    // The counts of attempts and renewals start again only once this connection proves it holds: a
+    // server that accepts and closes at once must still meet the backoff and the renewal limit.
+    this.clock.clearTimeout(this.stableTimer);
+    this.stableTimer = this.clock.setTimeout(() => {
+      this.attempt = 0;
+      this.renewals = 0;
+    }, DEFAULTS.stableConnectionMs);
     this.startKeepAlive(frame.keepAliveMs);
     this.setState('connected');
     this.onConnected(resumed);
@@ -366,20 +381,25 @@ export class Connection {
     if (this.socket === socket && this.state === 'connected') this.sendAuth(token);
   }
 
-  /** Renew a little before the token runs out, so the connection never sits in the expiry grace period. */
+  /**
+   * Renew a little before the token runs out, so the connection never sits in the expiry grace period;
+   * never sooner than `minRenewIntervalMs` after the last token, so a callback that hands out tokens
+   * of a few milliseconds (seconds passed where milliseconds were meant) is not called in a loop.
+   */
   private scheduleRenewal(expiresAt: number | undefined): void {
     this.clock.clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     if (!expiresAt || !this.options.authCallback) return;
     const left = expiresAt - this.clock.now();
     const lead = Math.min(DEFAULTS.renewBeforeExpiryMs, Math.max(0, left) / 10);
-    this.renewTimer = this.clock.setTimeout(() => void this.renewInBand(), Math.max(0, left - lead));
+    this.renewTimer = this.clock.setTimeout(() => void this.renewInBand(), Math.max(DEFAULTS.minRenewIntervalMs, left - lead));
   }
 
   /** The socket closed: act on the close code's class. */
   private socketClosed(code: number, reasonText: string): void {
     this.socket = undefined;
     this.clock.clearTimeout(this.connectTimer);
+    this.clock.clearTimeout(this.stableTimer);
     this.stopKeepAlive();
     const reason = this.closingError ?? closeError(code, reasonText);
     this.closingError = undefined;
@@ -392,7 +412,9 @@ export class Connection {
       case 'renew':
         return this.renewThenReconnect(reason);
       case 'reconnect':
-        return this.retry(reason, this.attempt === 0 ? this.clock.random() * this.options.reconnectBaseMs : this.backoffDelay());
+        // At once, spread over [0, base): and not counted, so the backoff that may follow starts at its first step.
+        if (this.attempt === 0) return this.retry(reason, this.clock.random() * this.options.reconnectBaseMs, false);
+        return this.retry(reason, this.backoffDelay());
       case 'backoff':
         return this.retry(reason, this.backoffDelay());
     }
@@ -404,15 +426,19 @@ export class Connection {
     this.retry(reason, this.renewals === 1 ? 0 : this.backoffDelay());
   }
 
-  /** The exponential backoff for the next attempt, with jitter, within the cap. */
+  /**
+   * The exponential backoff for the next attempt, with jitter, never above the cap. At the cap the
+   * jitter spreads below it (80–100%), so a crowd that reached the cap does not come back at once.
+   */
   private backoffDelay(): number {
     const { reconnectBaseMs, reconnectMaxMs } = this.options;
-    const exp = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** this.attempt);
-    const jitter = 1 - DEFAULTS.reconnectJitter + 2 * DEFAULTS.reconnectJitter * this.clock.random();
-    return Math.min(reconnectMaxMs, exp * jitter);
+    const exp = reconnectBaseMs * 2 ** this.attempt;
+    const r = this.clock.random();
+    if (exp >= reconnectMaxMs) return reconnectMaxMs * (1 - DEFAULTS.reconnectJitter * r);
+    return Math.min(reconnectMaxMs, exp * (1 - DEFAULTS.reconnectJitter + 2 * DEFAULTS.reconnectJitter * r));
   }
 
-  private retry(reason: HubbubError, delay: number): void {
+  private retry(reason: HubbubError, delay: number, counted = true): void {
     this.errorReason = reason;
     if (!this.options.autoReconnect) {
       this.setState('disconnected', reason);
@@ -423,7 +449,7 @@ export class Connection {
     if (max !== undefined && this.attempt >= max) {
       return this.fail(new HubbubError(reason.code, `gave up after ${this.attempt} reconnect attempts: ${reason.message}`));
     }
-    this.attempt++;
+    if (counted) this.attempt++;
     this.clock.clearTimeout(this.retryTimer);
     this.setState('disconnected', reason, Math.round(delay));
     this.retryTimer = this.clock.setTimeout(() => {
@@ -497,7 +523,8 @@ export class Connection {
     this.clock.clearTimeout(this.retryTimer);
     this.clock.clearTimeout(this.renewTimer);
     this.clock.clearTimeout(this.connectTimer);
-    this.retryTimer = this.renewTimer = this.connectTimer = undefined;
+    this.clock.clearTimeout(this.stableTimer);
+    this.retryTimer = this.renewTimer = this.connectTimer = this.stableTimer = undefined;
   }
 
   private setState(current: ConnectionState, reason?: HubbubError, retryIn?: number): void {
@@ -535,6 +562,10 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return value.length === 0 ? 'an empty string' : 'a string';
   if (typeof value !== 'object') return typeof value;
+  const v = value as Record<string, unknown>;
+  if (typeof v.json === 'function' && 'status' in v) return `a fetch Response (status ${String(v.status)}): return await response.json() or its token`;
+  if ('token' in v) return `an object whose "token" is ${v.token === null ? 'null' : typeof v.token === 'string' ? 'empty' : `a ${typeof v.token}`}, not a token string`;
+  if (v.error !== undefined) return `an error: ${JSON.stringify(v.error).slice(0, 200)}`;
   const keys = Object.keys(value).slice(0, 5);
   return keys.length === 0 ? 'an empty object' : `an object with ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
 }

@@ -14,6 +14,10 @@ export const DEFAULTS = {
   maxRenewals: 3,
   /** Renew a token this long before it expires (at most a tenth of its life). */
   renewBeforeExpiryMs: 30_000,
+  /** Never renew sooner than this after the last token (a callback handing out tokens of milliseconds). */
+  minRenewIntervalMs: 1000,
+  /** A connection up this long resets the counts of reconnect attempts and renewals. */
+  stableConnectionMs: 10_000,
   /** Recent event ids `RealtimeClient` remembers to drop a replay overlapping live delivery. */
   seenEventIds: 2000,
   /** Presence tombstones a channel keeps between syncs, to drop late events for members that left. */

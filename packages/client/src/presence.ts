@@ -67,7 +67,23 @@ export class Presence {
   on(fn: (message: PresenceMessage) => void): () => void;
   on(action: PresenceMessage['action'], fn: (message: PresenceMessage) => void): () => void;
   on(a: string | ((m: PresenceMessage) => void), b?: (m: PresenceMessage) => void): () => void {
-    const off = typeof a === 'function' ? this.events.on(undefined, a) : this.events.on(a, b!);
+    const fn = typeof a === 'function' ? a : b!;
+    const off = typeof a === 'function' ? this.events.on(undefined, fn) : this.events.on(a, fn);
+    // A listener added once the view is in sync learns who is already there, like the first one did.
+    if (this.isSynced && (typeof a === 'function' || a === 'present')) {
+      const present = [...this.members.values()].map(({ member }): PresenceMessage => ({ action: 'present', ...member }));
+      queueMicrotask(() => {
+        for (const m of present) {
+          try {
+            fn(m);
+          } catch (err) {
+            setTimeout(() => {
+              throw err; // a listener's bug must not stop the others, as in Emitter
+            });
+          }
+        }
+      });
+    }
     void this.sync().catch(() => {});
     return off;
   }

@@ -91,6 +91,8 @@ export class RealtimeClient {
       if (next === this.current) return;
       this.current = next;
       this.listeners.emit('connection', change.reason ? { state: next, reason: change.reason.message } : { state: next });
+      // A connection that gave up (a refused token, attempts used up) is an error the app should hear of.
+      if (change.current === 'failed' && change.reason) this.listeners.emit('error', change.reason);
     });
     this.conn.onConnected = () => this.restore();
     this.conn.onFrame = (frame) => {

@@ -99,16 +99,33 @@ describe('renew-class closes', () => {
     expect(rig.client.connection.errorReason).toBeInstanceOf(HubbubError);
   });
 
-  it('renewals that reach connected reset the count: renew-connect cycles never fail', async () => {
+  it('renewals reset once a connection has held for a while: renew-connect cycles that last never fail', async () => {
     let n = 0;
     const rig = realtimeRig({ authCallback: () => `tok-${++n}` });
     await handshake(rig.sockets);
     for (let i = 2; i <= 7; i++) {
+      await rig.clock.advance(10_000); // the connection held: the renewal count starts again
       rig.sockets.latest.serverClose(4102);
       await untilSocket(rig, i);
       await handshake(rig.sockets);
       expect(rig.client.connection.state).toBe('connected');
     }
+  });
+
+  it('a server that accepts and closes with 4101 at once: after 3 renewals in a row → failed (no loop against the token backend)', async () => {
+    let n = 0;
+    const rig = realtimeRig({ authCallback: () => `tok-${++n}` });
+    await handshake(rig.sockets);
+    for (let i = 2; i <= 4; i++) {
+      rig.sockets.latest.serverClose(4101);
+      await untilSocket(rig, i);
+      await handshake(rig.sockets);
+    }
+    rig.sockets.latest.serverClose(4101);
+    await settle();
+    expect(rig.client.connection.state).toBe('failed');
+    await rig.clock.advance(120_000);
+    expect(rig.sockets.count).toBe(4);
   });
 
   for (const auth of [{ token: 'static' }, { key: 'app.k:secret' }]) {

@@ -59,6 +59,7 @@ export class RedisEngine implements Engine {
   /** This node's presence holds, to register again after Redis lost them. */
   private readonly holds = new Map<string, Map<string, string>>();
   private timers: NodeJS.Timeout[] = [];
+  private readonly inflight = new Set<Promise<unknown>>();
   private everReady = false;
   private epochs = 0;
   private started?: Promise<void>;
@@ -135,6 +136,9 @@ export class RedisEngine implements Engine {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    // Presence changes under way (the leaves of connections closed by a drain) finish first: cutting the
+    // link between their script and their announcement would leave other nodes' clients never told.
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
     // Leave presence cleanly so other nodes need not wait for the TTL.
     await Promise.allSettled(
       [...this.holds].flatMap(([ck, fields]) => [...fields.keys()].map((field) => this.leaveField(ck, field))),
@@ -210,7 +214,11 @@ export class RedisEngine implements Engine {
     void this.sub.unsubscribe(this.keys(channelKey).pubsub).catch(() => {});
   }
 
-  async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
+  presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
+    return this.tracked(this.enter(channelKey, member));
+  }
+
+  private async enter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
     const field = this.field(member.clientId, member.connectionId);
     const value = `${Date.now()}\n${member.encoding ?? ''}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
     let fields = this.holds.get(channelKey);
@@ -228,7 +236,14 @@ export class RedisEngine implements Engine {
   }
 
   async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
-    return this.leaveField(channelKey, this.field(clientId, connectionId));
+    return this.tracked(this.leaveField(channelKey, this.field(clientId, connectionId)));
+  }
+
+  /** A presence change in flight, which `close()` lets finish (script and announcement both). */
+  private tracked<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work)).catch(() => {});
+    return work;
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {
@@ -450,6 +465,9 @@ export class RedisEngine implements Engine {
  * serial is at least the clock in microseconds); keeping it bounds same-microsecond bursts.
  */
 const PRESENCE_SERIAL_TTL_MS = 24 * 3_600_000;
+
+/** How long `close()` waits for presence changes under way. */
+const CLOSE_WAIT_MS = 3000;
 
 /** Per client, its latest connection's hold: the one that speaks for the member. */
 function latestPerClient(holds: Array<{ ts: number; member: PresenceMember }>): Array<{ ts: number; member: PresenceMember }> {
