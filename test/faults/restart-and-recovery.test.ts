@@ -132,7 +132,10 @@ describe('server killed mid-stream and restarted', () => {
     expect(await raw.auth(((await minted.json()) as { token: string }).token)).toMatchObject({ t: 'connected', clientId: 'after-crash' });
     raw.close();
     // Every change queued for the webhook before the crash is delivered, each once.
-    await until(() => deliveries.length >= changes.length, `${changes.length} webhook deliveries`, 20_000);
+    await until(() => deliveries.length >= changes.length, `${changes.length} webhook deliveries`, 20_000).catch((err: Error) => {
+      const got = new Set(deliveries.map((d) => d.change));
+      throw new Error(`${err.message}: ${deliveries.length} arrived, missing ${changes.filter((c) => !got.has(c)).join(', ')}`);
+    });
     expect(deliveries.map((d) => d.change).sort()).toEqual([...changes].sort());
     expect(new Set(deliveries.map((d) => d.id)).size).toBe(changes.length);
   });

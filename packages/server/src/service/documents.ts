@@ -33,8 +33,8 @@ export interface DocumentPage {
  * Capabilities apply to the topic name: reads need `subscribe`, writes `publish`.
  */
 export class Documents {
-  /** Called after each change, e.g. to queue webhooks. */
-  onChange?: (app: string, event: RealtimeEvent) => void;
+  /** Called after each change, e.g. to queue webhooks; the change is acknowledged once it settles. */
+  onChange?: (app: string, event: RealtimeEvent) => Promise<void> | void;
   private readonly limits: DocumentLimits;
 
   constructor(
@@ -123,7 +123,7 @@ export class Documents {
     };
     // The write is durable already; a failed live fan-out must not turn it into an error.
     await publishEvent(this.engine, who.app, event).catch(() => {});
-    this.onChange?.(who.app, event);
+    await this.onChange?.(who.app, event);
   }
 }
 

@@ -162,7 +162,11 @@ export class HubbubServer {
       maxMessageDataBytes: options.webhookMaxDataBytes,
       warn: (fields, message) => this.log.warn(fields, message),
     });
-    this.documents.onChange = (app, event) => this.notify(app, 'document.changed', event);
+    // A document is durable when acknowledged, and so is its webhook: the ack waits for the outbox.
+    this.documents.onChange = (app, event) => {
+      this.notify(app, 'document.changed', event);
+      return this.webhooks.written();
+    };
     this.log = options.logger ?? pino({ level: 'info' });
     this.keys = new KeyStore(join(options.dataDir, 'keys.json'));
     this.tokens = new TokenAuthority(signingKey, this.keys);

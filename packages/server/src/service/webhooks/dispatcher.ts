@@ -147,6 +147,8 @@ export class WebhookDispatcher {
   private readonly orphans = new Map<string, { app: string; endpoint: string }>();
   private unwritten: Unwritten[] = [];
   private unwrittenBytes = 0;
+  /** Callers of `written()`, told once the outbox holds what they queued (or the store is failing). */
+  private writeWaiters: Array<() => void> = [];
   private delivered: Settled[] = [];
   private failed: Failed[] = [];
   private readonly attempts = new Set<Promise<void>>();
@@ -235,6 +237,7 @@ export class WebhookDispatcher {
     } catch (err) {
       this.warn({ err: (err as Error).message }, `${this.unwritten.length} webhooks lost at shutdown`);
     }
+    this.releaseWriteWaiters();
   }
 
   /**
@@ -262,6 +265,23 @@ export class WebhookDispatcher {
   }
 
   /**
+   * Resolves once every event queued so far is in the outbox, or is held in memory because the
+   * store is not answering. A durable change (a document) awaits this before it is acknowledged,
+   * so a crash right after the acknowledgement does not lose its webhook.
+   */
+  written(): Promise<void> {
+    if (!this.running || this.unwritten.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.writeWaiters.push(resolve));
+  }
+
+  private releaseWriteWaiters(): void {
+    if (this.writeWaiters.length === 0 || (this.unwritten.length > 0 && !this.storeFailing && this.running)) return;
+    const waiters = this.writeWaiters;
+    this.writeWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
    * Look at the outbox soon: what gathered until then (new events, outcomes of attempts) is
    * handled together. `withinMs`: how long that may wait (outcomes can wait a little longer than
    * new events: a lost outcome only means a repeated attempt).
@@ -283,6 +303,7 @@ export class WebhookDispatcher {
         .catch((err) => this.storeFailed(err))
         .finally(() => {
           this.pumping = undefined;
+          this.releaseWriteWaiters();
           const again = this.pumpAgainWithin;
           this.pumpAgainWithin = undefined;
           if (again !== undefined) this.kick(again);
