@@ -5,7 +5,7 @@ export * from './codec.js';
 export * from './capability.js';
 export * from './filter.js';
 export * from './json-depth.js';
-export * from './binary.js';
+export * from './binary/index.js';
 export * from './close-codes.js';
 export * from './close-code-descriptions.js';
 export * from './error-descriptions.js';
