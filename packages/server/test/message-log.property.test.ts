@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { HistoryQuery, StoredMessage } from '../src/engine/engine.js';
+import type { HistoryQuery, StoredMessage } from '../src/core/engine.js';
 import { MessageLog } from '../src/engine/message-log.js';
 import { DedupWindow } from '../src/engine/dedup-window.js';
 import { HASH_KEY_BYTES, HalfSipHash } from '../src/engine/keyed-hash.js';

@@ -5,7 +5,7 @@
  * on the memory and the Redis engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine, StoredMessage } from '../src/engine/engine.js';
+import type { Engine, StoredMessage } from '../src/core/engine.js';
 import { MemoryEngine } from '../src/engine/memory.js';
 import { RedisEngine } from '../src/engine/redis.js';
 import { RestApi } from '../src/service/rest.js';

@@ -3,7 +3,7 @@
  * with a value, or undefined. What a check accepts, the code reading the value can rely on.
  */
 import { isValidAppId } from '@hubbub/protocol';
-import type { NamespaceRetention } from '../engine/engine.js';
+import type { NamespaceRetention } from '../engine/retention.js';
 import { tableNameProblem, topicNameProblem } from '../service/config-file.js';
 import { DURATION_FORM, durationMs } from '../service/duration.js';
 import { redactUrl } from '../service/logger.js';

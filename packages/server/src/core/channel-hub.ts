@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { assertChannelName, assertClientId } from '@hubbub/protocol';
-import type { Engine, StoredMessage } from '../engine/engine.js';
+import type { Engine, StoredMessage } from './engine.js';
 import { ChannelPresence } from './presence.js';
 
 /** Anything the hub can deliver to: a socket, an SSE stream, or a fake in a unit test. */

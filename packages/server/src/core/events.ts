@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RealtimeEvent } from '@hubbub/protocol';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from './engine.js';
 
 /*
  * Platform events (documents, database changes, direct messages) travel through the engine like

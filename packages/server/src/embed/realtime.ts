@@ -6,7 +6,7 @@ import { ChannelHub, type HubConnection } from '../core/channel-hub.js';
 import { CloseCode } from '../core/close-codes.js';
 import { WsTransport } from '../transport/ws.js';
 import { EmbeddedSocket, type EmbeddedMessage } from '../transport/embedded-socket.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../core/engine.js';
 import { EventLog } from './event-log.js';
 
 export interface CreateRealtimeOptions {

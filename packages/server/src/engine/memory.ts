@@ -3,23 +3,9 @@ import { ErrorCode, HubbubError, type PresenceMember } from '@hubbub/protocol';
 import { ChannelPresence, samePresenceData } from '../core/presence.js';
 import { DedupWindow } from './dedup-window.js';
 import { MessageLog } from './message-log.js';
-import {
-  DEFAULT_RETENTION,
-  nextPresenceSerial,
-  retentionFor,
-  storedMessage,
-  type Engine,
-  type EngineEvents,
-  type HistoryPage,
-  type HistoryQuery,
-  type MessageDraft,
-  type PresenceOutcome,
-  type PresenceSync,
-  type PublishResult,
-  type Recovery,
-  type RetentionOptions,
-  type TimedPresenceMember,
-} from './engine.js';
+import { DEFAULT_RETENTION, retentionFor, type RetentionOptions } from './retention.js';
+import { nextPresenceSerial, storedMessage } from './stored-message.js';
+import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type TimedPresenceMember } from '../core/engine.js';
 
 interface ChannelState {
   key: string;
@@ -105,7 +91,7 @@ export class MemoryEngine implements Engine {
     if (!action && !hold) return { action, pseq: state.pseq };
     const now = Date.now();
     const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold, holder: member });
+    if (this.listening.has(channelKey)) this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold, holder: member });
     return { action, pseq };
   }
 
@@ -118,7 +104,7 @@ export class MemoryEngine implements Engine {
     const member = action === 'leave' ? before! : (state.presence.member(clientId) ?? holder);
     const now = Date.now();
     const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold: 'leave', holder });
+    if (this.listening.has(channelKey)) this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold: 'leave', holder });
     return { action, pseq };
   }
 

@@ -1,4 +1,4 @@
-import type { HistoryPage, HistoryQuery, StoredMessage } from './engine.js';
+import type { HistoryPage, HistoryQuery, StoredMessage } from '../core/engine.js';
 
 // Small to start with: a channel with a message or two should cost about what its messages do.
 const MIN_ARENA = 256;

@@ -49,9 +49,11 @@ end
 /**
  * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
  * KEYS: presence hash, presence serial. ARGV: field, value, clientId, connectionId, serial ttl ms.
- * Returns [what watchers by client id see, what happened to this connection's hold, presence serial]:
- * each action 'enter', 'update' or ''. A connection held through another node (it resumed here before
- * that node let go) is the same hold. The serial moves only when something changed.
+ * Returns [what watchers by client id see, what happened to this connection's hold, presence serial,
+ * the value written]: each action 'enter', 'update' or ''. A connection held through another node (it
+ * resumed here before that node let go) is the same hold. The serial moves only when something changed.
+ * The hold written last speaks for the member: its timestamp is put past the member's other holds',
+ * so writes within one millisecond (or from a node whose clock is behind) keep their order.
  */
 export const PRESENCE_ENTER_SCRIPT = `${NEXT_PRESENCE_SERIAL}
 local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
@@ -68,15 +70,19 @@ for i = 1, #fields, 2 do
     if string.sub(fields[i], -#suffix) == suffix and (old == nil or fields[i] == ARGV[1]) then old = fields[i + 1] end
   end
 end
+local value = ARGV[2]
+if tonumber(string.match(value, '^(%d+)')) <= visibleTs then
+  value = string.format('%.0f', visibleTs + 1) .. '\\n' .. payload(value)
+end
 local hold = 'enter'
 if old then
-  if payload(old) == payload(ARGV[2]) then hold = '' else hold = 'update' end
+  if payload(old) == payload(value) then hold = '' else hold = 'update' end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], value)
 local seen = 'update'
-if visible == nil then seen = 'enter' elseif payload(visible) == payload(ARGV[2]) then seen = '' end
-if seen == '' and hold == '' then return {'', '', tonumber(redis.call('GET', KEYS[2]) or '0')} end
-return {seen, hold, nextSerial(KEYS[2], ARGV[5])}
+if visible == nil then seen = 'enter' elseif payload(visible) == payload(value) then seen = '' end
+if seen == '' and hold == '' then return {'', '', tonumber(redis.call('GET', KEYS[2]) or '0'), value} end
+return {seen, hold, nextSerial(KEYS[2], ARGV[5]), value}
 `;
 
 /**

@@ -1,23 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, HubbubError, type PresenceAction, type PresenceMember } from '@hubbub/protocol';
-import {
-  DEFAULT_RETENTION,
-  type Engine,
-  type EngineEvents,
-  type HistoryPage,
-  type HistoryQuery,
-  type MessageDraft,
-  type PresenceChange,
-  type PresenceOutcome,
-  type PresenceSync,
-  type PublishResult,
-  type Recovery,
-  type RetentionOptions,
-  type StoredMessage,
-  type TimedPresenceMember,
-  retentionFor,
-} from './engine.js';
+import { DEFAULT_RETENTION, type RetentionOptions, retentionFor } from './retention.js';
+import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceChange, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type StoredMessage, type TimedPresenceMember } from '../core/engine.js';
 import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
 
 export interface RedisEngineOptions extends Partial<RetentionOptions> {
@@ -34,7 +19,7 @@ export const DEFAULT_REDIS_PREFIX = 'hubbub';
 
 type Commands = Redis & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
-  hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, string, number]>;
+  hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, string, number, string]>;
   hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, string, number, string, string]>;
   hubbubPresenceSync(...args: string[]): Promise<[number, ...string[]]>;
 };
@@ -225,9 +210,11 @@ export class RedisEngine implements Engine {
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
     const keys = this.keys(channelKey);
-    const [seen, held, pseq] = await this.run(() =>
+    const [seen, held, pseq, written] = await this.run(() =>
       this.cmd.hubbubPresenceEnter(keys.presence, keys.presenceSerial, field, value, member.clientId, member.connectionId, PRESENCE_SERIAL_TTL_MS),
     );
+    // Registered again as written (its timestamp may have moved), unless it was let go meanwhile.
+    if (fields.get(field) === value) fields.set(field, written);
     await this.run(() => this.cmd.sadd(this.presenceIndexKey(), channelKey));
     const action = (seen || null) as PresenceAction | null;
     const hold = (held || null) as PresenceAction | null;
@@ -268,7 +255,6 @@ export class RedisEngine implements Engine {
   }
 
   async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
-    const keys = this.keys(channelKey);
     const [current, pos] = await Promise.all([this.readHistory(channelKey, `${fromSerial + 1}-0`, '+'), this.position(channelKey)]);
     const sameStream = epoch === undefined ? fromSerial <= pos.seq : epoch === pos.epoch;
     if (!sameStream) {
@@ -280,9 +266,22 @@ export class RedisEngine implements Engine {
 
   async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
     const end = query.before === undefined ? '+' : `(${query.before}-0`;
-    const all = await this.readHistory(channelKey, '-', end);
-    if (query.direction === 'forwards') return { messages: all.slice(0, query.limit), more: all.length > query.limit };
-    return { messages: all.slice(-query.limit), more: all.length > query.limit };
+    const all = await this.readEntries(channelKey, '-', end);
+    const forwards = query.direction === 'forwards';
+    let take = Math.min(query.limit, all.length);
+    // Within the byte budget, counted from the stored sizes (at least one message).
+    if (query.maxBytes !== undefined) {
+      let bytes = 0;
+      for (let n = 0; n < take; n++) {
+        bytes += all[forwards ? n : all.length - 1 - n].bytes;
+        if (bytes > query.maxBytes && n > 0) {
+          take = n;
+          break;
+        }
+      }
+    }
+    const page = forwards ? all.slice(0, take) : all.slice(all.length - take);
+    return { messages: page.map((e) => e.message), more: all.length > take };
   }
 
   async position(channelKey: string): Promise<{ seq: number; epoch: string }> {
@@ -299,7 +298,8 @@ export class RedisEngine implements Engine {
 
   private onPubSub(pubsubChannel: string, payload: string): void {
     const channelKey = this.channelKeyOf(pubsubChannel);
-    if (channelKey === undefined) return;
+    // What was on its way when this node stopped listening is not wanted here.
+    if (channelKey === undefined || !this.listening.has(channelKey)) return;
     if (payload[0] === 'p') {
       const change = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
       // A node of an earlier version sends no hold: its change is the connection's change too.
@@ -309,8 +309,7 @@ export class RedisEngine implements Engine {
       return;
     }
     const message = JSON.parse(payload.slice(1)) as StoredMessage;
-    const state = this.listening.get(channelKey);
-    if (!state) return;
+    const state = this.listening.get(channelKey)!;
     // Keep delivery in serial order even when a gap must first be fetched from history.
     state.chain = state.chain.then(() => this.deliverInOrder(channelKey, state, message));
   }
@@ -415,9 +414,16 @@ export class RedisEngine implements Engine {
   }
 
   private async readHistory(channelKey: string, start: string, end: string): Promise<StoredMessage[]> {
+    return (await this.readEntries(channelKey, start, end)).map((e) => e.message);
+  }
+
+  /** Retained messages between two stream ids, each with its stored size in bytes. */
+  private async readEntries(channelKey: string, start: string, end: string): Promise<Array<{ message: StoredMessage; bytes: number }>> {
     const entries = await this.run(() => this.cmd.xrange(this.keys(channelKey).history, start, end));
     const oldest = Date.now() - retentionFor(this.retention, channelKey).historyTtlMs;
-    return entries.map(([, fields]) => JSON.parse(fields[1]) as StoredMessage).filter((m) => m.timestamp >= oldest);
+    return entries
+      .map(([, fields]) => ({ message: JSON.parse(fields[1]) as StoredMessage, bytes: Buffer.byteLength(fields[1]) }))
+      .filter((e) => e.message.timestamp >= oldest);
   }
 
   /** Redis failures become one clear error: the engine is unreachable (50001; over HTTP a retryable 503). */
@@ -504,5 +510,6 @@ function pickRetention(o: Partial<RetentionOptions>): Partial<RetentionOptions> 
   if (o.historyLimit !== undefined) out.historyLimit = o.historyLimit;
   if (o.historyTtlMs !== undefined) out.historyTtlMs = o.historyTtlMs;
   if (o.dedupWindowMs !== undefined) out.dedupWindowMs = o.dedupWindowMs;
+  if (o.namespaces !== undefined) out.namespaces = o.namespaces;
   return out;
 }

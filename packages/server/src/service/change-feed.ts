@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ErrorCode, HubbubError, isValidChannelName, type RealtimeEvent } from '@hubbub/protocol';
 import { publishEvent } from '../core/events.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../core/engine.js';
 import type { Store } from './store/store.js';
 
 export interface WatchedTable {

@@ -3,7 +3,7 @@ import { SealedCursor } from './sealed-cursor.js';
 import { ErrorCode, HubbubError, assertAllowed, isValidChannelName, type RealtimeEvent } from '@hubbub/protocol';
 import type { Identity } from '../core/identity.js';
 import { newEventId, publishEvent } from '../core/events.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../core/engine.js';
 import { encodeData, type Store, type SyncDocument } from './store/store.js';
 
 export type DocumentChange = 'sync.created' | 'sync.updated' | 'sync.deleted';

@@ -10,7 +10,7 @@ import {
   type Capability,
 } from '@hubbub/protocol';
 import { channelKeyOf } from '../core/outbound.js';
-import type { Engine, MessageDraft, StoredMessage, TimedPresenceMember } from '../engine/engine.js';
+import type { Engine, MessageDraft, StoredMessage, TimedPresenceMember } from '../core/engine.js';
 import type { WebhookEventType } from './webhooks/dispatcher.js';
 import type { RestIdentity } from './authenticate.js';
 import { HttpReply } from './http.js';

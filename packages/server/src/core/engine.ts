@@ -1,6 +1,8 @@
 import type { BatchMember, PresenceAction, PresenceMember } from '@hubbub/protocol';
 
 /**
+ * The contract core owns for what it shares with other nodes; engines (engine/) implement it.
+ *
  * The one seam between a node and everything shared with other nodes: fan-out, presence,
  * history and dedup records. Channel keys are already scoped by app (`app/channel`), so an
  * engine never needs to know about tenants.
@@ -79,25 +81,6 @@ export interface StoredMessage extends MessageDraft {
   seq?: number;
 }
 
-/**
- * The stored form of a draft. Every field is set (absent ones as undefined) so that all messages
- * share one object shape: the fan-out path reads them monomorphically and nothing is copied key by key.
- */
-export function storedMessage(draft: MessageDraft, timestamp: number, seq: number | undefined): StoredMessage {
-  return {
-    name: draft.name,
-    data: draft.data,
-    messageId: draft.messageId,
-    clientId: draft.clientId,
-    connectionId: draft.connectionId,
-    encoding: draft.encoding,
-    messages: draft.messages,
-    ephemeral: draft.ephemeral,
-    timestamp,
-    seq,
-  };
-}
-
 export interface PublishResult {
   seq?: number;
   duplicate: boolean;
@@ -137,14 +120,6 @@ export interface PresenceSync {
   pseq: number;
 }
 
-/**
- * The next presence serial after `last`: one more, or the clock in microseconds when that is higher,
- * so serials stay increasing when the state that held `last` is lost (a restart, an emptied Redis).
- */
-export function nextPresenceSerial(last: number, nowMs: number): number {
-  return Math.max(last + 1, nowMs * 1000);
-}
-
 export interface Recovery {
   messages: StoredMessage[];
   resumed: boolean;
@@ -166,45 +141,3 @@ export interface HistoryPage {
   messages: StoredMessage[];
   more: boolean;
 }
-
-/** How much of a channel's past is kept. */
-export interface RetentionOptions {
-  /** Most messages kept per channel. */
-  historyLimit: number;
-  /** Oldest message kept, in ms. */
-  historyTtlMs: number;
-  /** How long a publish's messageId is remembered to collapse resends, in ms. */
-  dedupWindowMs: number;
-  /** Overrides per namespace (the part of a channel name before its first `:`). */
-  namespaces?: Record<string, NamespaceRetention>;
-  /**
-   * Bytes of history one app may keep across all its channels (memory engine; each channel also counts
-   * a fixed overhead). Past it publishes are refused with 42900 until history ages out. The Redis engine
-   * bounds history per channel (MAXLEN, TTL) and leaves the rest to Redis's maxmemory.
-   */
-  maxHistoryBytesPerApp?: number;
-}
-
-export interface NamespaceRetention {
-  historyLimit?: number;
-  historyTtlMs?: number;
-}
-
-/** History bounds for one channel: its namespace's, else the defaults. */
-export function retentionFor(retention: RetentionOptions, channelKey: string): { historyLimit: number; historyTtlMs: number } {
-  const channel = channelKey.slice(channelKey.indexOf('/') + 1);
-  const colon = channel.indexOf(':');
-  const own = colon > 0 ? retention.namespaces?.[channel.slice(0, colon)] : undefined;
-  return {
-    historyLimit: own?.historyLimit ?? retention.historyLimit,
-    historyTtlMs: own?.historyTtlMs ?? retention.historyTtlMs,
-  };
-}
-
-export const DEFAULT_RETENTION: RetentionOptions = {
-  historyLimit: 100,
-  historyTtlMs: 120_000,
-  dedupWindowMs: 120_000,
-  maxHistoryBytesPerApp: 256 * 1024 * 1024,
-};
-
