@@ -10,12 +10,20 @@ import { pino, type Logger } from 'pino';
 import { Router } from '../core/router.js';
 import { CloseCode } from '../core/close-codes.js';
 import { ConnectionIds } from '../core/connection-ids.js';
-import { DEFAULT_LIMITS, Session, SessionRegistry, type SessionContext, type SessionLimits, type Wire } from '../core/session.js';
+import { Session } from '../core/session.js';
+import { DEFAULT_LIMITS, type SessionLimits } from '../core/session-limits.js';
+import { SessionRegistry } from '../core/session-registry.js';
+import type { SessionContext } from '../core/session-scope.js';
+import type { Dialect } from '../core/dialect.js';
+import type { Wire } from '../core/wire.js';
+import { dialects } from '../compat/dialects.js';
 import { appOf, channelOf } from '../core/outbound.js';
-import { DEFAULT_RETENTION, type Engine, type RetentionOptions } from '../engine/engine.js';
+import { DEFAULT_RETENTION, type RetentionOptions } from '../engine/retention.js';
+import { type Engine } from '../core/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
 import { LongPollTransport } from '../transport/long-poll.js';
+import { SseTransport } from '../transport/sse.js';
 import { Admission, DEFAULT_MAX_PENDING_CONNECTIONS, messageBound, pendingMessageBound } from '../transport/admission.js';
 import { authenticateHeader, authenticator, logAuthFailures, type RestIdentity } from './authenticate.js';
 import { Cors } from './cors.js';
@@ -24,7 +32,7 @@ import { HttpApi, queryOf, sendJson } from './http.js';
 import { AdminConsole } from './admin.js';
 import { serveHomePage } from './home-page.js';
 import { serveSdkBundle } from './sdk-bundle.js';
-import { KeyStore } from './keys.js';
+import { KeyStore, looksLikeKey } from './keys.js';
 import { DEV_KEY_FILE, ensurePrivateDir, resolveSigningKey, tightenPrivateFile } from './signing-key.js';
 import { redactUrl } from './logger.js';
 import { TokenAuthority } from './tokens.js';
@@ -46,7 +54,7 @@ export interface ServerOptions {
   signingKey?: string;
   heartbeatMs: number;
   maxPayloadBytes: number;
-  /** Authenticated connections at once, WebSockets and long-poll sessions together. */
+  /** Authenticated connections at once: WebSockets, long-poll sessions and SSE streams together. */
   maxConnections: number;
   /** Connections not yet authenticated, at once (default `DEFAULT_MAX_PENDING_CONNECTIONS`); past it the oldest is closed. */
   maxPendingConnections?: number;
@@ -132,6 +140,7 @@ export class HubbubServer {
   private readonly http: Server;
   private readonly ws: WsTransport;
   private readonly longPoll: LongPollTransport;
+  private readonly sse: SseTransport;
   private readonly api: HttpApi;
   private readonly rest: RestApi;
   private readonly cors: Cors;
@@ -186,9 +195,11 @@ export class HubbubServer {
       limits: this.limits,
       sessions: this.sessions,
       stats: this.stats,
+      dialects,
       notify: (app, event, data) => this.notify(app, event, data),
+      logError: (err, context) => this.log.error({ err }, context),
     };
-    const openSession = (wire: Wire, req: IncomingMessage) => new Session(sessionContext, wire, req.socket.remoteAddress);
+    const openSession = (wire: Wire, req: IncomingMessage, dialect?: Dialect) => new Session(sessionContext, wire, req.socket.remoteAddress, dialect);
     // One budget for both transports: --max-connections authenticated, a smaller one for the rest.
     const admission = new Admission({
       maxConnections: options.maxConnections,
@@ -221,10 +232,28 @@ export class HubbubServer {
       },
       { open: openSession },
     );
+    // `GET /sse`: one-way streams of channels, for EventSource; they take places of the same budget.
+    this.sse = new SseTransport(
+      {
+        path: '/sse',
+        heartbeatMs: options.heartbeatMs,
+        maxBufferedBytes: options.maxBufferedBytes,
+        maxChannels: this.limits.maxSubscriptions,
+        maxReplayChunkBytes: this.limits.maxReplayChunkBytes,
+        allowedOrigins: options.allowedOrigins,
+        admission,
+      },
+      {
+        engine,
+        router: this.router,
+        authenticate: (req, urlToken) => this.streamIdentity(req, urlToken),
+        log: (fields, message) => this.log.info(fields, message),
+      },
+    );
     this.metrics = createMetrics({
       stats: this.stats,
       transport: this.ws.counters,
-      connections: () => this.sessions.size,
+      connections: () => this.sessions.size + this.sse.streamCount,
       channels: () => this.router.channelCount,
       admission,
       webhookQueueDepth: () => this.store.webhookQueueDepth(),
@@ -335,7 +364,7 @@ export class HubbubServer {
   }
 
   get connectionCount(): number {
-    return this.ws.connectionCount + this.longPoll.sessionCount;
+    return this.ws.connectionCount + this.longPoll.sessionCount + this.sse.streamCount;
   }
 
   get transportCounters(): WsTransport['counters'] {
@@ -360,6 +389,7 @@ export class HubbubServer {
       for (const session of [...this.sessions.all()]) {
         if (session.keyName !== undefined && revoked.has(session.keyName)) session.close(CloseCode.KeyRevoked, 'API key revoked');
       }
+      this.sse.closeWhere((identity) => identity.keyName !== undefined && revoked.has(identity.keyName), 'API key revoked');
     }, REVOCATION_CHECK_MS);
     this.revocationSweep.unref();
   }
@@ -380,6 +410,7 @@ export class HubbubServer {
     this.admin.stop();
     await this.ws.close();
     this.longPoll.close();
+    this.sse.close();
     await this.changeFeed?.stop();
     await this.webhooks.stop();
     this.http.closeAllConnections();
@@ -404,6 +435,7 @@ export class HubbubServer {
     }
     // Everything below (the API, long-polling) is open to pages on other origins.
     if (this.cors.handle(req, res)) return;
+    if (this.sse.handle(req, res)) return;
     if (this.longPoll.handle(req, res)) return;
     if (req.method === 'GET' && path === '/metrics') {
       const text = await this.metrics.metrics();
@@ -458,6 +490,19 @@ export class HubbubServer {
         const q = queryOf(req);
         return this.documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
       });
+  }
+
+  /**
+   * Who opens an SSE stream: the `Authorization` header (a token, or an API key for servers), else the
+   * `token` query parameter, for an EventSource, which cannot send headers. Never an API key in a URL:
+   * proxies and access logs keep URLs.
+   */
+  private async streamIdentity(req: IncomingMessage, urlToken: string | undefined): Promise<RestIdentity> {
+    if (urlToken !== undefined && looksLikeKey(urlToken)) {
+      throw new HubbubError(ErrorCode.BadAuth, 'an API key is never accepted in a URL: send it in Authorization: Bearer, or put a token in ?token=');
+    }
+    const header = req.headers.authorization ?? (urlToken === undefined ? undefined : `Bearer ${urlToken}`);
+    return authenticateHeader(header, this.tokens, this.keys, { onFailure: logAuthFailures(this.log), address: req.socket.remoteAddress });
   }
 
   /** `POST /auth/token`: an API key asks for a short-lived JWT for one of its clients. */
