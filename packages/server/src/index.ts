@@ -2,10 +2,15 @@ export { HubbubServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './serv
 export { TokenAuthority } from './service/tokens.js';
 export { KeyStore } from './service/keys.js';
 export { MemoryEngine } from './engine/memory.js';
-export type * from './engine/engine.js';
+export { BusEngine, EngineBus } from './engine/bus.js';
+export type * from './core/engine.js';
+export { DEFAULT_RETENTION, type RetentionOptions, type NamespaceRetention } from './engine/retention.js';
 export { ChannelPresence } from './core/presence.js';
 export { Router } from './core/router.js';
-export { Session, DEFAULT_LIMITS, type SessionLimits } from './core/session.js';
+export { Session } from './core/session.js';
+export { DEFAULT_LIMITS, type SessionLimits } from './core/session-limits.js';
+export type { Wire, OutputBatch } from './core/wire.js';
+export type { Dialect, DialectPolicy, Dialects } from './core/dialect.js';
 export { CloseCode } from './core/close-codes.js';
 export { HubbubError, ErrorCode } from '@hubbub/protocol';
 export { ChannelHub, ChannelEvents, type HubConnection, type ChannelHubOptions, type PublishScope } from './core/channel-hub.js';

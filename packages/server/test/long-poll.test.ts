@@ -10,7 +10,7 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from '@hubbub/protocol';
-import type { Wire } from '../src/core/session.js';
+import type { Wire } from '../src/core/wire.js';
 import { LongPollTransport, type LongPollOptions } from '../src/transport/long-poll.js';
 import { Admission } from '../src/transport/admission.js';
 
@@ -50,7 +50,7 @@ class FakePeer {
   }
 
   send(frame: ServerFrame): void {
-    this.wire.sendRecords(encodeServerFrame(frame));
+    this.wire.sendBinary(encodeServerFrame(frame));
   }
 
   dispose(): void {

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryEngine } from '../src/engine/memory.js';
 import { Router } from '../src/core/router.js';
-import { DEFAULT_LIMITS, Session, SessionRegistry, type Wire } from '../src/core/session.js';
+import { Session } from '../src/core/session.js';
+import { DEFAULT_LIMITS } from '../src/core/session-limits.js';
+import { SessionRegistry } from '../src/core/session-registry.js';
+import type { Wire } from '../src/core/wire.js';
+import { dialects } from '../src/compat/dialects.js';
 
 afterEach(() => vi.useRealTimers());
 
@@ -12,10 +16,10 @@ async function connected(ttlMs: number) {
   await engine.start(router);
   const frames: Array<Record<string, unknown>> = [];
   const closes: number[] = [];
-  const wire: Wire = { send: (text) => frames.push(JSON.parse(text)), sendRecords() {}, close: (code) => closes.push(code) };
+  const wire: Wire = { sendText: (text) => frames.push(JSON.parse(text)), sendBinary() {}, close: (code) => closes.push(code) };
   const sessions = new SessionRegistry();
   const session = new Session(
-    { engine, router, sessions, limits: DEFAULT_LIMITS, authenticate: async () => ({ app: 'a', clientId: 'c', expiresAt: Date.now() + ttlMs }) },
+    { engine, router, sessions, dialects, limits: DEFAULT_LIMITS, authenticate: async () => ({ app: 'a', clientId: 'c', expiresAt: Date.now() + ttlMs }) },
     wire,
   );
   session.receive(JSON.stringify({ t: 'auth', token: 't' }));

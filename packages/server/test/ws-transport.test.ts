@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import type { Wire } from '../src/core/session.js';
+import type { Wire } from '../src/core/wire.js';
 import { WsTransport, type WsTransportOptions } from '../src/transport/ws.js';
 import { Admission } from '../src/transport/admission.js';
 
@@ -31,7 +31,7 @@ async function burstServer(frameBytes: number): Promise<string> {
           receive(data) {
             const n = Number(String(data).split(' ')[1]);
             wires.forEach((w, i) => {
-              for (let k = 0; k < 3; k++) w.send(`${3 * n + k} ${String(i % 10).repeat(frameBytes)}`);
+              for (let k = 0; k < 3; k++) w.sendText(`${3 * n + k} ${String(i % 10).repeat(frameBytes)}`);
             });
           },
           dispose() {},
@@ -246,10 +246,10 @@ describe('WsTransport budgets', () => {
     const { url, accepted } = await budgetServer({ admission });
     const a = await client(url);
     accepted[0].wire.authenticated!('app');
-    accepted[0].wire.send('connected a');
+    accepted[0].wire.sendText('connected a');
     const b = await client(url);
     accepted[1].wire.authenticated!('app');
-    accepted[1].wire.send('connected b');
+    accepted[1].wire.sendText('connected b');
     expect(await b.code()).toBe(1013);
     expect(b.got).toEqual([]);
     await until(() => a.got.length === 1);

@@ -1,31 +1,38 @@
-import { encodeServerFrame, messageRecordMember, type PresenceAction, type PresenceMember, type EventFrame, type MessageFrame, type PresenceEventFrame, type RealtimeEvent } from '@hubbub/protocol';
-import type { PresenceChange, StoredMessage } from '../engine/engine.js';
+import type { EventFrame, MessageFrame, PresenceEventFrame, RealtimeEvent } from '@hubbub/protocol';
+import type { Dialect } from './dialect.js';
+import type { StoredMessage } from './engine.js';
+
+/** What `memo` keeps for a key whose value is undefined (a dialect with no form for the frame). */
+const NONE = Symbol('none');
 
 /**
- * A frame bound for many connections, encoded at most once per codec: every subscriber of a
- * channel shares the same text (or binary record) instead of paying for its own encoding.
+ * A frame bound for many connections, encoded at most once per dialect: every subscriber of a
+ * channel shares the same bytes instead of paying for its own encoding. Dialects and transports keep
+ * what they derive from it (encodings, framed bytes) in its memo, keyed by themselves.
  */
 export class Outbound {
-  private json?: string;
-  private binary?: Uint8Array;
-  private memberBytes?: Uint8Array;
-  /** Transport-ready bytes, filled in by the transport the first time it needs them. */
-  wire?: Buffer;
+  // Two parallel arrays, not a Map: a frame has one or two entries, and one is made per message.
+  private keys?: object[];
+  private values?: unknown[];
   constructor(readonly frame: MessageFrame | PresenceEventFrame | EventFrame) {}
 
-  get text(): string {
-    return (this.json ??= JSON.stringify(this.frame));
+  /** `make()` the first time `key` asks, the same value after. */
+  memo<T>(key: object, make: () => T): T {
+    const keys = (this.keys ??= []);
+    const i = keys.indexOf(key);
+    if (i >= 0) {
+      const value = this.values![i];
+      return (value === NONE ? undefined : value) as T;
+    }
+    const value = make();
+    keys.push(key);
+    (this.values ??= []).push(value === undefined ? NONE : value);
+    return value;
   }
 
-  /** The frame as one length-prefixed binary record (platform `evt` frames have none). */
-  get record(): Uint8Array {
-    return (this.binary ??= encodeServerFrame(this.frame as MessageFrame | PresenceEventFrame));
-  }
-
-  /** For a channel message: its bytes as a bundle member, so a run of them can be coalesced. */
-  get member(): Uint8Array | undefined {
-    if (this.frame.t !== 'msg') return undefined;
-    return (this.memberBytes ??= messageRecordMember(this.record));
+  /** The frame in `dialect`'s encoding; undefined when the dialect has no form for it. */
+  encodedFor(dialect: Dialect): string | Uint8Array | undefined {
+    return this.memo(dialect, () => dialect.encodeShared(this));
   }
 
   get channel(): string | undefined {
@@ -54,32 +61,6 @@ export function messageFrame(channel: string, m: StoredMessage): MessageFrame {
   if (m.seq !== undefined) frame.seq = m.seq;
   if (m.messages !== undefined) frame.messages = m.messages;
   if (m.ephemeral) frame.ephemeral = true;
-  return frame;
-}
-
-/** The change as watchers by client id see it (call only when `change.action` is set). */
-export function presenceFrame(channel: string, change: Pick<PresenceChange, 'action' | 'member' | 'timestamp'> & { pseq?: number }): PresenceEventFrame {
-  const frame = presenceEventFrame(channel, change.action!, change.member, change.timestamp);
-  if (change.pseq) frame.pseq = change.pseq;
-  return frame;
-}
-
-/** The change as watchers by connection (Foony) see it (call only when `change.hold` is set). */
-export function holderFrame(channel: string, change: PresenceChange): PresenceEventFrame {
-  return presenceEventFrame(channel, change.hold!, change.holder, change.timestamp);
-}
-
-function presenceEventFrame(channel: string, action: PresenceAction, member: PresenceMember, timestamp: number): PresenceEventFrame {
-  const frame: PresenceEventFrame = {
-    t: 'presEvt',
-    channel,
-    action,
-    clientId: member.clientId,
-    connectionId: member.connectionId,
-    timestamp,
-  };
-  if (member.data !== undefined) frame.data = member.data;
-  if (member.encoding !== undefined) frame.encoding = member.encoding;
   return frame;
 }
 

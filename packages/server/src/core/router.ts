@@ -1,13 +1,14 @@
-import type { Engine, EngineEvents, PresenceChange, StoredMessage } from '../engine/engine.js';
-import { Outbound, channelOf, eventFrame, holderFrame, messageFrame, presenceFrame } from './outbound.js';
+import type { Engine, EngineEvents, PresenceChange, StoredMessage } from './engine.js';
+import { Outbound, channelOf, eventFrame, messageFrame } from './outbound.js';
+import { clientViewFrame, connectionViewFrame } from './presence-views.js';
 
 /** What the router needs of a connection. */
 export interface Peer {
   readonly connectionId: string;
   /** False when the connection asked not to receive its own publishes. */
   readonly echo: boolean;
-  /** Sees every connection as its own presence member (Foony's SDK), not members by client id. */
-  readonly presenceByConnection?: boolean;
+  /** How it sees presence (its dialect's `presenceView`); by client id when unset. */
+  readonly presenceView?: 'client' | 'connection';
   deliver(frame: Outbound): void;
 }
 
@@ -140,10 +141,10 @@ export class Router implements EngineEvents {
     let byClient: Outbound | undefined;
     let byConnection: Outbound | undefined;
     for (const peer of peers) {
-      if (peer.presenceByConnection) {
-        if (change.hold) peer.deliver((byConnection ??= new Outbound(holderFrame(channelOf(channelKey), change))));
+      if (peer.presenceView === 'connection') {
+        if (change.hold) peer.deliver((byConnection ??= new Outbound(connectionViewFrame(channelOf(channelKey), change))));
       } else if (change.action) {
-        peer.deliver((byClient ??= new Outbound(presenceFrame(channelOf(channelKey), change))));
+        peer.deliver((byClient ??= new Outbound(clientViewFrame(channelOf(channelKey), change))));
       }
     }
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { HubConnection } from '../core/channel-hub.js';
-import type { Wire } from '../core/session.js';
+import type { Wire } from '../core/wire.js';
 import type { WsPeer } from './ws.js';
 
 /** The one message shape of embedded sockets, both ways: `{ "event": …, "data": …, "id"?: … }`. */
@@ -54,7 +54,7 @@ export class EmbeddedSocket implements HubConnection, WsPeer {
   send(typeOrMessage: string | EmbeddedMessage, data?: unknown): void {
     if (this.closed) return;
     const message = typeof typeOrMessage === 'string' ? { event: typeOrMessage, data } : typeOrMessage;
-    this.wire.send(JSON.stringify(message));
+    this.wire.sendText(JSON.stringify(message));
   }
 
   onClose(fn: () => void): void {

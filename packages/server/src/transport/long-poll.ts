@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, encodeServerFrame } from '@hubbub/protocol';
-import { DEFAULT_LIMITS, type Wire } from '../core/session.js';
+import { DEFAULT_LIMITS } from '../core/session-limits.js';
+import type { Wire } from '../core/wire.js';
 import type { WsPeer } from './ws.js';
 import { Admission, type AdmissionTicket, type Evictable, pendingMessageBound } from './admission.js';
 
@@ -91,10 +92,11 @@ class LpSession implements Evictable {
   /** The transport side the session writes to. Only binary records can travel over long-polling. */
   readonly wire: Wire = {
     // A session fed binary bodies never speaks JSON; there is no way to carry text here.
-    send: () => {},
-    sendRecords: (records) => this.enqueue(records),
-    sendShared: (frame, binary) => {
-      if (binary) this.enqueue(frame.record);
+    sendText: () => {},
+    sendBinary: (records) => this.enqueue(records),
+    sendShared: (frame, dialect) => {
+      const bytes = frame.encodedFor(dialect);
+      if (bytes instanceof Uint8Array) this.enqueue(bytes);
     },
     close: () => this.serverClose(),
     // Called from inside the session's auth: the refusal is answered once the session has finished it.

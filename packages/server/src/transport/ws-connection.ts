@@ -1,11 +1,11 @@
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
+import type { Dialect } from '../core/dialect.js';
 import type { Outbound } from '../core/outbound.js';
-import type { Wire } from '../core/session.js';
+import type { OutputBatch, Wire } from '../core/wire.js';
 import { CloseCode } from '../core/close-codes.js';
-import { binaryHeader, frameText } from './frame.js';
-import { RecordQueue } from './record-queue.js';
+import { binaryHeader, frameBinary, frameText } from './frame.js';
 import type { WriteScratch } from './write-scratch.js';
 import type { Admission, AdmissionTicket, Evictable } from './admission.js';
 
@@ -43,15 +43,17 @@ export function limitMessages(ws: WebSocket, bytes: number): void {
 /**
  * One socket's side of the transport, as the session's wire: frames queued since the socket was last
  * written go out in one write, copied into one buffer first (a small copy is cheaper than Node's
- * writev path for many pieces: fan-out measured 20–30% faster than with cork/uncork). A JSON
- * connection queues framed text; a binary one queues records, sent as one message. A class rather
+ * writev path for many pieces: fan-out measured 20–30% faster than with cork/uncork). Text and lone
+ * binary messages are queued framed; a dialect with a batch gathers its binary output, sent as one
+ * message. A class rather
  * than closures per socket, and the queues made on first use, because an idle connection should cost
  * little more than its socket.
  */
 export class WsConnection implements Wire, Evictable {
   lastSeen = Date.now();
   private queue?: Buffer[];
-  private records?: RecordQueue;
+  private dialect?: Dialect;
+  private batch?: OutputBatch;
   private queuedBytes = 0;
   private scheduled = false;
   private readonly raw?: Socket;
@@ -88,19 +90,33 @@ export class WsConnection implements Wire, Evictable {
     return true;
   }
 
-  send(text: string): void {
+  speak(dialect: Dialect): void {
+    this.dialect = dialect;
+  }
+
+  sendText(text: string): void {
     this.enqueue(frameText(text));
   }
 
-  sendRecords(bytes: Uint8Array): void {
-    (this.records ??= new RecordQueue()).push(bytes);
+  sendBinary(bytes: Uint8Array): void {
+    const batch = this.batchOf(this.dialect);
+    if (!batch) return this.enqueue(frameBinary(bytes));
+    batch.push(bytes);
     this.schedule();
   }
 
-  sendShared(out: Outbound, binary: boolean): void {
-    if (!binary) return this.enqueue((out.wire ??= frameText(out.text)));
-    (this.records ??= new RecordQueue()).pushShared(out);
-    this.schedule();
+  sendShared(out: Outbound, dialect: Dialect): void {
+    const batch = this.batchOf(dialect);
+    if (batch) {
+      batch.pushShared(out);
+      return this.schedule();
+    }
+    // Framed once per dialect, shared by every socket of this transport.
+    const framed = out.memo(framings(dialect), () => {
+      const bytes = out.encodedFor(dialect);
+      return bytes === undefined ? undefined : typeof bytes === 'string' ? frameText(bytes) : frameBinary(bytes);
+    });
+    if (framed) this.enqueue(framed);
   }
 
   /** Queued frames go out first. A socket that never authenticated leaves the budget now and is cut soon. */
@@ -143,7 +159,7 @@ export class WsConnection implements Wire, Evictable {
   flush(): void {
     this.scheduled = false;
     const queue = this.queue;
-    const records = this.records;
+    const records = this.batch;
     const queued = (queue?.length ?? 0) + (records?.length ?? 0);
     if (queued === 0) return;
     const raw = this.raw;
@@ -190,6 +206,11 @@ export class WsConnection implements Wire, Evictable {
     if (raw.writableLength > 0) scratch.handOver();
   }
 
+  private batchOf(dialect: Dialect | undefined): OutputBatch | undefined {
+    if (this.batch || !dialect?.batch) return this.batch;
+    return (this.batch = dialect.batch());
+  }
+
   private enqueue(bytes: Buffer): void {
     (this.queue ??= []).push(bytes);
     this.queuedBytes += bytes.length;
@@ -204,7 +225,16 @@ export class WsConnection implements Wire, Evictable {
 
   private drop(): void {
     if (this.queue) this.queue.length = 0;
-    this.records?.clear();
+    this.batch?.clear();
     this.queuedBytes = 0;
   }
+}
+
+/** Per dialect, the `Outbound` memo key under which its WebSocket-framed bytes are kept. */
+const framingKeys = new WeakMap<Dialect, object>();
+
+function framings(dialect: Dialect): object {
+  let key = framingKeys.get(dialect);
+  if (!key) framingKeys.set(dialect, (key = {}));
+  return key;
 }

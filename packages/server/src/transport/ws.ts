@@ -4,7 +4,7 @@ import { WsConnection, limitMessages, type WsConnectionHost } from './ws-connect
 import { WriteScratch } from './write-scratch.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
-import type { Wire } from '../core/session.js';
+import type { Wire } from '../core/wire.js';
 import { Admission, messageBound } from './admission.js';
 
 export interface WsTransportOptions {

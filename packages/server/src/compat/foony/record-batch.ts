@@ -1,17 +1,24 @@
-import { bundleHead } from '@hubbub/protocol';
-import type { Outbound } from '../core/outbound.js';
+import { bundleHead, messageRecordMember } from '@hubbub/protocol';
+import type { Dialect } from '../../core/dialect.js';
+import type { Outbound } from '../../core/outbound.js';
+import type { OutputBatch } from '../../core/wire.js';
+
+/** Where a shared channel message keeps its bytes as a bundle member (the `Outbound` memo key). */
+const MEMBER = {};
 
 /**
  * Binary records waiting to go to one connection, written out together as one message. Consecutive
  * messages of the same channel leave as one bundle record; their member bytes are the shared
  * encoding, so coalescing costs a few header bytes, not a re-encode per subscriber.
  */
-export class RecordQueue {
+export class RecordBatch implements OutputBatch {
   private records: Uint8Array[] = [];
   /** Per queued record: the channel and member bytes when it is a shared channel message. */
   private members: Array<Uint8Array | undefined> = [];
   private channels: Array<string | undefined> = [];
   bytes = 0;
+
+  constructor(private readonly dialect: Dialect) {}
 
   get length(): number {
     return this.records.length;
@@ -25,14 +32,14 @@ export class RecordQueue {
   }
 
   pushShared(out: Outbound): void {
-    const record = out.record;
+    const record = out.encodedFor(this.dialect) as Uint8Array | undefined;
+    if (!record) return;
     this.records.push(record);
-    this.members.push(out.member);
+    this.members.push(out.frame.t === 'msg' ? out.memo(MEMBER, () => messageRecordMember(record)) : undefined);
     this.channels.push(out.channel);
     this.bytes += record.length;
   }
 
-  /** Everything queued, as pieces to write back to back, and their total length; empties the queue. */
   take(): { pieces: Uint8Array[]; length: number } {
     const pieces: Uint8Array[] = [];
     let length = 0;

@@ -1,0 +1,64 @@
+import type { ClientFrame, FrameError, ServerFrame } from '@hubbub/protocol';
+import type { Outbound } from './outbound.js';
+import type { OutputBatch } from './wire.js';
+
+/**
+ * How one family of clients talks: its codec, and the few rules where its SDK expects something
+ * else of the same session core. A connection's dialect is picked by its first message (or fixed by
+ * the endpoint it came in on) and kept for its life. Dialects live in `compat/`, one folder each.
+ */
+export interface Dialect {
+  readonly name: string;
+  /** Its messages are binary (else text). */
+  readonly binary: boolean;
+  /** Does a connection whose first message is `first` speak this dialect? */
+  claims(first: string | Buffer): boolean;
+  /**
+   * The frames of one message, at most `maxFrames` of them (a message that holds more yields
+   * `maxFrames`, so the caller can tell); what cannot be read is a `FrameError` in its place.
+   */
+  decode(data: string | Buffer, maxFrames: number): Array<ClientFrame | FrameError>;
+  /** Does a first message, too big to decode, start like an auth frame? */
+  looksLikeAuth(data: string | Buffer): boolean;
+  encode(frame: ServerFrame): string | Uint8Array;
+  /**
+   * A frame many connections get, in this dialect; undefined when the dialect has no form for it
+   * (that connection is not sent it). Called once per frame and dialect, whatever the subscriber count.
+   */
+  encodeShared(frame: Outbound): string | Uint8Array | undefined;
+  /** For binary dialects whose messages may be concatenated: a batch for one connection's writes. */
+  batch?(): OutputBatch;
+  readonly policy: DialectPolicy;
+}
+
+/** The rules where dialects differ; everything else is the same session core. */
+export interface DialectPolicy {
+  /**
+   * 'client': presence members by client id, reference-counted by connection, and a presence
+   * subscription's ack carries the member list. 'connection': every connection is its own member, and
+   * the list follows the ack as enters.
+   */
+  presenceView: 'client' | 'connection';
+  /**
+   * 'frame': a fresh auth frame renews the token on the live connection, within `authGraceMs` of its
+   * expiry. 'reconnect': the client renews by reconnecting, so an expired token closes at once.
+   */
+  renewal: 'frame' | 'reconnect';
+  /**
+   * The client resumes its connection id after a drop and expects its presence kept meanwhile
+   * (`presenceResumeMs`); resuming an id still live here takes that connection over; cursors from before
+   * a restart of a process whose serials did not survive count as stale.
+   */
+  resumesPresence: boolean;
+  /** Unsubscribing a channel also ends the connection's presence watch and membership there. */
+  unsubscribeLeavesPresence: boolean;
+  /** Direct messages reach the client (an inbox per client id). */
+  directMessages: boolean;
+  /** A message over `maxFrameBytes` is refused request by request (41300) and the connection kept. */
+  refusesOversizedPerRequest: boolean;
+}
+
+/** The dialects a node speaks, tried in order on a connection's first message. */
+export interface Dialects {
+  pick(first: string | Buffer): Dialect | undefined;
+}
