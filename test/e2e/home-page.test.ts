@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanup, devtoken, startServer, type RunningServer } from '../support/server.js';
+import { cleanup, devtoken, startServer, type RunningServer } from '../support/in-process.js';
 import { RawClient } from '../support/clients.js';
 
 const ADMIN_KEY = 'home-page-admin-key-0123456789';
@@ -38,7 +38,7 @@ function sessionCookie(res: Response): string {
 describe('GET / on a server with an admin key', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(['--admin-key', ADMIN_KEY]);
+    server = await startServer({ adminKey: ADMIN_KEY });
   });
   afterAll(() => cleanup(server));
 
@@ -145,7 +145,7 @@ describe('GET / on a server without an admin key', () => {
 describe('admin login', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(['--admin-key', ADMIN_KEY]);
+    server = await startServer({ adminKey: ADMIN_KEY });
   });
   afterAll(() => cleanup(server));
 

@@ -1,5 +1,5 @@
 /**
- * Presence as SDK users see it, against real `hubbub serve` processes: random sequences of clients
+ * Presence as SDK users see it, against real servers (`HubbubServer`, in the test process): random sequences of clients
  * joining, entering, updating, leaving, dropping their socket and reconnecting, on one in-memory node
  * and on one to three nodes sharing a Redis. After each step, once things are quiet, every SDK client's
  * `presence.get()` equals the server's REST presence; and no client is ever told that a member left
@@ -11,7 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PresenceMessage, Realtime } from '@hubbub/client';
-import { cleanup, devtoken, startServer, type RunningServer } from '../support/server.js';
+import { RedisEngine } from '../../packages/server/src/engine/redis.js';
+import { cleanup, devtoken, startServer, type RunningServer } from '../support/in-process.js';
 import { client } from '../support/clients.js';
 import { TestRedis, redisAvailable } from '../support/redis.js';
 
@@ -207,7 +208,7 @@ if (redisAvailable()) {
         redis ??= await TestRedis.start();
         if (redisNodes.length === 0) {
           const dataDir = mkdtempSync(join(tmpdir(), 'hubbub-presence-props-'));
-          for (let i = 0; i < 3; i++) redisNodes.push(await startServer(['--redis', redis.url, '--node-ttl', '2s'], { dataDir }));
+          for (let i = 0; i < 3; i++) redisNodes.push(await startServer({ engine: new RedisEngine({ url: redis.url, nodeTtlMs: 2_000 }) }, { dataDir }));
         }
         return redisNodes;
       },

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type Message, type PresenceMessage } from '@hubbub/client';
-import { cleanup, devtoken, startServer, type RunningServer } from '../support/server.js';
+import { cleanup, devtoken, startServer, type RunningServer } from '../support/in-process.js';
 import { RawClient, client, closeClients } from '../support/clients.js';
 import { next, until } from '../support/wait.js';
 
