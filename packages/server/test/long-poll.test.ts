@@ -11,7 +11,7 @@ import {
   type ServerFrame,
 } from '@hubbub/protocol';
 import type { Wire } from '../src/core/wire.js';
-import { LongPollTransport, type LongPollOptions } from '../src/transport/long-poll.js';
+import { LongPollTransport, type LongPollOptions } from '../src/compat/foony/long-poll.js';
 import { Admission } from '../src/transport/admission.js';
 
 const HEADER = 'foony-lp-session';

@@ -13,3 +13,6 @@ export const dialects: Dialects = {
 };
 
 export { foonyBinary, hubbubJson };
+
+/** The binary dialect's HTTP fallback for networks that block WebSocket upgrades. */
+export { LongPollTransport, LONG_POLL_DEFAULTS, type LongPollOptions } from './foony/long-poll.js';

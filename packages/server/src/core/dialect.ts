@@ -1,13 +1,12 @@
 import type { ClientFrame, FrameError, ServerFrame } from '@hubbub/protocol';
-import type { Outbound } from './outbound.js';
-import type { OutputBatch } from './wire.js';
+import type { Outbound, SharedEncoder } from './outbound.js';
 
 /**
  * How one family of clients talks: its codec, and the few rules where its SDK expects something
  * else of the same session core. A connection's dialect is picked by its first message (or fixed by
  * the endpoint it came in on) and kept for its life. Dialects live in `compat/`, one folder each.
  */
-export interface Dialect {
+export interface Dialect extends SharedEncoder {
   readonly name: string;
   /** Its messages are binary (else text). */
   readonly binary: boolean;
@@ -50,6 +49,8 @@ export interface DialectPolicy {
    * a restart of a process whose serials did not survive count as stale.
    */
   resumesPresence: boolean;
+  /** A clean close (1000) with this reason still means the client will resume (it only suspended). */
+  suspendReason?: string;
   /** Unsubscribing a channel also ends the connection's presence watch and membership there. */
   unsubscribeLeavesPresence: boolean;
   /** Direct messages reach the client (an inbox per client id). */
@@ -61,4 +62,19 @@ export interface DialectPolicy {
 /** The dialects a node speaks, tried in order on a connection's first message. */
 export interface Dialects {
   pick(first: string | Buffer): Dialect | undefined;
+}
+
+/**
+ * Binary output gathered between two writes of one connection and written as one message: for a
+ * dialect whose messages are runs of self-delimiting records, which may therefore be concatenated.
+ */
+export interface OutputBatch {
+  /** Pieces queued. */
+  readonly length: number;
+  readonly bytes: number;
+  push(bytes: Uint8Array): void;
+  pushShared(frame: Outbound): void;
+  /** Everything queued, as pieces to write back to back, and their total length; empties the batch. */
+  take(): { pieces: Uint8Array[]; length: number };
+  clear(): void;
 }

@@ -1,6 +1,10 @@
 import type { EventFrame, MessageFrame, PresenceEventFrame, RealtimeEvent } from '@hubbub/protocol';
-import type { Dialect } from './dialect.js';
 import type { StoredMessage } from './engine.js';
+
+/** What encodes a shared frame once for all its connections: a dialect. */
+export interface SharedEncoder {
+  encodeShared(frame: Outbound): string | Uint8Array | undefined;
+}
 
 /** What `memo` keeps for a key whose value is undefined (a dialect with no form for the frame). */
 const NONE = Symbol('none');
@@ -30,8 +34,8 @@ export class Outbound {
     return value;
   }
 
-  /** The frame in `dialect`'s encoding; undefined when the dialect has no form for it. */
-  encodedFor(dialect: Dialect): string | Uint8Array | undefined {
+  /** The frame in a dialect's encoding; undefined when the dialect has no form for it. */
+  encodedFor(dialect: SharedEncoder): string | Uint8Array | undefined {
     return this.memo(dialect, () => dialect.encodeShared(this));
   }
 

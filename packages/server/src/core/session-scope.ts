@@ -2,6 +2,7 @@ import type { HubbubError, ServerFrame } from '@hubbub/protocol';
 import type { ConnectionIds } from './connection-ids.js';
 import type { Dialect, Dialects } from './dialect.js';
 import type { Engine } from './engine.js';
+import type { Log } from './log.js';
 import type { Authenticate, Identity } from './identity.js';
 import type { Peer, Router } from './router.js';
 import type { SessionLimits } from './session-limits.js';
@@ -23,8 +24,8 @@ export interface SessionContext {
   stats?: Stats;
   /** What happened on a connection, for webhooks and metrics. */
   notify?(app: string, event: SessionEvent, data: Record<string, unknown>): void;
-  /** An error no frame explains (a bug): logged by the node. */
-  logError?(err: unknown, context: string): void;
+  /** Where errors no frame explains (bugs) go; process warnings when unset. */
+  log?: Log;
 }
 
 export type SessionEvent = 'client.connected' | 'client.disconnected' | 'presence.enter' | 'presence.leave' | 'message.published';

@@ -4,6 +4,7 @@ import { processConnectionIds } from './connection-ids.js';
 import { pause } from './cooperative.js';
 import type { Dialect } from './dialect.js';
 import type { Identity } from './identity.js';
+import { processLog, type Log } from './log.js';
 import { channelKeyOf, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
 import { SessionChannels } from './session-channels.js';
@@ -32,6 +33,7 @@ const MAX_FRAMES_PER_MESSAGE = 512;
 export class Session implements SessionScope, LiveSession {
   connectionId = '';
   echo = true;
+  presenceView: 'client' | 'connection' = 'client';
   private chosen?: Dialect;
   private authed?: Identity;
   private closed = false;
@@ -62,16 +64,11 @@ export class Session implements SessionScope, LiveSession {
     this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
   }
 
-  /** Its dialect; only read once the first message has been. */
+  /** Its dialect, and (below) its identity: only read once known. */
   get dialect(): Dialect {
     return this.chosen!;
   }
 
-  get presenceView(): 'client' | 'connection' {
-    return this.chosen?.policy.presenceView ?? 'client';
-  }
-
-  /** The authenticated identity; only read once authenticated. */
   get identity(): Identity {
     return this.authed!;
   }
@@ -142,6 +139,7 @@ export class Session implements SessionScope, LiveSession {
 
   private speak(dialect: Dialect): void {
     this.chosen = dialect;
+    this.presenceView = dialect.policy.presenceView;
     this.wire.speak?.(dialect);
   }
 
@@ -165,8 +163,7 @@ export class Session implements SessionScope, LiveSession {
       this.chain = this.chain.then(() => this.fail(err, id));
       if (!(frame instanceof FrameError) && frame.t === 'auth') this.chain = this.chain.then(() => this.close(CloseCode.TooBig, 'auth too large'));
     }
-    // An honest client's oversized message is a batch of a few publishes; answering hundreds of
-    // refusals would make it an amplifier.
+    // An honest client's oversized message is a few publishes; hundreds of refusals would amplify.
     if (frames.length > MAX_OVERSIZE_REFUSALS) this.violate(`more than ${MAX_OVERSIZE_REFUSALS} requests in an oversized message`, CloseCode.TooBig, ErrorCode.TooLarge);
   }
 
@@ -215,8 +212,10 @@ export class Session implements SessionScope, LiveSession {
    * The transport saw the socket go: release everything this connection held. After an `abrupt`
    * drop of a dialect that resumes presence, it stays for `presenceResumeMs` for the client to resume.
    */
-  dispose(abrupt = false): void {
+  dispose(abrupt = false, reason?: string): void {
     if (this.closed) return;
+    // A client that says it suspends (a clean close) still means to come back.
+    if (reason !== undefined && reason === this.chosen?.policy.suspendReason) abrupt = true;
     this.closed = true;
     clearTimeout(this.authTimer);
     this.expiry.stop();
@@ -229,7 +228,7 @@ export class Session implements SessionScope, LiveSession {
     this.topics.release(app, clientId);
     const held = this.presence.heldChannels;
     const leave = () => {
-      for (const channel of held) this.presence.leave(channel).catch((err) => this.ctx.logError?.(err, 'presence leave after a disconnect'));
+      for (const channel of held) this.presence.leave(channel).catch((err) => this.log.error({ err, channel }, 'presence leave after a disconnect failed'));
     };
     const keepFor = this.ctx.limits.presenceResumeMs;
     if (abrupt && this.chosen!.policy.resumesPresence && held.length > 0 && keepFor > 0) this.ctx.sessions.park(this.connectionId, app, clientId, held, keepFor, leave);
@@ -251,6 +250,10 @@ export class Session implements SessionScope, LiveSession {
     if (!(this.publishBucket ??= new TokenBucket(publishRate, publishBurst)).take()) {
       throw new HubbubError(ErrorCode.RateLimited, `publish rate over ${publishRate}/s: slow down`);
     }
+  }
+
+  private get log(): Log {
+    return this.ctx.log ?? processLog;
   }
 
   slowConsumer(why: string): HubbubError {
@@ -394,7 +397,7 @@ export class Session implements SessionScope, LiveSession {
     const message = known ? err.message : 'internal server error';
     this.ctx.stats?.error(code, message);
     this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
-    if (!known) this.ctx.logError?.(err, 'a frame failed');
+    if (!known) this.log.error({ err }, 'a frame failed');
   }
 }
 

@@ -37,18 +37,3 @@ export interface Wire {
    */
   drain?(timeoutMs: number): Promise<boolean>;
 }
-
-/**
- * Binary output gathered between two writes of one connection and written as one message: for a
- * dialect whose messages are runs of self-delimiting records, which may therefore be concatenated.
- */
-export interface OutputBatch {
-  /** Pieces queued. */
-  readonly length: number;
-  readonly bytes: number;
-  push(bytes: Uint8Array): void;
-  pushShared(frame: Outbound): void;
-  /** Everything queued, as pieces to write back to back, and their total length; empties the batch. */
-  take(): { pieces: Uint8Array[]; length: number };
-  clear(): void;
-}

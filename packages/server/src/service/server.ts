@@ -22,7 +22,7 @@ import { DEFAULT_RETENTION, type RetentionOptions } from '../engine/retention.js
 import { type Engine } from '../core/engine.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { WsTransport } from '../transport/ws.js';
-import { LongPollTransport } from '../transport/long-poll.js';
+import { LongPollTransport } from '../compat/dialects.js';
 import { SseTransport } from '../transport/sse.js';
 import { Admission, DEFAULT_MAX_PENDING_CONNECTIONS, messageBound, pendingMessageBound } from '../transport/admission.js';
 import { authenticateHeader, authenticator, logAuthFailures, type RestIdentity } from './authenticate.js';
@@ -197,7 +197,7 @@ export class HubbubServer {
       stats: this.stats,
       dialects,
       notify: (app, event, data) => this.notify(app, event, data),
-      logError: (err, context) => this.log.error({ err }, context),
+      log: this.log,
     };
     const openSession = (wire: Wire, req: IncomingMessage, dialect?: Dialect) => new Session(sessionContext, wire, req.socket.remoteAddress, dialect);
     // One budget for both transports: --max-connections authenticated, a smaller one for the rest.
@@ -216,10 +216,11 @@ export class HubbubServer {
         maxPendingMessageBytes,
         allowedOrigins: options.allowedOrigins,
         paths: ['/', '/ws'],
+        log: this.log,
       },
       { open: openSession },
     );
-    // Foony's fallback for networks that block WebSocket upgrades: the same sessions over HTTP.
+    // The binary dialect's fallback for networks that block WebSocket upgrades: the same sessions over HTTP.
     this.longPoll = new LongPollTransport(
       {
         prefixes: ['', '/ws'],
@@ -231,6 +232,7 @@ export class HubbubServer {
         admission,
       },
       { open: openSession },
+      this.log,
     );
     // `GET /sse`: one-way streams of channels, for EventSource; they take places of the same budget.
     this.sse = new SseTransport(

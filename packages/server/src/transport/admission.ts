@@ -24,8 +24,8 @@ export const DEFAULT_MAX_PENDING_CONNECTIONS = 1000;
 /**
  * The largest message a transport reads, as a multiple of --max-payload. A binary message between
  * --max-payload and this bound reaches the session, which answers each request in it with 41300 and
- * keeps the connection: Foony's SDK resends forever a publish whose connection was closed for its
- * size, and its publishes a little over the limit must end. A message past the bound is not read
+ * keeps the connection: an SDK that resends forever a publish whose connection was closed for its
+ * size (the binary dialect's) must see its publishes a little over the limit end. A message past the bound is not read
  * (close 1009, HTTP 413): that many bytes are not an honest mistake, and reading them is the cost.
  */
 export const OVERSIZE_READ_FACTOR = 4;

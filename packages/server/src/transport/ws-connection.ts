@@ -1,9 +1,9 @@
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
-import type { Dialect } from '../core/dialect.js';
+import type { Dialect, OutputBatch } from '../core/dialect.js';
 import type { Outbound } from '../core/outbound.js';
-import type { OutputBatch, Wire } from '../core/wire.js';
+import type { Wire } from '../core/wire.js';
 import { CloseCode } from '../core/close-codes.js';
 import { binaryHeader, frameBinary, frameText } from './frame.js';
 import type { WriteScratch } from './write-scratch.js';

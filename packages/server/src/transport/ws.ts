@@ -6,13 +6,14 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode } from '../core/close-codes.js';
 import type { Wire } from '../core/wire.js';
 import { Admission, messageBound } from './admission.js';
+import { processLog, type Log } from '../core/log.js';
 
 export interface WsTransportOptions {
   /**
    * Largest text frame accepted, in bytes; larger ones close the connection with 1009. Binary
    * messages up to `messageBound(maxPayload)` (four times it) reach the session, which answers an
-   * oversized publish with an error: Foony's SDK resends a publish forever when its connection is
-   * closed instead. Larger messages of either kind close with 1009 unread.
+   * oversized publish with an error, for dialects whose SDK resends a publish forever when its
+   * connection is closed instead. Larger messages of either kind close with 1009 unread.
    */
   maxPayload: number;
   /** Server-side ping interval; a peer silent for two intervals is dropped. */
@@ -39,6 +40,8 @@ export interface WsTransportOptions {
   paths?: string[];
   /** Decide on the upgrade request; a rejection or a falsy result refuses it with 401. */
   authorize?(req: IncomingMessage): unknown;
+  /** Where a socket's failed write (a bug) is reported; process warnings when unset. */
+  log?: Log;
 }
 
 /** What the transport hands each accepted socket's owner. */
@@ -49,8 +52,11 @@ export interface WsHandlers {
 
 export interface WsPeer {
   receive(data: string | Buffer): void;
-  /** The socket is gone; `abrupt` when it did not close cleanly (the client may come back soon). */
-  dispose(abrupt?: boolean): void;
+  /**
+   * The socket is gone; `abrupt` when it did not close cleanly (the client may come back soon), with
+   * the close reason the client gave, if any.
+   */
+  dispose(abrupt?: boolean, reason?: string): void;
 }
 
 /**
@@ -188,7 +194,9 @@ export class WsTransport implements WsConnectionHost {
       if (!entry) return;
       transport.connections.delete(this);
       entry.conn.ticket.release();
-      entry.peer.dispose(!isCleanClose(code, reason));
+      // A client that closed with 1000 meant to leave; anything else (a dropped link, a keep-alive
+      // timeout) may come back and resume. The reason lets its session tell a suspend from a leave.
+      entry.peer.dispose(code !== 1000, reason.toString());
     })(this);
 
   /**
@@ -217,7 +225,8 @@ export class WsTransport implements WsConnectionHost {
       try {
         conn.flush();
       } catch (err) {
-        console.error(err); // one socket's failure must not strand the others' writes
+        // One socket's failure must not strand the others' writes.
+        (this.options.log ?? processLog).error({ err }, 'a socket write failed');
       }
       if (++written % 32 === 0 && performance.now() >= deadline) break;
     }
@@ -253,14 +262,6 @@ export class WsTransport implements WsConnectionHost {
       else if (quiet >= heartbeatMs) ws.ping();
     }
   }
-}
-
-/**
- * A client that closed with 1000 meant to leave. Anything else (a dropped link, a keep-alive
- * timeout, Foony's `suspend()` which says "client suspend") may come back and resume.
- */
-function isCleanClose(code: number, reason: Buffer): boolean {
-  return code === 1000 && reason.toString() !== 'client suspend';
 }
 
 /**

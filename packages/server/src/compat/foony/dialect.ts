@@ -26,6 +26,8 @@ export const foonyBinary: Dialect = {
     renewal: 'reconnect',
     // It resumes its connection id after a drop and expects its presence kept meanwhile.
     resumesPresence: true,
+    // `suspend()` closes with 1000 "client suspend" and resumes later.
+    suspendReason: 'client suspend',
     // It has no separate presence detach: unsubscribing ends the watch and the membership.
     unsubscribeLeavesPresence: true,
     directMessages: false,

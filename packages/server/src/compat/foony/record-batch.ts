@@ -1,7 +1,7 @@
 import { bundleHead, messageRecordMember } from '@hubbub/protocol';
 import type { Dialect } from '../../core/dialect.js';
 import type { Outbound } from '../../core/outbound.js';
-import type { OutputBatch } from '../../core/wire.js';
+import type { OutputBatch } from '../../core/dialect.js';
 
 /** Where a shared channel message keeps its bytes as a bundle member (the `Outbound` memo key). */
 const MEMBER = {};
