@@ -1,8 +1,9 @@
 import { allows, assertAllowed, type Capability, type FetchFrame, type HistoryFrame, type MessageFrame, type PublishFrame, type SubscribeFrame } from '@hubbub/protocol';
+import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
 import type { StoredMessage } from './engine.js';
 import { channelKeyOf, messageFrame } from './outbound.js';
 import type { Subscription } from './router.js';
-import { REPLAY_DRAIN_TIMEOUT_MS, type SessionScope } from './session-scope.js';
+import type { SessionScope } from './session-scope.js';
 
 type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
 

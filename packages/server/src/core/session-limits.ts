@@ -1,3 +1,5 @@
+import { HEARTBEAT_MS, MAX_PAYLOAD_BYTES } from './defaults.js';
+
 /** What one connection may make the server hold or do; every bound has a flag (docs/server.md). */
 export interface SessionLimits {
   /** The client should send something at least this often; advertised in `connected`. */
@@ -34,7 +36,7 @@ export interface SessionLimits {
 }
 
 export const DEFAULT_LIMITS: SessionLimits = {
-  keepAliveMs: 15_000,
+  keepAliveMs: HEARTBEAT_MS,
   authTimeoutMs: 10_000,
   authGraceMs: 15_000,
   publishRate: 50,
@@ -46,7 +48,7 @@ export const DEFAULT_LIMITS: SessionLimits = {
   presenceBurst: 20,
   maxHistoryPage: 1000,
   maxReplayChunkBytes: 256 * 1024,
-  maxFrameBytes: 64 * 1024,
+  maxFrameBytes: MAX_PAYLOAD_BYTES,
   maxAuthFrameBytes: 32 * 1024,
   presenceResumeMs: 5_000,
 };

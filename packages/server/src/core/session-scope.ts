@@ -51,6 +51,3 @@ export interface SessionScope extends Peer {
   /** Cut a connection that does not read what it asked for; returns the error for the request that waited. */
   slowConsumer(why: string): HubbubError;
 }
-
-/** How long a replay waits for the socket to drain between two pieces before the reader counts as slow. */
-export const REPLAY_DRAIN_TIMEOUT_MS = 30_000;

@@ -2,6 +2,7 @@ import { ErrorCode, FrameError, HubbubError, type AuthFrame, type ClientFrame, t
 import { CloseCode } from './close-codes.js';
 import { processConnectionIds } from './connection-ids.js';
 import { pause } from './cooperative.js';
+import { MAX_FRAMES_BEHIND_AUTH, MAX_FRAMES_PER_MESSAGE, MAX_OVERSIZE_REFUSALS } from './defaults.js';
 import type { Dialect } from './dialect.js';
 import type { Identity } from './identity.js';
 import { processLog, type Log } from './log.js';
@@ -14,15 +15,6 @@ import type { SessionContext, SessionScope } from './session-scope.js';
 import { SessionTopics } from './session-topics.js';
 import { TokenExpiry } from './token-expiry.js';
 import type { Wire } from './wire.js';
-
-/** Requests answered one by one (41300) in an oversized message; more closes it (1009). */
-const MAX_OVERSIZE_REFUSALS = 64;
-
-/** Messages a client may send behind its auth frame before that frame is answered. */
-const MAX_FRAMES_BEHIND_AUTH = 32;
-
-/** Frames one message may carry (a batch publish of many members is one frame); more closes the connection. */
-const MAX_FRAMES_PER_MESSAGE = 512;
 
 /**
  * One connection's protocol state machine: authenticate, then subscribe, publish, take part in

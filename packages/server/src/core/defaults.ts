@@ -1,0 +1,37 @@
+/**
+ * Every default of @hubbub/server that more than one module (or the CLI's flag table) needs, once, with
+ * its unit in its name. A default used by one module only stays beside it, named in upper case.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** `hubbub serve`: the client should send something this often; advertised in `connected`. */
+export const HEARTBEAT_MS = 15_000;
+
+/**
+ * `ChannelHub`/`HubSocketServer` and `createRealtime` ping every 30 s: their seed APIs documented it so,
+ * and an embedding application may tune its proxies to it.
+ */
+export const EMBED_HEARTBEAT_MS = 30_000;
+
+/** A WebSocket message (one frame, or a batch) over this size is refused. */
+export const MAX_PAYLOAD_BYTES = 64 * KiB;
+
+/** Bytes a connection may have queued unsent before it is cut as a slow consumer. */
+export const MAX_BUFFERED_BYTES = 4 * MiB;
+
+/** Open connections of every transport together, per node. */
+export const MAX_CONNECTIONS = 10_000;
+
+/** How long a slow reader may take to drain a catch-up or a burst of replies before it is cut. */
+export const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
+
+/** Requests answered one by one (41300) in an oversized message; more closes it (1009). */
+export const MAX_OVERSIZE_REFUSALS = 64;
+
+/** Messages a client may send behind its auth frame before that frame is answered. */
+export const MAX_FRAMES_BEHIND_AUTH = 32;
+
+/** Frames one message may carry (a batch publish of many members is one frame); more closes the connection. */
+export const MAX_FRAMES_PER_MESSAGE = 512;
