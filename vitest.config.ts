@@ -14,7 +14,7 @@ import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config
  */
 
 /** test/e2e files that start no process: the server runs in the test process. */
-const IN_PROCESS_E2E = ['embedding', 'embedding-scale-out', 'home-page', 'presence.property', 'realtime'].map((name) => `test/e2e/${name}.test.ts`);
+const IN_PROCESS_E2E = ['embedding', 'embedding-scale-out', 'home-page', 'multi-node', 'presence.property', 'realtime'].map((name) => `test/e2e/${name}.test.ts`);
 
 /** Folders of test/ that hold no tests of their own, or have a project above. */
 const NOT_A_PROJECT = new Set(['support', 'fixtures', 'e2e', 'architecture']);

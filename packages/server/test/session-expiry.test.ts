@@ -23,8 +23,9 @@ async function connected(ttlMs: number) {
     wire,
   );
   session.receive(JSON.stringify({ t: 'auth', token: 't' }));
-  // The clock is fake: let the auth frame's promise chain settle without moving time.
-  for (let i = 0; i < 50 && !frames.some((f) => f.t === 'connected'); i++) await Promise.resolve();
+  // The clock is fake (setImmediate is not): let the auth frame's promise chain settle without moving
+  // time. A loaded machine may make the session yield the event loop (cooperative.ts), hence macrotasks.
+  for (let i = 0; i < 1000 && !frames.some((f) => f.t === 'connected'); i++) await new Promise((resolve) => setImmediate(resolve));
   expect(frames.map((f) => f.t)).toEqual(['connected']);
   return { frames, closes };
 }
