@@ -2,6 +2,7 @@ import pg from 'pg';
 import { ErrorCode, HubbubError, isValidChannelName, type RealtimeEvent } from '@hubbub/protocol';
 import { publishEvent } from '../core/events.js';
 import type { Engine } from '../core/engine.js';
+import { processLog, type Log } from '../core/log.js';
 import type { Store } from './store/store.js';
 
 export interface WatchedTable {
@@ -18,6 +19,8 @@ export interface ChangeFeedOptions {
   pollMs?: number;
   onEvent?: (app: string, event: RealtimeEvent) => void;
   onError?: (err: Error) => void;
+  /** Where what needs no warning goes (a connection that failed to close): at debug. */
+  log?: Log;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -40,6 +43,7 @@ export class ChangeFeed {
   private draining?: Promise<void>;
   private again = false;
   private readonly topicOf = new Map<string, string>();
+  private readonly log: Log;
 
   constructor(
     private readonly options: ChangeFeedOptions,
@@ -53,6 +57,7 @@ export class ChangeFeed {
       if (!isValidChannelName(topic)) throw new HubbubError(ErrorCode.BadFrame, `--watch-table: ${JSON.stringify(topic)} is not a topic name`);
       this.topicOf.set(table.split('.').at(-1)!, topic);
     }
+    this.log = options.log ?? processLog;
     this.pool = new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000, keepAlive: true });
     // An idle pooled connection whose session ended (pg_terminate_backend, a restart): the pool has
     // dropped it already and the next drain opens a new one.
@@ -72,9 +77,9 @@ export class ChangeFeed {
     this.running = false;
     clearInterval(this.timer);
     clearTimeout(this.relisten);
-    await this.draining?.catch(() => {});
-    await this.listener?.end().catch(() => {});
-    await this.pool.end().catch(() => {});
+    await this.draining?.catch(() => {}); // a drain's errors went to onError already: only its end is awaited here
+    await this.listener?.end().catch(this.closeFailed('the LISTEN connection'));
+    await this.pool.end().catch(this.closeFailed('the pool'));
   }
 
   /** Run a drain now, or once more after the one under way. */
@@ -126,7 +131,9 @@ export class ChangeFeed {
         await client.query(`CREATE TRIGGER hubbub_capture AFTER INSERT OR UPDATE OR DELETE ON ${quoted} FOR EACH ROW EXECUTE FUNCTION hubbub_capture()`);
       }
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['hubbub_changes']).catch(() => {});
+      await client
+        .query('SELECT pg_advisory_unlock(hashtext($1))', ['hubbub_changes'])
+        .catch((err: Error) => this.log.debug({ err: err.message }, 'change feed: releasing the install lock failed; it is held until its connection closes'));
       client.release();
     }
   }
@@ -145,7 +152,7 @@ export class ChangeFeed {
       lost = true;
       if (err) this.options.onError?.(err);
       if (this.listener === client) this.listener = undefined;
-      client.end().catch(() => {});
+      client.end().catch(this.closeFailed('a lost LISTEN connection'));
       this.scheduleListen();
     };
     client.on('notification', () => void this.kick());
@@ -161,7 +168,7 @@ export class ChangeFeed {
     if (lost) return;
     if (!this.running) {
       lost = true;
-      await client.end().catch(() => {});
+      await client.end().catch(this.closeFailed('a LISTEN connection opened while stopping'));
       return;
     }
     this.listener = client;
@@ -177,6 +184,11 @@ export class ChangeFeed {
       void this.listen();
     }, delay);
     this.relisten.unref();
+  }
+
+  /** For closing a connection the feed is done with: if that fails, the connection is most likely gone already. */
+  private closeFailed(what: string): (err: Error) => void {
+    return (err) => this.log.debug({ err: err.message }, `change feed: closing ${what} failed; it is not used again`);
   }
 
   private async drain(): Promise<void> {

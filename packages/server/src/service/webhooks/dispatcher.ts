@@ -1,36 +1,21 @@
-import type { OutboxItem, Store, WebhookItem } from '../store/store.js';
+import type { OutboxItem, Store } from '../store/store.js';
+import { AttemptOutcomes } from './attempt-outcomes.js';
 import { OutboxBacklog } from './backlog.js';
+import { ALLOW_HINT, deliver, endpointForLog } from './delivery.js';
 import { DestinationPolicy, type DestinationPolicyOptions } from './destination-policy.js';
 import { DropWarnings } from './drop-warnings.js';
-import { EndpointHealth, retryDelay } from './endpoint-health.js';
+import { retryDelay } from './endpoint-health.js';
 import { EventIds, eventBody } from './event-body.js';
+import type { WebhookEventType } from './event-types.js';
 import { DEFAULT_WEBHOOK_LIMITS } from './limits.js';
-import { postWebhook, type PostOutcome } from './post.js';
-import { webhookHeaders } from './signature.js';
+import { OutboxReachability } from './outbox-reachability.js';
+import type { PostOutcome } from './post.js';
+import { RoundSchedule } from './round-schedule.js';
+import { WebhookTargets, targetKey, type Target, type WebhookEndpoint } from './targets.js';
+import { UnwrittenEvents } from './unwritten-events.js';
 
-/** What an app's webhook endpoint can be told about. */
-export const WEBHOOK_EVENTS = [
-  'channel.occupied',
-  'channel.vacated',
-  'presence.enter',
-  'presence.leave',
-  'client.connected',
-  'client.disconnected',
-  'message.published',
-  'document.changed',
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
-
-/** Sent unless an endpoint lists its own: published messages can be many, so they are opt-in. */
-const DEFAULT_EVENTS: WebhookEventType[] = WEBHOOK_EVENTS.filter((e) => e !== 'message.published');
-
-export interface WebhookEndpoint {
-  app: string;
-  url: string;
-  /** `whsec_<base64>`: the receiver verifies signatures with it. */
-  secret: string;
-  events?: string[];
-}
+export { WEBHOOK_EVENTS, type WebhookEventType } from './event-types.js';
+export type { WebhookEndpoint } from './targets.js';
 
 export interface DispatcherOptions {
   /** First retry delay; doubles per failed attempt (with jitter) up to `maxDelayMs`. */
@@ -59,50 +44,16 @@ export interface DispatcherOptions {
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
 
-/** How an operator allows private destinations (the CLI flag; `webhookAllowPrivate` in code). */
-const ALLOW_HINT = 'allow private destinations with --webhook-allow-private';
-/** One outbox write takes at most this much: a long backlog (after an outage) is written in slices. */
-const WRITE_SLICE_ITEMS = 500;
-const WRITE_SLICE_BYTES = 4 * 1024 * 1024;
 /** Outcomes of attempts are gathered this long, then written (and the freed slots refilled) together. */
 const SETTLE_WINDOW_MS = 5;
-/** Memory for events held while the store is unreachable, beside `maxHeld`. */
-const MAX_HELD_BYTES = 64 * 1024 * 1024;
 /** Items of an endpoint no longer configured, discarded per sweep. */
 const DISCARD_SLICE = 500;
 /** How often the backlog is read again from a store other nodes write to as well. */
 const SHARED_BACKLOG_REFRESH_MS = 5_000;
 /** How long `stop()` waits for attempts under way before it writes down what is known. */
 const STOP_GRACE_MS = 3_000;
-const NO_TARGETS: readonly Target[] = [];
 /** "Every item, due or not": what is no longer wanted is discarded whenever it is due. */
 const END_OF_TIME = Number.MAX_SAFE_INTEGER;
-
-/** One configured endpoint and what is under way for it. */
-interface Target {
-  endpoint: WebhookEndpoint;
-  health: EndpointHealth;
-  /** Items being attempted or whose outcome is not written yet: left out of the next sweeps. */
-  busy: Set<number>;
-}
-
-interface Unwritten {
-  item: WebhookItem;
-  app: string;
-  bytes: number;
-}
-
-interface Settled {
-  id: number;
-  app: string;
-  bytes: number;
-  target?: Target;
-}
-
-interface Failed extends Settled {
-  nextAttemptAt: number;
-  lastError: string;
-}
 
 /**
  * At-least-once webhooks: every event is first written to the Store's outbox (so a restart loses
@@ -114,25 +65,17 @@ interface Failed extends Settled {
  * are written together too; each endpoint has a bounded number of attempts under way, read from
  * the store in one query per sweep; and an endpoint that fails is probed with one attempt per
  * backoff instead of all of its queue (EndpointHealth).
+ *
+ * This class ties the parts together: UnwrittenEvents (events not in the outbox yet),
+ * AttemptOutcomes (outcomes not written yet), RoundSchedule (when a round runs), OutboxReachability
+ * (the store down and back), WebhookTargets (endpoints and who wants which event) and `deliver`.
  */
 export class WebhookDispatcher {
   private pollTimer?: NodeJS.Timeout;
-  private kickScheduled?: { cancel(): void; at: number };
-  /** A kick planned for when a retry falls due, and when. */
-  private wakeTimer?: NodeJS.Timeout;
-  private wakeAt = Infinity;
-  private running = false;
   private stopped = false;
-  private pumping?: Promise<void>;
-  /** Kicked while a round ran: another round, within this many ms. */
-  private pumpAgainWithin?: number;
-  /** Not before this (Unix ms) is the store tried again after it failed. */
-  private storeRetryAt = 0;
-  private storeFailing = false;
+  private readonly pollMs: number;
   private readonly retryBaseMs: number;
   private readonly maxDelayMs: number;
-  private readonly batchWindowMs: number;
-  private readonly maxHeld: number;
   private readonly maxMessageDataBytes: number;
   private readonly policy: DestinationPolicy;
   private readonly warn: (fields: Record<string, unknown>, message: string) => void;
@@ -140,29 +83,26 @@ export class WebhookDispatcher {
   private readonly ids = new EventIds();
   private readonly backlog: OutboxBacklog;
   private backlogReadAt?: number;
-  private readonly targets = new Map<string, Target>();
-  /** Per app with endpoints, per event type, the targets that want it. */
-  private readonly routes = new Map<string, Map<WebhookEventType, Target[]>>();
+  private readonly targets: WebhookTargets;
   /** Endpoints that have items in the outbox but are no longer configured. */
   private readonly orphans = new Map<string, { app: string; endpoint: string }>();
-  private unwritten: Unwritten[] = [];
-  private unwrittenBytes = 0;
+  private readonly unwritten: UnwrittenEvents;
+  private readonly outcomes: AttemptOutcomes;
+  private readonly reachability: OutboxReachability;
+  private readonly rounds: RoundSchedule;
   /** Callers of `written()`, told once the outbox holds what they queued (or the store is failing). */
   private writeWaiters: Array<() => void> = [];
-  private delivered: Settled[] = [];
-  private failed: Failed[] = [];
   private readonly attempts = new Set<Promise<void>>();
   private dropped = 0;
 
   constructor(
     private readonly store: Store,
     private readonly endpoints: WebhookEndpoint[],
-    private readonly options: DispatcherOptions = {},
+    options: DispatcherOptions = {},
   ) {
+    this.pollMs = options.pollMs ?? 500;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
-    this.batchWindowMs = options.batchWindowMs ?? 0;
-    this.maxHeld = options.maxHeld ?? 10_000;
     this.maxMessageDataBytes = options.maxMessageDataBytes ?? DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes;
     this.backlog = new OutboxBacklog({
       maxQueue: options.maxQueue ?? DEFAULT_WEBHOOK_LIMITS.maxQueue,
@@ -171,20 +111,16 @@ export class WebhookDispatcher {
     this.policy = new DestinationPolicy(options.destinations);
     this.warn = options.warn ?? (() => {});
     this.drops = new DropWarnings(this.warn);
-    const health = { maxInFlight: options.maxInFlightPerEndpoint ?? 32 };
-    for (const endpoint of endpoints) {
-      const key = targetKey(endpoint.app, endpoint.url);
-      // The outbox knows an endpoint by app and URL: two entries for one URL would share its items.
-      if (!this.targets.has(key)) this.targets.set(key, { endpoint, health: new EndpointHealth(health), busy: new Set() });
-    }
-    for (const app of new Set(endpoints.map((e) => e.app))) {
-      const byType = new Map<WebhookEventType, Target[]>();
-      for (const type of WEBHOOK_EVENTS) {
-        const wanting = endpoints.filter((e) => e.app === app && (e.events ?? DEFAULT_EVENTS).includes(type));
-        if (wanting.length > 0) byType.set(type, [...new Set(wanting.map((e) => this.targets.get(targetKey(e.app, e.url))!))]);
-      }
-      this.routes.set(app, byType);
-    }
+    this.targets = new WebhookTargets(endpoints, { maxInFlight: options.maxInFlightPerEndpoint ?? 32 });
+    this.unwritten = new UnwrittenEvents(store, options.maxHeld ?? 10_000);
+    this.outcomes = new AttemptOutcomes(store, this.backlog);
+    this.reachability = new OutboxReachability(this.pollMs, this.warn);
+    this.rounds = new RoundSchedule(options.batchWindowMs ?? 0, {
+      round: () => this.pump(),
+      failed: (err) => this.reachability.failed(err, this.unwritten.length),
+      ended: () => this.releaseWriteWaiters(),
+      notBefore: () => this.reachability.notBefore,
+    });
   }
 
   get configured(): boolean {
@@ -203,37 +139,28 @@ export class WebhookDispatcher {
       const refused = URL.canParse(endpoint.url) && this.policy.refusalOfUrl(new URL(endpoint.url));
       if (refused) this.warn({ app: endpoint.app, endpoint: endpointForLog(endpoint.url), reason: refused }, `webhook endpoint will be refused: ${refused} (${ALLOW_HINT})`);
     }
-    this.running = true;
     this.pollTimer = setInterval(() => {
       this.drops.tick();
       this.kick();
-    }, this.options.pollMs ?? 500);
+    }, this.pollMs);
     this.pollTimer.unref();
     // What the outbox already holds counts against the bound from the first event on. (SQLite
     // answers within this call, so no event can come before; PostgreSQL within a round trip.)
-    this.pumping = this.readBacklog()
-      .catch((err) => this.storeFailed(err))
-      .finally(() => {
-        this.pumping = undefined;
-        this.kick();
-      });
+    this.rounds.start(() => this.readBacklog());
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.stopped = true;
     clearInterval(this.pollTimer);
-    this.kickScheduled?.cancel();
-    clearTimeout(this.wakeTimer);
-    await this.pumping?.catch(() => {});
+    await this.rounds.stop();
     // Attempts under way get a moment to finish, so their outcome is written and not tried again.
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(this.attempts), new Promise<void>((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS)))]);
     clearTimeout(grace);
     this.drops.tick(Infinity);
     try {
-      await this.writeUnwritten();
-      await this.writeSettled();
+      await this.unwritten.write();
+      await this.outcomes.write();
     } catch (err) {
       this.warn({ err: (err as Error).message }, `${this.unwritten.length} webhooks lost at shutdown`);
     }
@@ -249,17 +176,16 @@ export class WebhookDispatcher {
    */
   emit(app: string, type: WebhookEventType, data: unknown): void {
     if (this.stopped) return;
-    const targets = this.routeOf(app, type);
+    const targets = this.targets.routeOf(app, type);
     if (targets.length === 0) return;
     // A full outbox drops before the body is made: while it stays full, drops cost next to nothing.
     if (!this.backlog.admits(app, targets.length, 0)) return this.drop(app, 'full');
     const { payload, bytes } = eventBody(type, app, data, this.maxMessageDataBytes);
     const total = bytes * targets.length;
     if (!this.backlog.admits(app, targets.length, total)) return this.drop(app, 'full');
-    if (this.unwritten.length + targets.length > this.maxHeld || this.unwrittenBytes + total > MAX_HELD_BYTES) return this.drop(app, 'held');
+    if (!this.unwritten.canHold(targets.length, total)) return this.drop(app, 'held');
     const eventId = this.ids.next();
     for (const { endpoint } of targets) this.unwritten.push({ item: { app, endpoint: endpoint.url, eventId, payload }, app, bytes });
-    this.unwrittenBytes += total;
     this.backlog.add(app, targets.length, total);
     this.kick();
   }
@@ -270,12 +196,12 @@ export class WebhookDispatcher {
    * so a crash right after the acknowledgement does not lose its webhook.
    */
   written(): Promise<void> {
-    if (!this.running || this.unwritten.length === 0) return Promise.resolve();
+    if (!this.rounds.running || this.unwritten.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.writeWaiters.push(resolve));
   }
 
   private releaseWriteWaiters(): void {
-    if (this.writeWaiters.length === 0 || (this.unwritten.length > 0 && !this.storeFailing && this.running)) return;
+    if (this.writeWaiters.length === 0 || (this.unwritten.length > 0 && !this.reachability.failing && this.rounds.running)) return;
     const waiters = this.writeWaiters;
     this.writeWaiters = [];
     for (const resolve of waiters) resolve();
@@ -287,52 +213,7 @@ export class WebhookDispatcher {
    * new events: a lost outcome only means a repeated attempt).
    */
   kick(withinMs = 0): void {
-    if (!this.running) return;
-    if (this.pumping) {
-      this.pumpAgainWithin = Math.min(this.pumpAgainWithin ?? Infinity, withinMs);
-      return;
-    }
-    const wait = Math.max(this.batchWindowMs, withinMs, this.storeRetryAt - Date.now());
-    if (this.kickScheduled) {
-      if (this.kickScheduled.at <= Date.now() + wait) return;
-      this.kickScheduled.cancel();
-    }
-    const run = () => {
-      this.kickScheduled = undefined;
-      this.pumping = this.pump()
-        .catch((err) => this.storeFailed(err))
-        .finally(() => {
-          this.pumping = undefined;
-          this.releaseWriteWaiters();
-          const again = this.pumpAgainWithin;
-          this.pumpAgainWithin = undefined;
-          if (again !== undefined) this.kick(again);
-        });
-    };
-    const at = Date.now() + wait;
-    if (wait <= 0) {
-      const immediate = setImmediate(run);
-      this.kickScheduled = { at, cancel: () => clearImmediate(immediate) };
-    } else {
-      const timer = setTimeout(run, wait);
-      this.kickScheduled = { at, cancel: () => clearTimeout(timer) };
-    }
-  }
-
-  /** Kick at `time` (Unix ms): a retry falls due then (the poll would find it too, but later). */
-  private wake(time: number): void {
-    if (!this.running || time >= this.wakeAt) return;
-    clearTimeout(this.wakeTimer);
-    this.wakeAt = time;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeAt = Infinity;
-      this.kick();
-    }, Math.max(0, time - Date.now()));
-    this.wakeTimer.unref();
-  }
-
-  private routeOf(app: string, type: WebhookEventType): readonly Target[] {
-    return this.routes.get(app)?.get(type) ?? NO_TARGETS;
+    this.rounds.kick(withinMs);
   }
 
   private drop(app: string, why: 'full' | 'held'): void {
@@ -350,21 +231,11 @@ export class WebhookDispatcher {
     if (this.backlogReadAt === undefined || (this.store.kind === 'postgres' && Date.now() - this.backlogReadAt >= SHARED_BACKLOG_REFRESH_MS)) {
       await this.readBacklog();
     }
-    await this.writeUnwritten();
-    await this.writeSettled();
-    if (this.storeFailing) {
-      this.storeFailing = false;
-      this.warn({}, 'webhook outbox reachable again');
-    }
+    await this.unwritten.write();
+    await this.outcomes.write();
+    this.reachability.answered();
     await this.discardOrphans();
     await this.sweep();
-  }
-
-  private storeFailed(err: unknown): void {
-    this.storeRetryAt = Date.now() + (this.options.pollMs ?? 500);
-    if (this.storeFailing) return;
-    this.storeFailing = true;
-    this.warn({ err: (err as Error).message, held: this.unwritten.length }, 'webhook outbox unavailable, holding events in memory');
   }
 
   /**
@@ -388,64 +259,16 @@ export class WebhookDispatcher {
    * items were counted: where they take an app past its bound, the newest are dropped after all.
    */
   private trimUnwritten(): void {
-    let kept: Unwritten[] | undefined;
     const droppedIds = new Set<string>();
-    for (let i = this.unwritten.length - 1; i >= 0; i--) {
-      const u = this.unwritten[i]!;
-      if (this.backlog.within(u.app)) {
-        kept?.push(u);
-        continue;
-      }
-      kept ??= this.unwritten.slice(i + 1).reverse();
-      this.backlog.remove(u.app, 1, u.bytes);
-      this.unwrittenBytes -= u.bytes;
-      if (!droppedIds.has(u.item.eventId)) {
+    this.unwritten.trim(
+      (u) => this.backlog.within(u.app),
+      (u) => {
+        this.backlog.remove(u.app, 1, u.bytes);
+        if (droppedIds.has(u.item.eventId)) return;
         droppedIds.add(u.item.eventId);
         this.drop(u.app, 'full');
-      }
-    }
-    if (kept) this.unwritten = kept.reverse();
-  }
-
-  /** New events into the outbox, in order, a slice per transaction; stops (throws) at the first slice refused. */
-  private async writeUnwritten(): Promise<void> {
-    while (this.unwritten.length > 0) {
-      let count = 0;
-      let bytes = 0;
-      while (count < this.unwritten.length && count < WRITE_SLICE_ITEMS && (count === 0 || bytes + this.unwritten[count]!.bytes <= WRITE_SLICE_BYTES)) {
-        bytes += this.unwritten[count]!.bytes;
-        count++;
-      }
-      await this.store.enqueueWebhooks(this.unwritten.slice(0, count).map((u) => u.item));
-      this.unwritten = this.unwritten.slice(count);
-      this.unwrittenBytes -= bytes;
-      // Let sockets be read between slices: a long backlog is written a piece at a time.
-      if (this.unwritten.length > 0) await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-
-  /** Outcomes of finished attempts, all in one transaction. */
-  private async writeSettled(): Promise<void> {
-    if (this.delivered.length === 0 && this.failed.length === 0) return;
-    const delivered = this.delivered;
-    const failed = this.failed;
-    this.delivered = [];
-    this.failed = [];
-    try {
-      await this.store.settleWebhooks({
-        delivered: delivered.map((d) => d.id),
-        failed: failed.map(({ id, nextAttemptAt, lastError }) => ({ id, nextAttemptAt, lastError })),
-      });
-    } catch (err) {
-      this.delivered = delivered.concat(this.delivered);
-      this.failed = failed.concat(this.failed);
-      throw err;
-    }
-    for (const d of delivered) {
-      this.backlog.remove(d.app, 1, d.bytes);
-      d.target?.busy.delete(d.id);
-    }
-    for (const f of failed) f.target?.busy.delete(f.id);
+      },
+    );
   }
 
   /** Items of endpoints removed from the config are not sent: they are removed, a slice per round. */
@@ -456,7 +279,7 @@ export class WebhookDispatcher {
         this.orphans.delete(key);
         continue;
       }
-      for (const item of items) this.delivered.push({ id: item.id, app, bytes: Buffer.byteLength(item.payload) });
+      for (const item of items) this.outcomes.noteDelivered({ id: item.id, app, bytes: Buffer.byteLength(item.payload) });
       this.kick();
     }
   }
@@ -464,8 +287,8 @@ export class WebhookDispatcher {
   /** Start the attempts each endpoint may have now: one query per endpoint, at most its capacity of rows. */
   private async sweep(): Promise<void> {
     const now = Date.now();
-    for (const target of this.targets.values()) {
-      if (!this.running) return;
+    for (const target of this.targets.all()) {
+      if (!this.rounds.running) return;
       const room = target.health.capacity(now);
       if (room === 0) continue;
       const { app, url } = target.endpoint;
@@ -477,7 +300,7 @@ export class WebhookDispatcher {
   private attempt(target: Target, item: OutboxItem): void {
     target.busy.add(item.id);
     const started = target.health.started();
-    const done: Promise<void> = this.post(target.endpoint, item)
+    const done: Promise<void> = deliver(target.endpoint, item, this.policy)
       .then((outcome) => this.attempted(target, item, started, outcome))
       .catch((err) => this.warn({ err: (err as Error).message }, 'webhook attempt'))
       .finally(() => {
@@ -492,7 +315,7 @@ export class WebhookDispatcher {
     const bytes = Buffer.byteLength(item.payload);
     if (outcome.delivered) {
       target.health.finished(started, outcome);
-      this.delivered.push({ id: item.id, app: item.app, bytes, target });
+      this.outcomes.noteDelivered({ id: item.id, app: item.app, bytes, target });
       return;
     }
     const nextAttemptAt = Date.now() + retryDelay(item.attempts, this.retryBaseMs, this.maxDelayMs);
@@ -502,28 +325,7 @@ export class WebhookDispatcher {
       { app: item.app, endpoint: endpointForLog(item.endpoint), eventId: item.eventId, attempt: item.attempts + 1, status, reason, reply },
       refused ? `webhook destination refused (${ALLOW_HINT})` : 'webhook attempt failed',
     );
-    this.failed.push({ id: item.id, app: item.app, bytes, target, nextAttemptAt, lastError: reason });
-    this.wake(nextAttemptAt);
+    this.outcomes.noteFailed({ id: item.id, app: item.app, bytes, target, nextAttemptAt, lastError: reason });
+    this.rounds.wake(nextAttemptAt);
   }
-
-  /** One attempt; never rejects. */
-  private async post(endpoint: WebhookEndpoint, item: OutboxItem): Promise<PostOutcome> {
-    try {
-      const headers = webhookHeaders(endpoint.secret, item.eventId, item.payload);
-      return await postWebhook(endpoint.url, headers, item.payload, { policy: this.policy });
-    } catch (err) {
-      return { delivered: false, reason: (err as Error).message };
-    }
-  }
-}
-
-function targetKey(app: string, url: string): string {
-  return `${app}\u0000${url}`;
-}
-
-/** An endpoint as logged: scheme, host and path; credentials and query (where receivers put tokens) left out. */
-function endpointForLog(url: string): string {
-  if (!URL.canParse(url)) return '(not a valid URL)';
-  const { protocol, host, pathname } = new URL(url);
-  return `${protocol}//${host}${pathname}`;
 }
