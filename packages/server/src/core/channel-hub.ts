@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { assertChannelName, assertClientId } from '@hubbub/protocol';
 import type { Engine, StoredMessage } from './engine.js';
+import { type Log, processLog } from './log.js';
 import { ChannelPresence } from './presence.js';
 
 /** Anything the hub can deliver to: a socket, an SSE stream, or a fake in a unit test. */
@@ -25,6 +26,8 @@ export interface ChannelHubOptions {
    * events reach their connections too. Membership queries stay per node. The hub starts the engine.
    */
   engine?: Engine;
+  /** Where a relay to other nodes that failed is told (at debug). Default `processLog`. */
+  log?: Log;
 }
 
 /** What crosses nodes for one hub publish. */
@@ -62,6 +65,7 @@ export class ChannelHub {
   private readonly bound = new WeakSet<HubConnection>();
   private readonly typingTtlMs: number;
   private readonly engine?: Engine;
+  private readonly log: Log;
   /** Marks this hub's own relayed publishes, so it does not deliver them twice. */
   private readonly nodeTag = `hub-${randomBytes(6).toString('base64url')}`;
   private readonly topics = new Map<string, Set<(data: unknown) => void>>();
@@ -71,6 +75,7 @@ export class ChannelHub {
   constructor(options: ChannelHubOptions = {}) {
     this.typingTtlMs = options.typingTtlMs ?? 5000;
     this.engine = options.engine;
+    this.log = options.log ?? processLog;
     this.ready = this.engine
       ? this.engine.start({ message: (key, message) => this.fromEngine(key, message), presence: () => {} })
       : Promise.resolve();
@@ -219,7 +224,9 @@ export class ChannelHub {
   private relay(key: string, name: string, data: unknown): void {
     if (!this.engine) return;
     const messageId = randomBytes(9).toString('base64url');
-    void this.engine.publish(key, { name, data, messageId, clientId: this.nodeTag, ephemeral: true }).catch(() => {});
+    void this.engine
+      .publish(key, { name, data, messageId, clientId: this.nodeTag, ephemeral: true })
+      .catch((err) => this.log.debug({ err, key }, 'relay to other nodes failed (engine unavailable): their connections miss this event, this node delivered it'));
   }
 
   private fromEngine(key: string, message: StoredMessage): void {

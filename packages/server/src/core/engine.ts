@@ -38,7 +38,7 @@ export interface Engine {
    * with a higher serial happened after the list was taken, one at or below it is in the list.
    */
   presenceSync(channelKey: string): Promise<PresenceSync>;
-  /** Every connection's own member, with when it last entered or updated (Foony's view; REST reads). */
+  /** Every connection's own member, with when it last entered or updated (the binary dialect's per-connection presence view; REST reads). */
   presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]>;
   /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
   recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;
@@ -88,7 +88,7 @@ export interface PublishResult {
 
 /**
  * One presence change, seen two ways: by client id (Hubbub's members, reference-counted by
- * connection) and by connection (Foony's members: every connection is its own member).
+ * connection) and by connection (the binary dialect's members: every connection is its own member).
  */
 export interface PresenceChange {
   /** The channel's presence serial after this change (see `PresenceOutcome.pseq`). */

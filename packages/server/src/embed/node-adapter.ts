@@ -28,7 +28,7 @@ export async function sendWebResponse(response: Response, res: ServerResponse): 
   res.flushHeaders();
   if (!response.body) return void res.end();
   const reader = response.body.getReader();
-  res.once('close', () => void reader.cancel().catch(() => {}));
+  res.once('close', () => void reader.cancel().catch(() => {})); // the client is gone: a body that fails to cancel has no one left to tell
   for (;;) {
     const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
     if (done) break;
