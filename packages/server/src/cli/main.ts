@@ -13,7 +13,7 @@ import { KeyStore } from '../service/keys.js';
 import { TokenAuthority } from '../service/tokens.js';
 import { resolveSigningKey } from '../service/signing-key.js';
 import { parseDuration } from '../service/duration.js';
-import { UsageError, helpText, parseArgs, rawOption, type OptionSpec, type Parsed } from './args.js';
+import { UsageError, helpText, parseArgs, rawOption, type Parsed } from './args.js';
 import { parseNamespaceHistory } from './option-checks.js';
 import { DEVTOKEN, KEYS, SERVE } from './options.js';
 

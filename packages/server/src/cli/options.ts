@@ -63,7 +63,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', check: namespaceHistoryProblem, help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
   { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'duration', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
   { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'duration', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
-  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'duration', default: '5s', value: 'DURATION', help: 'How long a dropped Foony (binary) connection stays present for a resume with resumeConnectionId; 0: leave at once' },
+  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'duration', default: '5s', value: 'DURATION', help: 'How long a dropped connection of a binary-dialect client stays present for a resume with resumeConnectionId; 0: leave at once' },
   { name: 'admin-key', env: 'HUBBUB_ADMIN_KEY', type: 'string', value: 'KEY', help: 'Turn on the /admin console, protected by this key' },
   { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', choices: LOG_LEVELS, help: 'How much to log' },
 ];

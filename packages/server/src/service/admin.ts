@@ -5,7 +5,10 @@ import { appOf, channelKeyOf, channelOf } from '../core/outbound.js';
 import { AdminSessions, clearedCookie, isCrossSite, sameKey, sessionCookie, sessionTokenOf } from './admin-sessions.js';
 import { queryOf, sendJson } from './http.js';
 import { TokenBucket } from '../core/rate-limit.js';
-import type { HubbubServer } from './server.js';
+import type { Engine } from '../core/engine.js';
+import type { SessionRegistry } from '../core/session-registry.js';
+import type { Stats } from '../core/stats.js';
+import type { Store } from './store/store.js';
 
 const ASSETS = new URL('../../assets/', import.meta.url);
 /** The page's own files, served without a login (they hold no data). */
@@ -72,6 +75,18 @@ export interface Sample {
   deliveriesPerSecond: number;
 }
 
+/** What the console reads of the node it watches (HubbubServer is one). */
+export interface AdminSource {
+  readonly stats: Stats;
+  readonly sessions: SessionRegistry;
+  readonly router: { readonly channelCount: number };
+  readonly transportCounters: { readonly framesOut: number; readonly bytesIn: number; readonly bytesOut: number };
+  readonly engine: Pick<Engine, 'kind' | 'presenceMembers' | 'nodes'>;
+  readonly store: Pick<Store, 'kind' | 'webhookQueueDepth'>;
+  readonly nodeId: string;
+  readonly startedAt: number;
+}
+
 /** An open `/admin/stream`, and the login it rides on (none for a Bearer key). */
 interface AdminStream {
   res: ServerResponse;
@@ -94,7 +109,7 @@ export class AdminConsole {
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly server: HubbubServer,
+    private readonly server: AdminSource,
     private readonly adminKey: string | undefined,
   ) {
     if (adminKey) {
@@ -235,6 +250,7 @@ export class AdminConsole {
       apps: [...perApp].map(([app, connections]) => ({ app, connections, messages: stats.messagesByApp.get(app) ?? 0 })),
       errors: [...stats.errors].map(([code, count]) => ({ code, ...describeErrorCode(code), count })).sort((a, b) => a.code - b.code),
       recentErrors: stats.recentErrors.slice(-10).map((e) => ({ ...e, name: describeErrorCode(e.code).name })),
+      // An engine that cannot list its nodes just now (Redis down): the page shows this node alone.
       nodes: (await engine.nodes?.().catch(() => undefined)) ?? [this.server.nodeId],
       webhookQueueDepth: await store.webhookQueueDepth().catch(() => -1),
     };

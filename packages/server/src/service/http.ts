@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, HubbubError, MAX_JSON_DEPTH, exceedsJsonDepth } from '@hubbub/protocol';
+import { processLog, type Log } from '../core/log.js';
 
 export type Handler = (req: IncomingMessage, params: string[]) => Promise<unknown>;
 
@@ -22,7 +23,11 @@ interface Route {
 export class HttpApi {
   private readonly routes: Route[] = [];
 
-  constructor(private readonly maxBodyBytes: number) {}
+  constructor(
+    private readonly maxBodyBytes: number,
+    /** Where a handler's unexpected failure (a bug: the client only hears 50000) is reported. */
+    private readonly log: Log = processLog,
+  ) {}
 
   route(method: string, pattern: RegExp, handler: Handler): this {
     this.routes.push({ method, pattern, handler });
@@ -49,7 +54,7 @@ export class HttpApi {
       throw new HubbubError(ErrorCode.NotFound, `no route for ${req.method} ${path}`);
     } catch (err) {
       const known = err instanceof HubbubError;
-      if (!known) console.error(err);
+      if (!known) this.log.error({ err, method: req.method, path }, 'an HTTP API handler failed unexpectedly: answered 500 internal server error');
       const error = known ? err.toJSON() : { code: ErrorCode.Server, statusCode: 500, message: 'internal server error' };
       sendJson(res, error.statusCode, { error });
     }

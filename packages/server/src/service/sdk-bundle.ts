@@ -56,6 +56,7 @@ export class SdkBundles {
   private async load(file: string): Promise<Cached> {
     const dir = clientBrowserDir();
     const path = dir && join(dir, file);
+    // A file that cannot be read (not built yet, removed by a rebuild) is answered as not built.
     const info = path ? await stat(path).catch(() => undefined) : undefined;
     if (!path || !info?.isFile()) throw new HubbubError(ErrorCode.NotFound, NOT_BUILT);
     const cached = this.cache.get(file);

@@ -32,6 +32,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   try {
     await store.init();
   } catch (err) {
+    // The init error is what to report: closing a store that never opened may fail too, and adds nothing.
     await store.close().catch(() => {});
     if (err instanceof HubbubError) throw err;
     const where = options.postgres ? 'PostgreSQL' : `SQLite (${join(options.dataDir, 'hubbub.db')})`;

@@ -134,6 +134,8 @@ export class PostgresStore implements Store {
       await client.query(SCHEMA);
       await client.query('COMMIT');
     } catch (err) {
+      // The error that stopped the transaction is what to report; a session that died cannot roll
+      // back, and its transaction ended with it.
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
@@ -327,6 +329,8 @@ export class PostgresStore implements Store {
         await client.query('COMMIT');
         return result;
       } catch (err) {
+        // The error that stopped the transaction is what to report; a session that died cannot roll
+        // back, and its transaction ended with it.
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       }
