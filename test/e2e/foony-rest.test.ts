@@ -305,7 +305,7 @@ describe('GET /time and CORS', () => {
       expect(res.status, p).toBe(204);
       expect(res.headers.get('access-control-allow-origin'), p).toBe('*');
       expect(res.headers.get('access-control-allow-methods'), p).toContain('POST');
-      expect(res.headers.get('access-control-allow-headers'), p).toBe('authorization, content-type, foony-lp-session');
+      expect(res.headers.get('access-control-allow-headers'), p).toBe('authorization, content-type, last-event-id, foony-lp-session');
     }
     const get = await fetch(`${server.http}${ch('chat:page')}/messages?limit=1`, { headers: { origin: 'https://app.example', authorization: basic(key) } });
     expect(get.headers.get('access-control-allow-origin')).toBe('*');

@@ -69,6 +69,16 @@ describe('GET /sse on one node', () => {
   });
   afterAll(() => cleanup(server));
 
+  it('lets a page of another origin reconnect with Last-Event-ID: a preflight for /sse allows the header', async () => {
+    const res = await fetch(`${server.http}/sse?channel=news`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'last-event-id' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-headers')?.split(', ')).toContain('last-event-id');
+  });
+
   it('streams each message as an event named after it, its data the JSON message, its id a cursor', async () => {
     const s = await open(server, `${channels('news', 'chat:lobby')}&token=${token}`);
     expect(s.status).toBe(200);

@@ -16,3 +16,23 @@ export { foonyBinary, hubbubJson };
 
 /** The binary dialect's HTTP fallback for networks that block WebSocket upgrades. */
 export { LongPollTransport, LONG_POLL_DEFAULTS, type LongPollOptions } from './foony/long-poll.js';
+/** The header that carries a long-poll session's token: browsers must be let to send and read it. */
+export { SESSION_HEADER as LONG_POLL_SESSION_HEADER } from './foony/long-poll-options.js';
+
+/** The binary dialect's REST shapes: what its SDK's `Rest` client sends and reads. */
+export {
+  MAX_REST_BATCH,
+  checkPublishItem,
+  messageIdOf,
+  publishMember,
+  restMember,
+  restMessages,
+  tokenDetails,
+  type PublishItem,
+  type RestMessage,
+  type RestPresenceMember,
+  type TokenDetails,
+} from './foony/rest-shapes.js';
+
+/** Tokens its SDK's `createJwt` signs with an API key's secret, and what the server mints likewise. */
+export { keyTokenCapability, signKeyToken, type KeyToken } from './foony/token-claims.js';

@@ -27,7 +27,8 @@ export function logAuthFailures(log: Logger): OnAuthFailure {
 
 /**
  * Credentials of a socket's `auth` frame: a JWT, or an API key for trusted servers. Every permanent
- * credential problem is 40101 (Foony's SDK gives up on 40101/40102 but retries anything else forever).
+ * credential problem is 40101 (the binary dialect's SDK gives up on 40101/40102 but retries anything
+ * else forever).
  */
 export function authenticator(tokens: TokenAuthority, keys: KeyStore, reporting: AuthReporting = {}): (frame: AuthFrame, address?: string) => Promise<Identity> {
   return async (frame: AuthFrame, address?: string): Promise<Identity> => {
@@ -72,8 +73,9 @@ function keyIdentity(verified: VerifiedKey, clientId?: string): Identity {
 export type RestIdentity = Identity & { viaKey: boolean; key?: VerifiedKey };
 
 /**
- * REST credentials: `Basic base64(<api key>)` (Foony's `Rest` client), `Bearer <api key>`, or
- * `Bearer <jwt>` (server-signed, or signed with an API key and naming it in `kid`).
+ * REST credentials: `Basic base64(<api key>)` (the binary dialect's SDK's `Rest` client),
+ * `Bearer <api key>`, or `Bearer <jwt>` (server-signed, or signed with an API key and naming it in
+ * `kid`).
  */
 export async function authenticateHeader(
   header: string | undefined,

@@ -1,17 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LONG_POLL_SESSION_HEADER } from '../compat/dialects.js';
 
 const ALLOW_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
-/** What browser clients send: credentials, JSON bodies, and the long-poll session header. */
-const ALLOW_HEADERS = 'authorization, content-type, foony-lp-session';
+/** What browser clients send: credentials, JSON bodies, an SSE reconnect's cursor, and the long-poll session header. */
+const ALLOW_HEADERS = `authorization, content-type, last-event-id, ${LONG_POLL_SESSION_HEADER}`;
 /** Headers scripts may read: the long-poll session and history's `Link` to the next page. */
-const EXPOSE_HEADERS = 'foony-lp-session, link, retry-after';
+const EXPOSE_HEADERS = `${LONG_POLL_SESSION_HEADER}, link, retry-after`;
 const MAX_AGE_SECONDS = '600';
 
 /**
- * CORS for the HTTP API and long-polling, so browser pages on other origins can use them (Foony's
- * `Rest` client sends `Authorization`; `/lp/*` sends octet-stream and a custom header, both
- * preflighted). With an origin allow-list only those origins are answered; without one, any
- * origin (`*`: credentials travel in headers, never in cookies).
+ * CORS for the HTTP API and long-polling, so browser pages on other origins can use them (the binary
+ * dialect's SDK's `Rest` client sends `Authorization`; `/lp/*` sends octet-stream and the long-poll
+ * session header, both preflighted). With an origin allow-list only those origins are answered;
+ * without one, any origin (`*`: credentials travel in headers, never in cookies).
  */
 export class Cors {
   constructor(private readonly allowedOrigins?: readonly string[]) {}

@@ -6,8 +6,8 @@ import { ensurePrivateDir } from './signing-key.js';
 
 /**
  * A stored API key `app.keyId:secret`. The secret itself is kept (in a 0600 file) because tokens
- * minted with Foony's `createJwt` are HMAC-signed with it and name the key in their `kid` header:
- * verifying them needs the secret, not a hash of it.
+ * minted with the binary dialect's SDK's `createJwt` are HMAC-signed with it and name the key in
+ * their `kid` header: verifying them needs the secret, not a hash of it.
  */
 export interface ApiKeyRecord {
   app: string;
@@ -54,9 +54,10 @@ export function looksLikeKey(value: string): boolean {
 }
 
 /**
- * API keys `app.keyId:secret` (Foony's `appSlug.publicKeyId:privateKey`), kept in a JSON file in the
- * data dir with mode 0600 (in a 0700 directory when it makes one). The server re-reads the file when it changes, so `hubbub keys create`
- * and `keys revoke` take effect without a restart.
+ * API keys `app.keyId:secret` (`appSlug.publicKeyId:privateKey` in the binary dialect's SDK), kept
+ * in a JSON file in the data dir with mode 0600 (in a 0700 directory when it makes one). The server
+ * re-reads the file when it changes, so `hubbub keys create` and `keys revoke` take effect without a
+ * restart.
  */
 export class KeyStore {
   private records: ApiKeyRecord[] = [];

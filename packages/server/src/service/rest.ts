@@ -6,19 +6,28 @@ import {
   isCapabilitySubset,
   isValidClientId,
   parseCapability,
-  type BatchMember,
   type Capability,
 } from '@hubbub/protocol';
 import { channelKeyOf } from '../core/outbound.js';
-import type { Engine, MessageDraft, StoredMessage, TimedPresenceMember } from '../core/engine.js';
+import type { Engine, MessageDraft, StoredMessage } from '../core/engine.js';
+import {
+  MAX_REST_BATCH,
+  checkPublishItem,
+  messageIdOf,
+  publishMember,
+  restMember,
+  restMessages,
+  tokenDetails,
+  type PublishItem,
+  type RestPresenceMember,
+  type TokenDetails,
+} from '../compat/dialects.js';
 import type { WebhookEventType } from './webhooks/dispatcher.js';
 import type { RestIdentity } from './authenticate.js';
 import { HttpReply } from './http.js';
 import type { TokenAuthority } from './tokens.js';
 import type { CredentialRateLimiter } from './rest-rate-limit.js';
 
-/** Most messages in one array publish (Foony's `batchPublish` sends up to 1000). */
-export const MAX_REST_BATCH = 1000;
 const DEFAULT_HISTORY_LIMIT = 100;
 const MAX_HISTORY_LIMIT = 1000;
 const DEFAULT_TOKEN_TTL_MS = 3_600_000;
@@ -37,42 +46,11 @@ export interface RestContext {
   maxPageBytes: number;
 }
 
-/** One history item as Foony's `Rest` client reads it: batches come back one item per member. */
-export interface RestMessage {
-  id: string;
-  name: string;
-  data?: unknown;
-  timestamp: number;
-  clientId?: string;
-  encoding?: string;
-  serial?: number;
-}
-
-/** One presence member as Foony's `Rest` client reads it. */
-export interface RestPresenceMember {
-  clientId: string;
-  connectionId: string;
-  action: 'present';
-  data?: unknown;
-  encoding?: string;
-  /** When the member last entered or updated, Unix ms. */
-  timestamp: number;
-}
-
-interface PublishItem {
-  name?: unknown;
-  data?: unknown;
-  id?: unknown;
-  messageId?: unknown;
-  clientId?: unknown;
-  encoding?: unknown;
-  ephemeral?: unknown;
-}
-
 /**
- * The channel and token routes in the shapes Foony's `Rest` client (`@foony/realtime` 0.14–0.16)
- * reads: publish (one message or an array), history as a bare array paged by a `Link` header,
- * presence as a bare array, and token requests answered with `TokenDetails`.
+ * The channel and token routes in the shapes the binary dialect's SDK's `Rest` client reads (its
+ * `rest-shapes`, re-exported by compat/dialects.ts): publish (one message or an array), history as a
+ * bare array paged by a `Link` header, presence as a bare array, and token requests answered with
+ * `TokenDetails`.
  */
 export class RestApi {
   constructor(private readonly ctx: RestContext) {}
@@ -89,7 +67,7 @@ export class RestApi {
     if (items.length === 0 || items.length > MAX_REST_BATCH) {
       throw new HubbubError(ErrorCode.BadFrame, `an array publish holds 1-${MAX_REST_BATCH} messages`);
     }
-    items.forEach(checkItem);
+    items.forEach(checkPublishItem);
     const first = items[0] as PublishItem;
     const messageId = messageIdOf(first) ?? randomBytes(12).toString('base64url');
     const clientId = this.publisherOf(who, items as PublishItem[]);
@@ -97,8 +75,8 @@ export class RestApi {
     const refused = this.overRate(this.ctx.publishLimit, who, items.length);
     if (refused) return refused;
     const draft: MessageDraft = batch
-      ? { name: '', data: null, messageId, messages: (items as PublishItem[]).map(member) }
-      : { ...member(first), messageId };
+      ? { name: '', data: null, messageId, messages: (items as PublishItem[]).map(publishMember) }
+      : { ...publishMember(first), messageId };
     if (clientId !== undefined) draft.clientId = clientId;
     // A key publishing (as any client id, or as none) has a scope of its own: neither another key nor
     // the named client's own connections can claim its message ids first.
@@ -186,11 +164,11 @@ export class RestApi {
   }
 
   /**
-   * `POST /keys/{keyName}/requestToken` (Basic auth with that key): a token in Foony's `createJwt`
+   * `POST /keys/{keyName}/requestToken` (Basic auth with that key): a token in the SDK's `createJwt`
    * format, signed with the key's secret and naming it in `kid`. `ttl` is in ms, cut down to the
    * longest token lifetime.
    */
-  async requestToken(who: RestIdentity, keyName: string, body: unknown): Promise<unknown> {
+  async requestToken(who: RestIdentity, keyName: string, body: unknown): Promise<TokenDetails> {
     const key = who.key;
     if (!who.viaKey || !key) throw new HubbubError(ErrorCode.BadAuth, 'token requests need an API key, not a token');
     if (key.name !== keyName) throw new HubbubError(ErrorCode.Forbidden, `authenticated with key ${key.name}, not ${keyName}`);
@@ -212,14 +190,7 @@ export class RestApi {
       }
     }
     const minted = await this.ctx.tokens.mintForKey({ ...key, secret: key.secret }, req.clientId, ttlMs, capability);
-    return {
-      token: minted.token,
-      keyName: key.name,
-      issued: minted.issued,
-      expires: minted.expires,
-      clientId: req.clientId,
-      capability: minted.capability,
-    };
+    return tokenDetails(key.name, req.clientId, minted);
   }
 
   /** A 429 reply when `count` more requests (messages, reads) would take the credential past `limit`. */
@@ -268,34 +239,6 @@ function keyDedupScope(keyName: string, clientId: string | undefined): string {
   return clientId === undefined ? `key/${keyName}` : `key/${keyName}/${clientId}`;
 }
 
-function checkItem(raw: unknown): void {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HubbubError(ErrorCode.BadFrame, 'a message must be a JSON object');
-  const m = raw as PublishItem;
-  if (typeof m.name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'a message needs a string "name"');
-  if (m.encoding !== undefined && typeof m.encoding !== 'string') throw new HubbubError(ErrorCode.BadFrame, '"encoding" must be a string');
-  if (m.ephemeral !== undefined && typeof m.ephemeral !== 'boolean') throw new HubbubError(ErrorCode.BadFrame, '"ephemeral" must be true or false');
-  for (const field of ['id', 'messageId'] as const) {
-    const v = m[field];
-    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 128)) {
-      throw new HubbubError(ErrorCode.BadFrame, `"${field}" must be a string of 1-128 characters`);
-    }
-  }
-  if (m.id !== undefined && m.messageId !== undefined && m.id !== m.messageId) {
-    throw new HubbubError(ErrorCode.BadFrame, '"id" and "messageId" name the same thing: give one');
-  }
-}
-
-/** The dedup id: Foony's `id`, or Hubbub's earlier `messageId`. */
-function messageIdOf(m: PublishItem): string | undefined {
-  return (m.id ?? m.messageId) as string | undefined;
-}
-
-function member(m: PublishItem): BatchMember {
-  const out: BatchMember = { name: m.name as string, data: m.data };
-  if (m.encoding !== undefined) out.encoding = m.encoding as string;
-  return out;
-}
-
 /** The first messages that fit in `maxBytes` (at least one). */
 function firstWithin(messages: StoredMessage[], maxBytes: number): StoredMessage[] {
   let bytes = 0;
@@ -312,23 +255,4 @@ function serialParam(q: URLSearchParams, name: string): number | undefined {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new HubbubError(ErrorCode.BadFrame, `"${name}" must be a serial (a whole number)`);
   return n;
-}
-
-/** A stored message as history items: one, or one per member of a batch (sharing its id and serial). */
-function restMessages(m: StoredMessage): RestMessage[] {
-  const parts: BatchMember[] = m.messages ?? [{ name: m.name, data: m.data, ...(m.encoding !== undefined ? { encoding: m.encoding } : {}) }];
-  return parts.map((p) => {
-    const item: RestMessage = { id: m.messageId, name: p.name, data: p.data, timestamp: m.timestamp };
-    if (m.clientId !== undefined) item.clientId = m.clientId;
-    if (p.encoding !== undefined) item.encoding = p.encoding;
-    if (m.seq !== undefined) item.serial = m.seq;
-    return item;
-  });
-}
-
-function restMember(m: TimedPresenceMember): RestPresenceMember {
-  const out: RestPresenceMember = { clientId: m.clientId, connectionId: m.connectionId, action: 'present', timestamp: m.timestamp };
-  if (m.data !== undefined) out.data = m.data;
-  if (m.encoding !== undefined) out.encoding = m.encoding;
-  return out;
 }

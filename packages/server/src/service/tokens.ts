@@ -10,6 +10,7 @@ import {
   type Capability,
 } from '@hubbub/protocol';
 import type { Identity } from '../core/identity.js';
+import { keyTokenCapability, signKeyToken, type KeyToken } from '../compat/dialects.js';
 import { parseKeyName, type KeyStore, type VerifiedKey } from './keys.js';
 
 /** Only these algorithms are ever accepted: never `none`, never a public-key alg for an HMAC secret. */
@@ -70,24 +71,16 @@ export interface MintRequest {
   keyName?: string;
 }
 
-/** A token minted with an API key, in Foony's `createJwt` format, and what `requestToken` replies. */
-export interface KeyToken {
-  token: string;
-  /** Unix ms (the `iat` claim × 1000). */
-  issued: number;
-  /** Unix ms (the `exp` claim × 1000). */
-  expires: number;
-  /** The `cap` claim: the capability as JSON text. */
-  capability: string;
-}
+/** A token minted with an API key, in the binary dialect's SDK's `createJwt` format. */
+export type { KeyToken };
 
 /**
  * Mints and verifies Hubbub's JWTs. Two kinds are accepted:
  * - no `kid` header: signed with the server's signing key, with an `app` claim (`hubbub devtoken`,
  *   `POST /auth/token`, the app's own backend);
- * - `kid` naming an API key (`app.keyId`): signed with that key's secret, Foony's `createJwt`
- *   format (`sub`, `cap` as JSON text, `iat`, `exp`); the app is the key's, and the token's
- *   capability must be within the key's.
+ * - `kid` naming an API key (`app.keyId`): signed with that key's secret, in the binary dialect's
+ *   SDK's `createJwt` format (`sub`, `cap` as JSON text, `iat`, `exp`); the app is the key's, and
+ *   the token's capability must be within the key's.
  */
 export class TokenAuthority {
   private readonly key: Uint8Array;
@@ -122,16 +115,10 @@ export class TokenAuthority {
     return { token, expiresAt };
   }
 
-  /** A token signed with an API key's secret, byte-compatible with Foony's `createJwt`. */
+  /** A token signed with an API key's secret, byte-compatible with the binary dialect's SDK's `createJwt`. */
   async mintForKey(key: VerifiedKey & { secret: string }, clientId: string, ttlMs: number, capability?: Capability): Promise<KeyToken> {
     if (!isValidClientId(clientId)) throw new HubbubError(ErrorCode.BadFrame, 'clientId must be 1-128 of [A-Za-z0-9._:@+-]');
-    const iat = Math.floor(Date.now() / 1000);
-    const exp = iat + Math.ceil(ttlMs / 1000);
-    const cap = JSON.stringify(capability ?? key.capability ?? EVERYTHING);
-    const token = await new SignJWT({ sub: clientId, cap, iat, exp })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.name })
-      .sign(new TextEncoder().encode(key.secret));
-    return { token, issued: iat * 1000, expires: exp * 1000, capability: cap };
+    return signKeyToken(key, clientId, ttlMs, capability ?? key.capability ?? EVERYTHING);
   }
 
   async verify(token: string): Promise<Identity> {
@@ -195,7 +182,7 @@ export class TokenAuthority {
       throw refused('wrong-app', `wrong app: the token's "app" claim is not "${key.app}", the app of key ${kid} that signed it`, facts);
     }
     let capability = key.capability;
-    const cap = payload.cap ?? payload.capability;
+    const cap = keyTokenCapability(payload);
     if (cap !== undefined) {
       try {
         capability = parseCapability(cap, { allowUnknownOperations: true });
