@@ -35,6 +35,21 @@ export interface Subscription {
   replayedAt?: number;
 }
 
+/**
+ * End a subscription's catch-up at `lastSent`, the last serial it sent: what waited meanwhile and is
+ * past it goes to `send`, in order, and the router skips what the catch-up already covered. False when
+ * too much arrived meanwhile (the subscriber is too slow to keep: cut it).
+ */
+export function goLive(sub: Subscription, lastSent: number, send: (message: StoredMessage) => void): boolean {
+  const pending = sub.pending ?? [];
+  sub.pending = undefined;
+  if (sub.overflowed) return false;
+  for (const m of pending) if (m.seq === undefined || m.seq > lastSent) send(m);
+  sub.replayedThrough = lastSent;
+  sub.replayedAt = Date.now();
+  return true;
+}
+
 /** Live messages kept for one subscription while it catches up on history; past it, it is cut. */
 const MAX_PENDING = 10_000;
 

@@ -2,7 +2,7 @@ import { allows, assertAllowed, type Capability, type FetchFrame, type HistoryFr
 import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
 import type { StoredMessage } from './engine.js';
 import { channelKeyOf, messageFrame } from './outbound.js';
-import type { Subscription } from './router.js';
+import { goLive, type Subscription } from './router.js';
 import type { SessionScope } from './session-scope.js';
 
 type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
@@ -64,14 +64,7 @@ export class SessionChannels {
         ack = await s.ctx.engine.position(key);
         lastSent = ack.seq;
       }
-      const pending = sub.pending;
-      sub.pending = undefined;
-      if (sub.overflowed) throw s.slowConsumer('too many messages arrived while the subscription caught up');
-      for (const m of pending) {
-        if (m.seq === undefined || m.seq > lastSent) this.sendMessage(frame.channel, m, sub);
-      }
-      sub.replayedThrough = lastSent;
-      sub.replayedAt = Date.now();
+      if (!goLive(sub, lastSent, (m) => this.sendMessage(frame.channel, m, sub))) throw s.slowConsumer('too many messages arrived while the subscription caught up');
       s.send({ t: 'ack', id: frame.id, ...ack });
     } catch (err) {
       sub.pending = undefined;

@@ -5,7 +5,7 @@ import { REPLAY_DRAIN_TIMEOUT_MS } from '../core/defaults.js';
 import type { Recovery, StoredMessage } from '../core/engine.js';
 import type { Identity } from '../core/identity.js';
 import { channelKeyOf, messageFrame, type Outbound } from '../core/outbound.js';
-import type { Peer, Subscription } from '../core/router.js';
+import { goLive, type Peer, type Subscription } from '../core/router.js';
 import type { AdmissionTicket, Evictable } from './admission.js';
 import { StreamCursor, parseCursor, type ChannelPosition } from './sse-cursor.js';
 import { closingComment, discontinuityBlock, eventBlocks, idBlock, openingBlock, refusalBody, refusalHeaders, streamHeaders } from './sse-framing.js';
@@ -152,12 +152,7 @@ export class SseStream implements Peer, Evictable, WriterOwner {
       lastSent = recovery.messages.at(-1)?.seq ?? (sameStream ? Math.min(from.seq, recovery.seq) : recovery.seq);
       cursor.set(i, { seq: lastSent, epoch: recovery.epoch });
     }
-    const pending = sub.pending ?? [];
-    sub.pending = undefined;
-    if (sub.overflowed) return this.cut('too many messages arrived while the stream caught up');
-    for (const m of pending) if (m.seq === undefined || m.seq > lastSent) this.sendStored(i, m);
-    sub.replayedThrough = lastSent;
-    sub.replayedAt = Date.now();
+    if (!goLive(sub, lastSent, (m) => this.sendStored(i, m))) return this.cut('too many messages arrived while the stream caught up');
   }
 
   /** A catch-up in pieces, waiting for the socket to drain between them. */
