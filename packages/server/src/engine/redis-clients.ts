@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { optionalDependency } from '../core/optional-dependency.js';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
 import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
 
@@ -23,8 +24,9 @@ export function createRedisClients(url: string): { cmd: RedisCommands; sub: Redi
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
   };
   // Commands issued in the same tick (many connections publishing at once) go out as one write.
-  const cmd = new Redis(url, { ...common, enableAutoPipelining: true }) as RedisCommands;
-  const sub = new Redis(url, { ...common, autoResubscribe: true });
+  const { Redis: Client } = optionalDependency<typeof import('ioredis')>('ioredis', 'The Redis engine (--redis)');
+  const cmd = new Client(url, { ...common, enableAutoPipelining: true }) as RedisCommands;
+  const sub = new Client(url, { ...common, autoResubscribe: true });
   cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
   cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 2, lua: PRESENCE_ENTER_SCRIPT });
   cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_SCRIPT });

@@ -1,8 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ErrorCode, HubbubError, isValidChannelName, type RealtimeEvent } from '@hubbub/protocol';
 import { publishEvent } from '../core/events.js';
 import type { Engine } from '../core/engine.js';
 import { processLog, type Log } from '../core/log.js';
+import { optionalDependency } from '../core/optional-dependency.js';
 import type { Store } from './store/store.js';
 
 export interface WatchedTable {
@@ -58,7 +59,7 @@ export class ChangeFeed {
       this.topicOf.set(table.split('.').at(-1)!, topic);
     }
     this.log = options.log ?? processLog;
-    this.pool = new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000, keepAlive: true });
+    this.pool = new (pgDriver().Pool)({ connectionString: options.url, max: 2, connectionTimeoutMillis: 5_000, keepAlive: true });
     // An idle pooled connection whose session ended (pg_terminate_backend, a restart): the pool has
     // dropped it already and the next drain opens a new one.
     this.pool.on('error', (err) => options.onError?.(err));
@@ -145,7 +146,7 @@ export class ChangeFeed {
    */
   private async listen(): Promise<void> {
     if (!this.running) return;
-    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    const client = new (pgDriver().Client)({ connectionString: this.options.url, connectionTimeoutMillis: 5_000, keepAlive: true });
     let lost = false;
     const onLost = (err?: Error) => {
       if (lost) return;
@@ -231,4 +232,8 @@ export function parseWatchTable(spec: string): WatchedTable {
   const m = /^([^=]+)=(.+)$/.exec(spec);
   if (!m) throw new HubbubError(ErrorCode.BadFrame, `--watch-table: expected TABLE=TOPIC, got ${JSON.stringify(spec)}`);
   return { table: m[1].trim(), topic: m[2].trim() };
+}
+
+function pgDriver(): typeof pg {
+  return optionalDependency<typeof pg>('pg', 'The database change feed (--watch-table)');
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
 import type { Engine, EngineEvents } from '../core/engine.js';
 import type { Log } from '../core/log.js';
+import { MissingDependency } from '../core/optional-dependency.js';
 import { ChangeFeed } from './change-feed.js';
 import { redactUrl } from './logger.js';
 import type { ServerOptions } from './server-options.js';
@@ -71,7 +72,7 @@ export function startChangeFeed(owner: { changeFeed?: ChangeFeed }, options: Ser
   return startStep(
     () => {
       owner.changeFeed = new ChangeFeed(
-        { url, app: options.watchApp ?? 'default', tables: options.watchTables!, onError: (err) => log.warn({ err: err.message }, 'change feed') },
+        { url, app: options.watchApp ?? 'default', tables: options.watchTables!, log, onError: (err) => log.warn({ err: err.message }, 'change feed') },
         engine,
         store,
       );
@@ -103,6 +104,7 @@ async function startStep<T>(run: () => T | Promise<T>, explain: (err: Error & { 
   try {
     return await run();
   } catch (err) {
+    if (err instanceof MissingDependency) throw err;
     const error = new HubbubError(ErrorCode.Bootstrap, explain(err as Error));
     error.cause = err;
     throw error;

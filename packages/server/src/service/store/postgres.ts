@@ -3,7 +3,8 @@
  * conditional statement (`... WHERE revision = $expected`), so it is atomic without an explicit
  * transaction and two nodes racing on one revision cannot both win.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { optionalDependency } from '../../core/optional-dependency.js';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
 import {
   asDeleted,
@@ -108,7 +109,7 @@ export class PostgresStore implements Store {
   private closed = false;
 
   constructor(readonly url: string, options: PostgresStoreOptions = {}) {
-    this.pool = new pg.Pool({
+    this.pool = new (optionalDependency<typeof pg>('pg', 'The PostgreSQL store (--postgres)').Pool)({
       connectionString: url,
       max: options.max ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5_000,

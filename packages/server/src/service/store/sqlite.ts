@@ -4,7 +4,8 @@
  * `UPDATE ... WHERE revision = ?` is still used so a second process on the same file stays safe.
  */
 import { closeSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { optionalDependency } from '../../core/optional-dependency.js';
 import {
   asDeleted,
   documentExists,
@@ -75,7 +76,8 @@ export class SqliteStore implements Store {
     if (this.handle) return;
     // Made owner-only before SQLite opens it: its -wal and -shm files then get the same mode.
     if (this.path !== ':memory:') closeSync(openSync(this.path, 'a', 0o600));
-    const db = new Database(this.path);
+    const Driver = optionalDependency<typeof Database>('better-sqlite3', 'The SQLite store (the default)', 'give --postgres URL');
+    const db = new Driver(this.path);
     try {
       // WAL lets readers (admin page, another CLI process) run while the server writes.
       // synchronous stays FULL (the default): an acked write or enqueued webhook survives power loss.
