@@ -6,10 +6,9 @@ import {
   type MessageFrame,
   type ServerFrame,
 } from '@hubbub/protocol';
-import type { Connection } from './connection.js';
 import { Waiters } from './deferred.js';
 import { Emitter } from './emitter.js';
-import { Presence } from './presence.js';
+import { Presence, type PresenceOwner } from './presence.js';
 
 export type { PresenceMessage } from './presence.js';
 export { Presence } from './presence.js';
@@ -52,12 +51,9 @@ export interface HistoryOptions {
   before?: number;
 }
 
-/** Hooks a channel needs from the Realtime that owns it. */
-export interface ChannelOwner {
-  conn: Connection;
+/** Hooks a channel needs from the Realtime that owns it (its presence needs the rest). */
+export interface ChannelOwner extends PresenceOwner {
   nextMessageId(): string;
-  queueMessages: boolean;
-  autoReenterPresence: boolean;
 }
 
 export class Channel {
@@ -89,6 +85,8 @@ export class Channel {
   on(name: string, fn: (message: Message) => void): () => void;
   on(a: string | ((message: Message) => void), b?: (message: Message) => void): () => void {
     const off = typeof a === 'function' ? this.messages.on(undefined, a) : this.messages.on(a, b!);
+    // This only starts the attach: a refusal shows in `state` and `errorReason` (a closed connection in its own
+    // state) and rejects every attach() the app awaits, so no one is left without the reason.
     void this.attach().catch(() => {});
     return off;
   }
@@ -108,6 +106,8 @@ export class Channel {
    */
   async publish(name: string, data?: unknown, options: PublishOptions = {}): Promise<void> {
     if (typeof name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'publish needs an event name');
+    // Attaching is a side effect here (as in on()): its failure shows in `state` and `errorReason`; what the
+    // caller awaits is the publish's own ack, below.
     void this.attach().catch(() => {});
     const messageId = this.owner.nextMessageId();
     await this.owner.conn.request(

@@ -1,43 +1,13 @@
-import {
-  CloseCode,
-  ErrorCode,
-  HubbubError,
-  closeClassOf,
-  type AuthFrame,
-  type ClientFrame,
-  type ConnectedFrame,
-  type ServerFrame,
-} from '@hubbub/protocol';
+import { CloseCode, ErrorCode, HubbubError, closeClassOf, type ClientFrame, type ConnectedFrame, type ServerFrame } from '@hubbub/protocol';
+import { CallbackFailure, TokenSource, authFrame, renewalDelay, type AuthCallback } from './auth-token.js';
 import { systemClock, type Clock } from './clock.js';
+import type { ConnectionState, ConnectionStateChange } from './connection-state.js';
 import { DEFAULTS } from './defaults.js';
 import { Emitter } from './emitter.js';
-
-export type ConnectionState = 'initialized' | 'connecting' | 'connected' | 'disconnected' | 'closed' | 'failed';
-
-export interface ConnectionStateChange {
-  current: ConnectionState;
-  previous: ConnectionState;
-  /** Why the connection left its previous state, when there is a reason to give. */
-  reason?: HubbubError;
-  /** In `disconnected`: milliseconds until the next attempt. */
-  retryIn?: number;
-}
-
-/** The part of a WebSocket the SDK uses: the browser's and `ws`'s both fit. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-/** What an authCallback may hand back: the token itself, or an object carrying it (what `POST /auth/token` answers). */
-export type AuthCallbackResult = string | { token: string };
-export type AuthCallback = () => Promise<AuthCallbackResult> | AuthCallbackResult;
+import { heartbeat, type Heartbeat } from './heartbeat.js';
+import { outbox, type Outbox, type PendingRequest, type RequestBody, type RequestOptions } from './outbox.js';
+import { RetryCounts, backoffDelay, closeError } from './reconnect-policy.js';
+import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
 
 export interface ConnectionOptions {
   endpoint: string;
@@ -56,46 +26,16 @@ export interface ConnectionOptions {
   clock?: Clock;
 }
 
-/** Frames that wait for an `ack` (or typed reply) from the server. */
-export type RequestFrame = Exclude<ClientFrame, { t: 'auth' } | { t: 'ping' }>;
-type WithoutId<F> = F extends unknown ? Omit<F, 'id'> : never;
-export type RequestBody = WithoutId<RequestFrame>;
-
-interface PendingRequest {
-  body: RequestBody;
-  resolve(reply: ServerFrame): void;
-  reject(err: HubbubError): void;
-  /** Resent after a reconnect (publishes: the stable messageId makes the resend safe). */
-  resend: boolean;
-  onReply?: (reply: ServerFrame) => void;
-}
-
-export interface RequestOptions {
-  /** Resend after a reconnect instead of failing (default false). */
-  resend?: boolean;
-  /** Wait in the queue while not connected (default true); false refuses at once. */
-  queue?: boolean;
-  /**
-   * Called with the reply as it is read, before any later frame: a socket's frames can all be read in
-   * one go, and a promise's continuation would only run after the frames that followed the reply.
-   */
-  onReply?: (reply: ServerFrame) => void;
-}
-
-const OPEN = 1;
-
 /**
- * One logical connection over a series of sockets: authenticates, correlates requests with replies,
- * keeps the socket alive, renews tokens, and after a close does what the close code's class says
- * (`@hubbub/protocol` close codes): reconnect now, back off, renew the token first, or stop.
+ * The state machine of one logical connection over a series of sockets: authenticates, renews tokens,
+ * and after a close does what the close code's class says (reconnect now, back off, renew the token
+ * first, or stop). Its parts: Outbox (requests), Heartbeat, TokenSource, reconnect-policy.ts (retries).
  */
 export class Connection {
   state: ConnectionState = 'initialized';
   id?: string;
   clientId?: string;
   errorReason?: HubbubError;
-  /** Largest frame the server takes (from `connected`): bigger requests are refused here with 41300. */
-  maxFrameBytes?: number;
   readonly events = new Emitter<ConnectionStateChange>();
   /** Counts sockets: a reply or failure from an earlier socket is told apart from the current one's. */
   generation = 0;
@@ -105,46 +45,37 @@ export class Connection {
   onConnected: (resumed: boolean) => void = () => {};
   /** Called when a socket is lost (before any retry). */
   onDisconnected: () => void = () => {};
+  /** The token the socket and REST calls carry. */
+  readonly tokens: TokenSource;
 
   private readonly clock: Clock;
+  private readonly outbox: Outbox;
+  private readonly heartbeat: Heartbeat;
+  private readonly retries: RetryCounts;
   private socket?: WebSocketLike;
-  private token?: string;
-  private nextId = 1;
-  /** In request order: a reconnect resends in the order the app asked. */
-  private readonly pending = new Map<number, PendingRequest>();
-  private readonly queued: PendingRequest[] = [];
-  private attempt = 0;
-  /** Renewals in a row that did not end in `connected`. */
-  private renewals = 0;
   /** An error frame the server sent about this socket before closing it (e.g. 40101). */
   private closingError?: HubbubError;
   private retryTimer?: unknown;
-  private stableTimer?: unknown;
   private connectTimer?: unknown;
   /** The id to resume on the next socket: the last connection's, unless the app closed it. */
   private resumeId?: string;
-  private keepAliveTimer?: unknown;
   private renewTimer?: unknown;
-  private keepAliveMs = 0;
-  private lastReceived = 0;
-  private lastSent = 0;
 
   constructor(private readonly options: ConnectionOptions) {
-    this.token = options.token;
+    this.tokens = new TokenSource(options.token, options.authCallback);
     this.clock = options.clock ?? systemClock;
-  }
-
-  /** Reconnect attempts since the last successful connect. */
-  get attempts(): number {
-    return this.attempt;
+    this.outbox = outbox((text) => this.sendText(text));
+    this.retries = new RetryCounts(this.clock);
+    const ping = () => this.sendFrame({ t: 'ping' });
+    this.heartbeat = heartbeat(this.clock, ping, () => {
+      this.dropSocket(CloseCode.HeartbeatTimeout, 'heartbeat timeout');
+      this.socketClosed(CloseCode.HeartbeatTimeout, 'no heartbeat from server');
+    });
   }
 
   connect(): void {
     if (this.state === 'connected' || this.state === 'connecting') return;
-    if (this.state === 'closed' || this.state === 'failed') {
-      this.attempt = 0;
-      this.renewals = 0;
-    }
+    if (this.state === 'closed' || this.state === 'failed') this.retries.reset();
     this.clock.clearTimeout(this.retryTimer);
     this.setState('connecting');
     void this.open();
@@ -155,7 +86,7 @@ export class Connection {
     this.stopTimers();
     this.resumeId = undefined; // closed on purpose: the next connect is a new connection
     this.dropSocket(CloseCode.Normal, 'closed by client');
-    this.failAll(new HubbubError(ErrorCode.Unavailable, 'connection closed'));
+    this.outbox.failAll(new HubbubError(ErrorCode.Unavailable, 'connection closed'));
     this.setState('closed');
   }
 
@@ -169,28 +100,10 @@ export class Connection {
     }
     return new Promise((resolve, reject) => {
       const req: PendingRequest = { body, resolve, reject, resend, onReply };
-      if (this.state === 'connected') this.transmit(req);
-      else if (queue) this.queued.push(req);
+      if (this.state === 'connected') this.outbox.transmit(req);
+      else if (queue) this.outbox.queue(req);
       else reject(new HubbubError(ErrorCode.Unavailable, `not connected (${this.state})`));
     });
-  }
-
-  private transmit(req: PendingRequest): void {
-    const id = this.nextId++;
-    const text = JSON.stringify({ ...req.body, id });
-    const tooBig = this.oversize(text);
-    if (tooBig) return req.reject(tooBig);
-    this.pending.set(id, req);
-    this.sendText(text);
-  }
-
-  /** A frame over the server's limit would get the socket closed (1009): refuse it here instead. */
-  private oversize(text: string): HubbubError | undefined {
-    const limit = this.maxFrameBytes;
-    if (!limit || text.length * 3 <= limit) return undefined;
-    const bytes = text.length > limit ? text.length : new TextEncoder().encode(text).length;
-    if (bytes <= limit) return undefined;
-    return new HubbubError(ErrorCode.TooLarge, `frame of ${bytes} bytes is over the server's limit of ${limit}`);
   }
 
   private sendFrame(frame: ClientFrame): void {
@@ -199,14 +112,14 @@ export class Connection {
 
   private sendText(text: string): void {
     if (this.socket?.readyState !== OPEN) return;
-    this.lastSent = this.clock.now();
+    this.heartbeat.sent();
     this.socket.send(text);
   }
 
   private async open(): Promise<void> {
     let token: string | undefined;
     try {
-      token = await this.currentToken();
+      token = await this.tokens.current();
     } catch (err) {
       return this.authCallbackFailed(err);
     }
@@ -232,36 +145,13 @@ export class Connection {
     };
     socket.onmessage = (ev) => {
       if (this.socket !== socket) return;
-      this.lastReceived = this.clock.now();
+      this.heartbeat.received();
       this.receive(String(ev.data));
     };
-    socket.onerror = () => {};
+    socket.onerror = () => {}; // an error is followed by a close, and the close code says what to do
     socket.onclose = (ev) => {
       if (this.socket === socket) this.socketClosed(ev.code, ev.reason);
     };
-  }
-
-  /** The token REST calls should carry: the socket's current one, fetched through authCallback when there is none yet. */
-  async currentTokenForRest(): Promise<string> {
-    try {
-      const token = await this.currentToken();
-      if (token) return token;
-    } catch (err) {
-      throw err instanceof CallbackFailure ? err.error : err;
-    }
-    throw new HubbubError(ErrorCode.BadAuth, 'no token: REST calls need a token or an authCallback');
-  }
-
-  private async currentToken(): Promise<string | undefined> {
-    const callback = this.options.authCallback;
-    if (this.token || !callback) return this.token;
-    let result: unknown;
-    try {
-      result = await callback();
-    } catch (err) {
-      throw new CallbackFailure(err);
-    }
-    return (this.token = tokenOf(result));
   }
 
   /**
@@ -271,18 +161,12 @@ export class Connection {
   private authCallbackFailed(err: unknown): void {
     if (this.state !== 'connecting') return;
     if (!(err instanceof CallbackFailure)) return this.fail(err instanceof HubbubError ? err : new HubbubError(ErrorCode.BadAuth, String(err)));
-    if (++this.renewals > DEFAULTS.maxRenewals) return this.fail(err.error);
-    this.retry(err.error, this.backoffDelay());
+    if (!this.retries.renewal()) return this.fail(err.error);
+    this.retry(err.error, this.backoff());
   }
 
   private sendAuth(token: string | undefined): void {
-    const frame: AuthFrame = { t: 'auth' };
-    if (token) frame.token = token;
-    else if (this.options.key) frame.key = this.options.key;
-    if (this.options.clientId) frame.clientId = this.options.clientId;
-    if (this.resumeId) frame.resumeConnectionId = this.resumeId;
-    if (!this.options.echoMessages) frame.echo = false;
-    this.sendFrame(frame);
+    this.sendFrame(authFrame(token, this.options, this.resumeId));
   }
 
   private receive(text: string): void {
@@ -298,26 +182,17 @@ export class Connection {
       case 'pong':
         return;
       case 'err':
-        if (frame.id !== undefined) return this.settle(frame.id, frame);
+        if (frame.id !== undefined) return this.outbox.settle(frame.id, frame);
         // About one channel (e.g. a renewed token no longer allows it): for the channel, not the connection.
         if (frame.channel !== undefined) return this.onFrame(frame);
         return this.connectionError(new HubbubError(frame.code, frame.message));
       case 'ack':
       case 'histRes':
       case 'fetchRes':
-        return this.settle(frame.id, frame);
+        return this.outbox.settle(frame.id, frame);
       default:
         this.onFrame(frame);
     }
-  }
-
-  private settle(id: number, frame: ServerFrame): void {
-    const req = this.pending.get(id);
-    if (!req) return;
-    this.pending.delete(id);
-    if (frame.t === 'err') return req.reject(new HubbubError(frame.code, frame.message));
-    req.onReply?.(frame);
-    req.resolve(frame);
   }
 
   private connected(frame: ConnectedFrame): void {
@@ -336,22 +211,13 @@ export class Connection {
     const resumed = this.resumeId !== undefined && this.resumeId === frame.connectionId;
     this.id = this.resumeId = frame.connectionId;
     this.clientId = frame.clientId;
-    this.maxFrameBytes = frame.maxFrameBytes;
+    this.outbox.maxFrameBytes = frame.maxFrameBytes;
     this.errorReason = undefined;
-    // The counts of attempts and renewals start again only once this connection proves it holds: a
-    // server that accepts and closes at once must still meet the backoff and the renewal limit.
-    this.clock.clearTimeout(this.stableTimer);
-    this.stableTimer = this.clock.setTimeout(() => {
-      this.attempt = 0;
-      this.renewals = 0;
-    }, DEFAULTS.stableConnectionMs);
-    this.startKeepAlive(frame.keepAliveMs);
+    this.retries.connected();
+    this.heartbeat.start(frame.keepAliveMs);
     this.setState('connected');
     this.onConnected(resumed);
-    // Requests from before the drop first, in the order they were made, then the queue.
-    const again = [...this.queued];
-    this.queued.length = 0;
-    for (const req of again) this.transmit(req);
+    this.outbox.flush();
   }
 
   /** An error frame not tied to a request: the server speaks about the connection itself. */
@@ -369,10 +235,10 @@ export class Connection {
   private async renewInBand(): Promise<void> {
     if (!this.options.authCallback || this.state !== 'connected') return;
     const socket = this.socket;
-    this.token = undefined;
+    this.tokens.forget();
     let token: string | undefined;
     try {
-      token = await this.currentToken();
+      token = await this.tokens.current();
     } catch (err) {
       // The server closes once the grace period is over; that close retries the callback.
       this.errorReason = err instanceof CallbackFailure ? err.error : (err as HubbubError);
@@ -381,29 +247,23 @@ export class Connection {
     if (this.socket === socket && this.state === 'connected') this.sendAuth(token);
   }
 
-  /**
-   * Renew a little before the token runs out, so the connection never sits in the expiry grace period;
-   * never sooner than `minRenewIntervalMs` after the last token, so a callback that hands out tokens
-   * of a few milliseconds (seconds passed where milliseconds were meant) is not called in a loop.
-   */
+  /** Renew in band shortly before the token expires (when there is an authCallback to renew with). */
   private scheduleRenewal(expiresAt: number | undefined): void {
     this.clock.clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     if (!expiresAt || !this.options.authCallback) return;
-    const left = expiresAt - this.clock.now();
-    const lead = Math.min(DEFAULTS.renewBeforeExpiryMs, Math.max(0, left) / 10);
-    this.renewTimer = this.clock.setTimeout(() => void this.renewInBand(), Math.max(DEFAULTS.minRenewIntervalMs, left - lead));
+    this.renewTimer = this.clock.setTimeout(() => void this.renewInBand(), renewalDelay(expiresAt, this.clock.now()));
   }
 
   /** The socket closed: act on the close code's class. */
   private socketClosed(code: number, reasonText: string): void {
     this.socket = undefined;
     this.clock.clearTimeout(this.connectTimer);
-    this.clock.clearTimeout(this.stableTimer);
-    this.stopKeepAlive();
+    this.retries.lost();
+    this.heartbeat.stop();
     const reason = this.closingError ?? closeError(code, reasonText);
     this.closingError = undefined;
-    this.keepResends(reason);
+    this.outbox.keepResends(reason);
     if (this.state === 'closed' || this.state === 'failed') return;
     this.onDisconnected();
     switch (closeClassOf(code)) {
@@ -413,43 +273,37 @@ export class Connection {
         return this.renewThenReconnect(reason);
       case 'reconnect':
         // At once, spread over [0, base): and not counted, so the backoff that may follow starts at its first step.
-        if (this.attempt === 0) return this.retry(reason, this.clock.random() * this.options.reconnectBaseMs, false);
-        return this.retry(reason, this.backoffDelay());
+        if (this.retries.attempts === 0) return this.retry(reason, this.clock.random() * this.options.reconnectBaseMs, false);
+        return this.retry(reason, this.backoff());
       case 'backoff':
-        return this.retry(reason, this.backoffDelay());
+        return this.retry(reason, this.backoff());
     }
   }
 
   private renewThenReconnect(reason: HubbubError): void {
-    if (!this.options.authCallback || ++this.renewals > DEFAULTS.maxRenewals) return this.fail(reason);
-    this.token = undefined;
-    this.retry(reason, this.renewals === 1 ? 0 : this.backoffDelay());
+    if (!this.options.authCallback || !this.retries.renewal()) return this.fail(reason);
+    this.tokens.forget();
+    this.retry(reason, this.retries.renewals === 1 ? 0 : this.backoff());
   }
 
-  /**
-   * The exponential backoff for the next attempt, with jitter, never above the cap. At the cap the
-   * jitter spreads below it (80–100%), so a crowd that reached the cap does not come back at once.
-   */
-  private backoffDelay(): number {
-    const { reconnectBaseMs, reconnectMaxMs } = this.options;
-    const exp = reconnectBaseMs * 2 ** this.attempt;
-    const r = this.clock.random();
-    if (exp >= reconnectMaxMs) return reconnectMaxMs * (1 - DEFAULTS.reconnectJitter * r);
-    return Math.min(reconnectMaxMs, exp * (1 - DEFAULTS.reconnectJitter + 2 * DEFAULTS.reconnectJitter * r));
+  /** The backoff before the next attempt, from the count of attempts so far. */
+  private backoff(): number {
+    return backoffDelay(this.retries.attempts, this.options.reconnectBaseMs, this.options.reconnectMaxMs, this.clock.random());
   }
 
   private retry(reason: HubbubError, delay: number, counted = true): void {
     this.errorReason = reason;
     if (!this.options.autoReconnect) {
       this.setState('disconnected', reason);
-      this.failAll(reason);
+      this.outbox.failAll(reason);
       return;
     }
     const max = this.options.maxReconnectAttempts;
-    if (max !== undefined && this.attempt >= max) {
-      return this.fail(new HubbubError(reason.code, `gave up after ${this.attempt} reconnect attempts: ${reason.message}`));
+    const { attempts } = this.retries;
+    if (max !== undefined && attempts >= max) {
+      return this.fail(new HubbubError(reason.code, `gave up after ${attempts} reconnect attempts: ${reason.message}`));
     }
-    if (counted) this.attempt++;
+    if (counted) this.retries.attempts++;
     this.clock.clearTimeout(this.retryTimer);
     this.setState('disconnected', reason, Math.round(delay));
     this.retryTimer = this.clock.setTimeout(() => {
@@ -463,26 +317,8 @@ export class Connection {
     this.stopTimers();
     this.dropSocket(CloseCode.Normal, 'failed');
     this.errorReason = reason;
-    this.failAll(reason);
+    this.outbox.failAll(reason);
     this.setState('failed', reason);
-  }
-
-  /** Requests in flight on a lost socket: publishes wait to be resent, the rest fail with the reason. */
-  private keepResends(reason: HubbubError): void {
-    const resend: PendingRequest[] = [];
-    for (const req of this.pending.values()) {
-      if (req.resend) resend.push(req);
-      else req.reject(reason);
-    }
-    this.pending.clear();
-    this.queued.unshift(...resend);
-  }
-
-  private failAll(reason: HubbubError): void {
-    for (const req of this.pending.values()) req.reject(reason);
-    this.pending.clear();
-    for (const req of this.queued) req.reject(reason);
-    this.queued.length = 0;
   }
 
   private dropSocket(code: number, reason: string): void {
@@ -491,40 +327,13 @@ export class Connection {
     socket?.close(code, reason);
   }
 
-  private startKeepAlive(keepAliveMs: number): void {
-    this.stopKeepAlive();
-    if (!(keepAliveMs > 0)) return;
-    this.keepAliveMs = keepAliveMs;
-    this.lastReceived = this.clock.now();
-    this.tickKeepAlive();
-  }
-
-  private tickKeepAlive(): void {
-    const keepAliveMs = this.keepAliveMs;
-    this.keepAliveTimer = this.clock.setTimeout(() => {
-      const now = this.clock.now();
-      if (now - this.lastReceived > 2 * keepAliveMs) {
-        // The server has gone quiet for two intervals: treat the socket as dead.
-        this.dropSocket(CloseCode.HeartbeatTimeout, 'heartbeat timeout');
-        return this.socketClosed(CloseCode.HeartbeatTimeout, 'no heartbeat from server');
-      }
-      if (now - this.lastSent >= keepAliveMs / 2) this.sendFrame({ t: 'ping' });
-      this.tickKeepAlive();
-    }, Math.max(50, Math.floor(keepAliveMs / 2)));
-  }
-
-  private stopKeepAlive(): void {
-    this.clock.clearTimeout(this.keepAliveTimer);
-    this.keepAliveTimer = undefined;
-  }
-
   private stopTimers(): void {
-    this.stopKeepAlive();
+    this.heartbeat.stop();
     this.clock.clearTimeout(this.retryTimer);
     this.clock.clearTimeout(this.renewTimer);
     this.clock.clearTimeout(this.connectTimer);
-    this.clock.clearTimeout(this.stableTimer);
-    this.retryTimer = this.renewTimer = this.connectTimer = this.stableTimer = undefined;
+    this.retries.lost();
+    this.retryTimer = this.renewTimer = this.connectTimer = undefined;
   }
 
   private setState(current: ConnectionState, reason?: HubbubError, retryIn?: number): void {
@@ -535,57 +344,5 @@ export class Connection {
     if (reason) change.reason = reason;
     if (retryIn !== undefined) change.retryIn = retryIn;
     this.events.emit(current, change);
-  }
-}
-
-/** The app's authCallback threw: worth retrying, unlike a callback that returns the wrong thing. */
-class CallbackFailure {
-  readonly error: HubbubError;
-  constructor(cause: unknown) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    this.error = new HubbubError(ErrorCode.BadAuth, `authCallback failed: ${message}`);
-  }
-}
-
-/** The token in what an authCallback returned, or a clear error naming what came back instead. */
-export function tokenOf(result: unknown): string {
-  if (typeof result === 'string' && result.length > 0) return result;
-  const token = (result as { token?: unknown } | null)?.token;
-  if (typeof result === 'object' && result !== null && typeof token === 'string' && token.length > 0) return token;
-  throw new HubbubError(
-    ErrorCode.BadAuth,
-    `authCallback returned ${describe(result)}: return a token string or an object with a "token" field (what POST /auth/token answers)`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : 'a string';
-  if (typeof value !== 'object') return typeof value;
-  const v = value as Record<string, unknown>;
-  if (typeof v.json === 'function' && 'status' in v) return `a fetch Response (status ${String(v.status)}): return await response.json() or its token`;
-  if ('token' in v) return `an object whose "token" is ${v.token === null ? 'null' : typeof v.token === 'string' ? 'empty' : `a ${typeof v.token}`}, not a token string`;
-  if (v.error !== undefined) return `an error: ${JSON.stringify(v.error).slice(0, 200)}`;
-  const keys = Object.keys(value).slice(0, 5);
-  return keys.length === 0 ? 'an empty object' : `an object with ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
-}
-
-/** The error a close stands for, from its code (auth refusals keep their auth codes). */
-function closeError(code: number, reason: string): HubbubError {
-  const text = `connection closed (${code}${reason ? ` ${reason}` : ''})`;
-  switch (code) {
-    case CloseCode.AuthRefused:
-    case CloseCode.KeyRevoked:
-      return new HubbubError(ErrorCode.BadAuth, text);
-    case CloseCode.AuthExpired:
-      return new HubbubError(ErrorCode.AuthExpired, text);
-    case CloseCode.Forbidden:
-    case CloseCode.Policy:
-    case CloseCode.Superseded:
-      return new HubbubError(ErrorCode.Forbidden, text);
-    case CloseCode.TooBig:
-      return new HubbubError(ErrorCode.TooLarge, text);
-    default:
-      return new HubbubError(ErrorCode.Unavailable, text);
   }
 }

@@ -1,6 +1,8 @@
 export { Realtime, Channels, ConnectionHandle, DEFAULT_ENDPOINT, type RealtimeOptions } from './realtime.js';
 export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type PublishOptions, type AttachedEvent, type ChannelState } from './channel.js';
-export type { AuthCallback, AuthCallbackResult, ConnectionState, ConnectionStateChange, WebSocketConstructor, WebSocketLike } from './connection.js';
+export type { AuthCallback, AuthCallbackResult } from './auth-token.js';
+export type { ConnectionState, ConnectionStateChange } from './connection-state.js';
+export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export type { Clock } from './clock.js';
 export { HubbubError, ErrorCode, CloseCode, closeClassOf, isValidChannelName, type CloseClass } from '@hubbub/protocol';
 export {

@@ -4,7 +4,7 @@
  */
 import { Realtime as BrowserRealtime, type RealtimeOptions } from './realtime.js';
 import { RealtimeClient as BrowserRealtimeClient, type RealtimeClientOptions } from './realtime-client.js';
-import type { WebSocketConstructor } from './connection.js';
+import type { WebSocketConstructor } from './websocket.js';
 
 export * from './index.js';
 
@@ -12,6 +12,7 @@ const nodeWebSocket: WebSocketConstructor | undefined = (globalThis as { WebSock
   ? undefined
   : await import('ws').then(
       (m) => (m.default ?? m) as unknown as WebSocketConstructor,
+      // No `ws` installed: Realtime and RealtimeClient then throw "no WebSocket implementation: pass { WebSocket }…".
       () => undefined,
     );
 

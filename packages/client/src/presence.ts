@@ -1,5 +1,5 @@
 import { ErrorCode, HubbubError, type AckFrame, type PresenceEventFrame, type PresenceMember, type ServerFrame } from '@hubbub/protocol';
-import type { ChannelOwner } from './channel.js';
+import type { Connection } from './connection.js';
 import { DEFAULTS } from './defaults.js';
 import { Waiters } from './deferred.js';
 import { Emitter } from './emitter.js';
@@ -11,6 +11,13 @@ export interface PresenceMessage {
   data?: unknown;
   /** Server time of the change, Unix ms (absent for members listed by a sync). */
   timestamp?: number;
+}
+
+/** What presence needs from the Realtime that owns its channel (a Channel's owner is one). */
+export interface PresenceOwner {
+  conn: Connection;
+  queueMessages: boolean;
+  autoReenterPresence: boolean;
 }
 
 /** A presence change to apply, from the server's events or this client's own acknowledged change. */
@@ -60,7 +67,7 @@ export class Presence {
 
   constructor(
     private readonly channel: string,
-    private readonly owner: ChannelOwner,
+    private readonly owner: PresenceOwner,
   ) {}
 
   /** `on(fn)` or `on(action, fn)`; current members arrive first as `present`. */
@@ -84,6 +91,8 @@ export class Presence {
         }
       });
     }
+    // A refused sync is asked again by get(), which rejects with the reason; after a drop the next `connected`
+    // syncs again, and a closed connection says so in its own state.
     void this.sync().catch(() => {});
     return off;
   }
@@ -249,6 +258,8 @@ export class Presence {
 
   /** @internal The connection came (back) up: our own member first, so the snapshot that follows has it. */
   reattach(): void {
+    // No caller waits for this re-enter: a closed or failed connection says so in its state, and a refused one
+    // leaves this client out of get() (Realtime has no presence error event to carry the reason).
     if (this.own && this.owner.autoReenterPresence) void this.send('enter', this.own.data).catch(() => {});
     if (this.wanted && this.syncingOn !== this.owner.conn.generation) this.subscribe();
   }

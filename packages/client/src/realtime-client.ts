@@ -10,10 +10,12 @@ import {
   type TopicFilter,
 } from '@hubbub/protocol';
 import type { Clock } from './clock.js';
-import { Connection, type AuthCallback, type WebSocketConstructor } from './connection.js';
+import { tokenForRest, type AuthCallback } from './auth-token.js';
+import { Connection } from './connection.js';
 import { DEFAULTS } from './defaults.js';
 import { Emitter } from './emitter.js';
 import { SyncClient } from './sync.js';
+import type { WebSocketConstructor } from './websocket.js';
 
 export type { RealtimeEvent, TopicFilter };
 
@@ -67,7 +69,7 @@ export class RealtimeClient {
   private readonly seen = new Set<string>();
   private current: RealtimeClientState = 'disconnected';
 
-  constructor(private readonly options: RealtimeClientOptions) {
+  constructor(options: RealtimeClientOptions) {
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WebSocketImpl) throw new HubbubError(ErrorCode.BadFrame, 'no WebSocket implementation: pass { WebSocket }');
     if (!options.token && !options.authCallback) throw new HubbubError(ErrorCode.BadAuth, 'RealtimeClient needs a token or an authCallback');
@@ -83,7 +85,7 @@ export class RealtimeClient {
       maxReconnectAttempts: options.reconnectionAttempts ?? DEFAULTS.realtimeClientReconnectionAttempts,
       clock: options.clock,
     });
-    this.sync = new SyncClient(options.url, () => this.conn.currentTokenForRest());
+    this.sync = new SyncClient(options.url, () => tokenForRest(this.conn.tokens));
     this.socketClient = new SocketClient(this, this.conn);
     this.conn.events.on(undefined, (change) => {
       // A drop with no retry coming (reconnection: false) is final: disconnected, not reconnecting.
@@ -147,6 +149,8 @@ export class RealtimeClient {
 
   unsubscribe(id: string): void {
     if (!this.subs.delete(id)) return;
+    // The server acks every tunsub; it fails only when the socket or the connection goes, which ends the
+    // subscription on the server too (and restore() no longer knows it).
     if (this.conn.state === 'connected') void this.conn.request({ t: 'tunsub', sid: id }).catch(() => {});
   }
 

@@ -1,14 +1,11 @@
 import { ErrorCode, HubbubError, assertChannelName } from '@hubbub/protocol';
 import { Channel } from './channel.js';
 import type { Clock } from './clock.js';
-import {
-  Connection,
-  type AuthCallback,
-  type ConnectionState,
-  type ConnectionStateChange,
-  type WebSocketConstructor,
-} from './connection.js';
+import type { AuthCallback } from './auth-token.js';
+import { Connection } from './connection.js';
+import type { ConnectionState, ConnectionStateChange } from './connection-state.js';
 import { DEFAULTS } from './defaults.js';
+import type { WebSocketConstructor } from './websocket.js';
 
 export interface RealtimeOptions {
   /** A JWT. Or give `authCallback`, which is asked for the first token and every renewal. */
