@@ -2,8 +2,13 @@
  * Every option of every command, with its environment twin, default, checks and help text: the one
  * table that drives parsing, `--help`, config checks and the docs' flag tables (scripts/docs.mjs).
  */
+import { DEFAULT_LIMITS } from '../core/session-limits.js';
+import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, REDIS_NODE_TTL_MS } from '../core/defaults.js';
 import { DEFAULT_REDIS_PREFIX } from '../engine/redis.js';
+import { DEFAULT_RETENTION } from '../engine/retention.js';
 import { DEFAULT_DOCUMENT_LIMITS } from '../service/documents.js';
+import { formatDuration } from '../service/duration.js';
+import { DEFAULT_SERVER_OPTIONS } from '../service/server-options.js';
 import { DEFAULT_WEBHOOK_LIMITS } from '../service/webhooks/limits.js';
 import { DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE, DEFAULT_REST_READ_RATE } from '../service/rest-rate-limit.js';
 import { DEFAULT_MAX_PENDING_CONNECTIONS } from '../transport/admission.js';
@@ -23,8 +28,8 @@ export const DATA_DIR: OptionSpec = {
 };
 
 export const SERVE: OptionSpec[] = [
-  { name: 'port', env: 'PORT', type: 'number', integer: true, min: 0, max: 65535, default: 3000, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
-  { name: 'host', env: 'HOST', type: 'string', default: '0.0.0.0', check: notEmpty, help: 'Interface to listen on' },
+  { name: 'port', env: 'PORT', type: 'number', integer: true, min: 0, max: 65535, default: DEFAULT_SERVER_OPTIONS.port, help: 'Port for WebSocket and HTTP (0 picks a free one)' },
+  { name: 'host', env: 'HOST', type: 'string', default: DEFAULT_SERVER_OPTIONS.host, check: notEmpty, help: 'Interface to listen on' },
   DATA_DIR,
   { name: 'postgres', env: 'DATABASE_URL', type: 'string', value: 'URL', check: urlCheck('a PostgreSQL', 'postgres:', 'postgresql:'), help: 'Keep documents, webhook outbox and change-feed positions in PostgreSQL (unset: SQLite in the data dir)' },
   { name: 'watch-table', env: 'HUBBUB_WATCH_TABLE', type: 'list', value: 'TABLE=TOPIC', check: watchTableProblem, help: 'With --postgres: turn inserts, updates and deletes of TABLE into events on TOPIC (comma-separated for several)' },
@@ -39,31 +44,31 @@ export const SERVE: OptionSpec[] = [
   { name: 'webhook-max-data', env: 'HUBBUB_WEBHOOK_MAX_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes, value: 'BYTES', help: 'A message.published webhook whose message data is larger (as JSON) is sent without it, with dataOmitted: true and dataBytes' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: urlCheck('a Redis', 'redis:', 'rediss:'), help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
   { name: 'redis-prefix', env: 'HUBBUB_REDIS_PREFIX', type: 'string', default: DEFAULT_REDIS_PREFIX, value: 'PREFIX', check: redisPrefixProblem, help: 'With --redis: what every key starts with, so deployments can share one Redis' },
-  { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: '15s', value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
-  { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'duration', min: 100, default: '15s', value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two' },
-  { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', integer: true, min: 1, default: 65536, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
-  { name: 'max-buffered', env: 'HUBBUB_MAX_BUFFERED', type: 'number', integer: true, min: 1, default: 4194304, value: 'BYTES', help: 'Unsent bytes after which a client that stops reading is cut (close 4008)' },
-  { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', integer: true, min: 1, default: 10000, value: 'N', help: 'Authenticated connections (WebSocket and long-poll together) past this are refused with 1013' },
+  { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: formatDuration(REDIS_NODE_TTL_MS), value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
+  { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'duration', min: 100, default: formatDuration(HEARTBEAT_MS), value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two, and a quiet SSE stream gets a comment line' },
+  { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', integer: true, min: 1, default: MAX_PAYLOAD_BYTES, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },
+  { name: 'max-buffered', env: 'HUBBUB_MAX_BUFFERED', type: 'number', integer: true, min: 1, default: MAX_BUFFERED_BYTES, value: 'BYTES', help: 'Unsent bytes after which a client that stops reading is cut (close 4008; an SSE stream just ends)' },
+  { name: 'max-connections', env: 'HUBBUB_MAX_CONNECTIONS', type: 'number', integer: true, min: 1, default: MAX_CONNECTIONS, value: 'N', help: 'Authenticated connections (WebSocket, SSE streams and long-poll together) past this are refused with 1013 (SSE: 503)' },
   { name: 'max-pending-connections', env: 'HUBBUB_MAX_PENDING_CONNECTIONS', type: 'number', integer: true, min: 1, default: DEFAULT_MAX_PENDING_CONNECTIONS, value: 'N', help: 'Connections not yet authenticated, beside --max-connections; past it the oldest is closed with 1013' },
   { name: 'allowed-origins', env: 'HUBBUB_ALLOWED_ORIGINS', type: 'list', value: 'LIST', help: 'Comma-separated origins allowed to open WebSockets and to call the HTTP API from a browser (CORS) (unset: any)' },
-  { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', integer: true, min: 1, default: 50, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
+  { name: 'publish-rate', env: 'HUBBUB_PUBLISH_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.publishRate, value: 'N', help: 'Publishes per second per connection (burst 2x); past it: 42900' },
   { name: 'rest-publish-rate', env: 'HUBBUB_REST_PUBLISH_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_REST_PUBLISH_RATE, value: 'N', help: 'REST publishes per second per API key, or per app and client id for tokens (each array member counts); past it: 429 (42900) with Retry-After' },
   { name: 'rest-read-rate', env: 'HUBBUB_REST_READ_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_REST_READ_RATE, value: 'N', help: 'REST history and presence reads per second per credential (burst 2x); past it: 429 (42900) with Retry-After' },
-  { name: 'max-connections-per-app', env: 'HUBBUB_MAX_CONNECTIONS_PER_APP', type: 'number', integer: true, min: 1, default: 10000, value: 'N', help: 'Authenticated connections one app may hold, so one tenant cannot take every place of --max-connections; past it: close 1013' },
+  { name: 'max-connections-per-app', env: 'HUBBUB_MAX_CONNECTIONS_PER_APP', type: 'number', integer: true, min: 1, default: MAX_CONNECTIONS, value: 'N', help: 'Authenticated connections one app may hold, so one tenant cannot take every place of --max-connections; past it: close 1013' },
   { name: 'rest-publish-burst', env: 'HUBBUB_REST_PUBLISH_BURST', type: 'number', integer: true, min: 1, default: DEFAULT_REST_PUBLISH_BURST, value: 'N', help: 'REST publishes one credential may make at once; an array publish larger than this is refused (41300)' },
   { name: 'max-documents-per-app', env: 'HUBBUB_MAX_DOCUMENTS_PER_APP', type: 'number', integer: true, min: 1, default: DEFAULT_DOCUMENT_LIMITS.maxPerApp, value: 'N', help: 'Sync documents one app may hold; a create past it: 42900' },
   { name: 'max-document-size', env: 'HUBBUB_MAX_DOCUMENT_SIZE', type: 'number', integer: true, min: 1, default: DEFAULT_DOCUMENT_LIMITS.maxBytes, value: 'BYTES', help: 'Largest sync document, in bytes of its JSON; past it: 41300 (the request body is also held to --max-payload)' },
-  { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', integer: true, min: 1, default: 500, value: 'N', help: 'Subscriptions one connection may hold: channels, presence watches and topics together; past it: 42900' },
-  { name: 'max-presence', env: 'HUBBUB_MAX_PRESENCE', type: 'number', integer: true, min: 1, default: 100, value: 'N', help: 'Channels one connection may be present on at once; past it: 42900' },
-  { name: 'presence-rate', env: 'HUBBUB_PRESENCE_RATE', type: 'number', integer: true, min: 1, default: 10, value: 'N', help: 'Presence enters and updates per second per connection (burst 2x); past it: 42900' },
-  { name: 'max-presence-data', env: 'HUBBUB_MAX_PRESENCE_DATA', type: 'number', integer: true, min: 0, default: 4096, value: 'BYTES', help: 'Presence data (as JSON) plus its encoding label, per member; past it: 41300' },
-  { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', integer: true, min: 0, default: 100, value: 'N', help: 'Messages kept per channel for history and recovery' },
-  { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'duration', default: '2m', value: 'DURATION', help: 'How long messages are kept per channel' },
-  { name: 'max-history-per-app', env: 'HUBBUB_MAX_HISTORY_PER_APP', type: 'number', integer: true, min: 0, default: 268435456, value: 'BYTES', help: 'Bytes of history one app may keep over all its channels (memory engine); past it publishes get 42900 until history ages out' },
+  { name: 'max-subscriptions', env: 'HUBBUB_MAX_SUBSCRIPTIONS', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.maxSubscriptions, value: 'N', help: 'Subscriptions one connection may hold: channels, presence watches and topics together; past it: 42900. Also bounds the channels of one SSE stream (at most 64)' },
+  { name: 'max-presence', env: 'HUBBUB_MAX_PRESENCE', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.maxPresenceChannels, value: 'N', help: 'Channels one connection may be present on at once; past it: 42900' },
+  { name: 'presence-rate', env: 'HUBBUB_PRESENCE_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.presenceRate, value: 'N', help: 'Presence enters and updates per second per connection (burst 2x); past it: 42900' },
+  { name: 'max-presence-data', env: 'HUBBUB_MAX_PRESENCE_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_LIMITS.maxPresenceBytes, value: 'BYTES', help: 'Presence data (as JSON) plus its encoding label, per member; past it: 41300' },
+  { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', integer: true, min: 0, default: DEFAULT_RETENTION.historyLimit, value: 'N', help: 'Messages kept per channel for history and recovery' },
+  { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'duration', default: formatDuration(DEFAULT_RETENTION.historyTtlMs), value: 'DURATION', help: 'How long messages are kept per channel' },
+  { name: 'max-history-per-app', env: 'HUBBUB_MAX_HISTORY_PER_APP', type: 'number', integer: true, min: 0, default: DEFAULT_RETENTION.maxHistoryBytesPerApp, value: 'BYTES', help: 'Bytes of history one app may keep over all its channels (memory engine); past it publishes get 42900 until history ages out' },
   { name: 'namespace-history', env: 'HUBBUB_NAMESPACE_HISTORY', type: 'list', value: 'LIST', check: namespaceHistoryProblem, help: 'Per-namespace history bounds, e.g. "chat=500/10m,ticker=10/30s"' },
-  { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'duration', default: '2m', value: 'DURATION', help: 'How long a messageId collapses resends' },
-  { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'duration', default: '15s', value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
-  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'duration', default: '5s', value: 'DURATION', help: 'How long a dropped connection of a binary-dialect client stays present for a resume with resumeConnectionId; 0: leave at once' },
+  { name: 'dedup-window', env: 'HUBBUB_DEDUP_WINDOW', type: 'duration', default: formatDuration(DEFAULT_RETENTION.dedupWindowMs), value: 'DURATION', help: 'How long a messageId collapses resends' },
+  { name: 'auth-grace', env: 'HUBBUB_AUTH_GRACE', type: 'duration', default: formatDuration(DEFAULT_LIMITS.authGraceMs), value: 'DURATION', help: 'After a token expires, time to renew before the connection closes' },
+  { name: 'presence-resume', env: 'HUBBUB_PRESENCE_RESUME', type: 'duration', default: formatDuration(DEFAULT_LIMITS.presenceResumeMs), value: 'DURATION', help: 'How long a dropped connection of a binary-dialect client stays present for a resume with resumeConnectionId; 0: leave at once' },
   { name: 'admin-key', env: 'HUBBUB_ADMIN_KEY', type: 'string', value: 'KEY', help: 'Turn on the /admin console, protected by this key' },
   { name: 'log-level', env: 'HUBBUB_LOG_LEVEL', type: 'string', default: 'info', value: 'LEVEL', choices: LOG_LEVELS, help: 'How much to log' },
 ];

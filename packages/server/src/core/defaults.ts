@@ -15,6 +15,9 @@ export const HEARTBEAT_MS = 15_000;
  */
 export const EMBED_HEARTBEAT_MS = 30_000;
 
+/** With the Redis engine: members held through a node silent this long leave. */
+export const REDIS_NODE_TTL_MS = 15_000;
+
 /** A WebSocket message (one frame, or a batch) over this size is refused. */
 export const MAX_PAYLOAD_BYTES = 64 * KiB;
 

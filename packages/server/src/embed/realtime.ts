@@ -8,6 +8,7 @@ import { WsTransport } from '../transport/ws.js';
 import { EmbeddedSocket, type EmbeddedMessage } from '../transport/embedded-socket.js';
 import type { Engine } from '../core/engine.js';
 import { EventLog } from './event-log.js';
+import { EMBED_HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES } from '../core/defaults.js';
 
 export interface CreateRealtimeOptions {
   driver: 'sse' | 'websocket';
@@ -88,8 +89,8 @@ export class Realtime {
   private ws?: WsTransport;
 
   constructor(readonly options: CreateRealtimeOptions) {
-    this.heartbeat = options.heartbeat ?? 30_000;
-    this.maxConnections = options.maxConnections ?? 10_000;
+    this.heartbeat = options.heartbeat ?? EMBED_HEARTBEAT_MS;
+    this.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
     this.log = new EventLog(options.replayBuffer ?? 1000);
     this.hub = new ChannelHub({ engine: options.engine });
     // Broadcasts and direct messages go through node-wide topics, so other nodes deliver them too.
@@ -175,8 +176,8 @@ export class Realtime {
     this.ws ??= new WsTransport(
       {
         heartbeatMs: this.heartbeat,
-        maxPayload: 64 * 1024,
-        maxBufferedBytes: 4 * 1024 * 1024,
+        maxPayload: MAX_PAYLOAD_BYTES,
+        maxBufferedBytes: MAX_BUFFERED_BYTES,
         maxConnections: Number.MAX_SAFE_INTEGER,
       },
       {

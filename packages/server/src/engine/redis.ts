@@ -9,6 +9,7 @@ import { RedisHistory } from './redis-history.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { RedisListener } from './redis-listener.js';
 import { RedisPresence } from './redis-presence.js';
+import { REDIS_NODE_TTL_MS } from '../core/defaults.js';
 
 export { DEFAULT_REDIS_PREFIX } from './redis-keys.js';
 
@@ -54,7 +55,7 @@ export class RedisEngine implements Engine {
 
   constructor(private readonly options: RedisEngineOptions) {
     this.retention = { ...DEFAULT_RETENTION, ...pickRetention(options) };
-    this.nodeTtlMs = options.nodeTtlMs ?? 15_000;
+    this.nodeTtlMs = options.nodeTtlMs ?? REDIS_NODE_TTL_MS;
     this.keys = new RedisKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.log = options.log ?? processLog;
     const clients = createRedisClients(options.url);

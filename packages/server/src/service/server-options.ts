@@ -8,6 +8,7 @@ import { DEFAULT_DOCUMENT_LIMITS } from './documents.js';
 import type { WatchedTable } from './change-feed.js';
 import type { WebhookEndpoint } from './webhooks/dispatcher.js';
 import type { Store } from './store/store.js';
+import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES } from '../core/defaults.js';
 
 export interface ServerOptions {
   port: number;
@@ -76,15 +77,15 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   port: 3000,
   host: '0.0.0.0',
   dataDir: '.hubbub',
-  heartbeatMs: 15_000,
-  maxPayloadBytes: 64 * 1024,
-  maxConnections: 10_000,
-  maxBufferedBytes: 4 * 1024 * 1024,
+  heartbeatMs: HEARTBEAT_MS,
+  maxPayloadBytes: MAX_PAYLOAD_BYTES,
+  maxConnections: MAX_CONNECTIONS,
+  maxBufferedBytes: MAX_BUFFERED_BYTES,
   maxTokenTtlMs: 24 * 3_600_000,
   restPublishRate: DEFAULT_REST_PUBLISH_RATE,
   restPublishBurst: DEFAULT_REST_PUBLISH_BURST,
   restReadRate: DEFAULT_REST_READ_RATE,
-  maxConnectionsPerApp: 10_000,
+  maxConnectionsPerApp: MAX_CONNECTIONS,
   maxDocumentsPerApp: DEFAULT_DOCUMENT_LIMITS.maxPerApp,
   maxDocumentBytes: DEFAULT_DOCUMENT_LIMITS.maxBytes,
   limits: {},

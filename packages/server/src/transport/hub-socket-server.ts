@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { WsTransport } from './ws.js';
 import { EmbeddedSocket } from './embedded-socket.js';
+import { EMBED_HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES } from '../core/defaults.js';
 
 export interface HubSocketServerOptions {
   /** Ping interval; a socket silent for two intervals is dropped. Default 30000 ms. */
@@ -27,13 +28,13 @@ export class HubSocketServer {
   constructor(private readonly options: HubSocketServerOptions = {}) {}
 
   attach(server: Server, onConnection: ConnectionHandler): this {
-    const { heartbeatMs = 30_000, maxPayload = 64 * 1024, maxConnections = 10_000 } = this.options;
+    const { heartbeatMs = EMBED_HEARTBEAT_MS, maxPayload = MAX_PAYLOAD_BYTES, maxConnections = MAX_CONNECTIONS } = this.options;
     this.transport = new WsTransport(
       {
         heartbeatMs,
         maxPayload,
         maxConnections,
-        maxBufferedBytes: 4 * 1024 * 1024,
+        maxBufferedBytes: MAX_BUFFERED_BYTES,
         paths: this.options.paths,
         allowedOrigins: this.options.allowedOrigins,
         authorize: this.options.authFn,

@@ -1,6 +1,7 @@
 import { DEFAULT_LIMITS } from '../../core/session-limits.js';
 import type { Admission } from '../../transport/admission.js';
 import { pendingMessageBound } from '../../transport/admission.js';
+import { MAX_BUFFERED_BYTES } from '../../core/defaults.js';
 
 export interface LongPollOptions {
   /** Path prefixes to serve `/lp/*` under. The SDK derives `http://h/p/lp/…` from `ws://h/p`. */
@@ -31,7 +32,7 @@ export const LONG_POLL_DEFAULTS: LongPollOptions = {
   maxConnectBodyBytes: pendingMessageBound(DEFAULT_LIMITS.maxAuthFrameBytes),
   pollHoldMs: 25_000,
   sessionIdleMs: 60_000,
-  maxQueuedBytes: 4 * 1024 * 1024,
+  maxQueuedBytes: MAX_BUFFERED_BYTES,
 };
 
 /** The header that carries a session's token after connect; browsers must be let to read and send it. */
