@@ -28,9 +28,9 @@ export interface Engine {
    */
   listen(channelKey: string): Promise<void> | void;
   unlisten(channelKey: string): void;
-  /** Enter or update one connection's hold; says what others saw: 'enter', 'update', or null. */
+  /** Enter or update one connection's hold; the outcome carries the change, when anyone sees one. */
   presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome>;
-  /** Release one connection's hold; the action is 'leave' when the member's last connection let go. */
+  /** Release one connection's hold; the outcome carries the change, when anyone sees one. */
   presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome>;
   presenceMembers(channelKey: string): Promise<PresenceMember[]>;
   /**
@@ -87,32 +87,39 @@ export interface PublishResult {
 }
 
 /**
- * One presence change, seen two ways: by client id (Hubbub's members, reference-counted by
- * connection) and by connection (the binary dialect's members: every connection is its own member).
+ * One presence change, as an engine keeps presence: one connection's hold on the member of its client
+ * id. Engines report this one model; core derives what watchers see from it (core/presence-views.ts):
+ * by connection, the hold itself; by client id, the member the client shows (`presenceViews`).
  */
 export interface PresenceChange {
   /** The channel's presence serial after this change (see `PresenceOutcome.pseq`). */
   pseq: number;
-  /** What watchers of members by client id see; null when nothing changed for them. */
-  action: PresenceAction | null;
-  /** The member as watchers by client id see it. */
-  member: PresenceMember;
+  /** When the change happened, Unix ms. */
   timestamp: number;
-  /** What happened to the one connection's hold; null when nothing changed for it. */
+  /**
+   * What happened to the connection's hold; null when the hold itself did not change: entered again
+   * with the same data, or let go through one node while another node still holds the connection.
+   */
   hold: PresenceAction | null;
   /** That connection's member (on leave: with its last data). */
   holder: PresenceMember;
+  /**
+   * The member the connection's client id shows (the one its latest hold speaks for), before the change
+   * and after it; absent while the client holds nothing.
+   */
+  shown: { before?: PresenceMember; after?: PresenceMember };
 }
 
-/** What one presence call did, as watchers by client id see it, and where it sits in the channel's order. */
+/** What one presence call did, and where it sits in the channel's order. */
 export interface PresenceOutcome {
-  action: PresenceAction | null;
   /**
-   * The channel's presence serial after the change (unchanged when nothing changed). Serials grow with
+   * The channel's presence serial after the call (unchanged when nothing changed). Serials grow with
    * every change and never go back, even across restarts of the engine's state, because each is at
    * least the change's time in microseconds: clients order a member's events by them.
    */
   pseq: number;
+  /** The change, when anyone sees one (`seenByAnyone`): what was announced to listening nodes. */
+  change?: PresenceChange;
 }
 
 export interface PresenceSync {

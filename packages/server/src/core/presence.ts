@@ -1,4 +1,5 @@
 import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
+import { clientView } from './presence-views.js';
 
 /** One connection's hold on a member: what it entered with. */
 interface Hold {
@@ -21,30 +22,27 @@ interface Member {
 export class ChannelPresence {
   private readonly members = new Map<string, Member>();
 
-  /** Enter or update through one connection. Returns the event others should see, if any. */
+  /** Enter or update through one connection. Returns the event others should see, if any (see `clientView`). */
   enter(clientId: string, connectionId: string, data?: unknown, encoding?: string, at = Date.now()): PresenceAction | null {
+    const before = this.member(clientId);
     const member = this.members.get(clientId);
-    if (!member) {
-      this.members.set(clientId, { holds: new Map([[connectionId, { data, encoding, at }]]) });
-      return 'enter';
+    if (!member) this.members.set(clientId, { holds: new Map([[connectionId, { data, encoding, at }]]) });
+    else {
+      // Entered again, the hold moves last: it speaks for the member.
+      member.holds.delete(connectionId);
+      member.holds.set(connectionId, { data, encoding, at });
     }
-    const before = latest(member);
-    member.holds.delete(connectionId);
-    member.holds.set(connectionId, { data, encoding, at });
-    return sameHold(before, { data, encoding, at }) ? null : 'update';
+    return clientView({ before, after: this.member(clientId) })?.action ?? null;
   }
 
   /** Release one connection's hold. 'leave' when it was the last; 'update' when the visible data changed. */
   leave(clientId: string, connectionId: string): PresenceAction | null {
     const member = this.members.get(clientId);
     if (!member || !member.holds.has(connectionId)) return null;
-    const before = latest(member);
+    const before = this.member(clientId);
     member.holds.delete(connectionId);
-    if (member.holds.size === 0) {
-      this.members.delete(clientId);
-      return 'leave';
-    }
-    return sameHold(before, latest(member)) ? null : 'update';
+    if (member.holds.size === 0) this.members.delete(clientId);
+    return clientView({ before, after: this.member(clientId) })?.action ?? null;
   }
 
   has(clientId: string): boolean {
@@ -113,13 +111,4 @@ function memberOf(clientId: string, connectionId: string, { data, encoding }: Ho
   if (data !== undefined) out.data = data;
   if (encoding !== undefined) out.encoding = encoding;
   return out;
-}
-
-/** Same data and encoding (what watchers would see), whatever the time. */
-export function samePresenceData(a: { data?: unknown; encoding?: string }, b: { data?: unknown; encoding?: string }): boolean {
-  return a.encoding === b.encoding && JSON.stringify(a.data) === JSON.stringify(b.data);
-}
-
-function sameHold(a: Hold, b: Hold): boolean {
-  return samePresenceData(a, b);
 }

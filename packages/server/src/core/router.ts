@@ -1,6 +1,6 @@
 import type { Engine, EngineEvents, PresenceChange, StoredMessage } from './engine.js';
 import { Outbound, channelOf, eventFrame, messageFrame } from './outbound.js';
-import { clientViewFrame, connectionViewFrame } from './presence-views.js';
+import { clientView, clientViewFrame, connectionViewFrame } from './presence-views.js';
 
 /** What the router needs of a connection. */
 export interface Peer {
@@ -153,13 +153,15 @@ export class Router implements EngineEvents {
     for (const tap of this.taps) tap.presence(channelKey, change);
     const peers = this.presenceSubs.get(channelKey);
     if (!peers) return;
+    // The engine reports the connection's hold; watchers by client id see what it derives to.
+    const seen = clientView(change.shown);
     let byClient: Outbound | undefined;
     let byConnection: Outbound | undefined;
     for (const peer of peers) {
       if (peer.presenceView === 'connection') {
         if (change.hold) peer.deliver((byConnection ??= new Outbound(connectionViewFrame(channelOf(channelKey), change))));
-      } else if (change.action) {
-        peer.deliver((byClient ??= new Outbound(clientViewFrame(channelOf(channelKey), change))));
+      } else if (seen) {
+        peer.deliver((byClient ??= new Outbound(clientViewFrame(channelOf(channelKey), { ...seen, timestamp: change.timestamp, pseq: change.pseq }))));
       }
     }
   }

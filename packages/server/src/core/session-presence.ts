@@ -1,7 +1,6 @@
 import { ErrorCode, HubbubError, allows, assertAllowed, type Capability, type PresenceFrame, type ServerFrame } from '@hubbub/protocol';
-import type { PresenceOutcome } from './engine.js';
 import { channelKeyOf } from './outbound.js';
-import { presentFrame } from './presence-views.js';
+import { clientOutcome, presentFrame, type ClientOutcome } from './presence-views.js';
 import { TokenBucket } from './rate-limit.js';
 import type { SessionScope } from './session-scope.js';
 
@@ -54,21 +53,23 @@ export class SessionPresence {
       throw new HubbubError(ErrorCode.RateLimited, `presence changes over ${limits.presenceRate}/s: slow down`);
     }
     (this.held ??= new Set()).add(frame.channel);
-    const outcome = await s.ctx.engine.presenceEnter(s.key(frame.channel), {
-      clientId,
-      connectionId: s.connectionId,
-      ...(frame.data !== undefined ? { data: frame.data } : {}),
-      ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
-    });
+    const outcome = clientOutcome(
+      await s.ctx.engine.presenceEnter(s.key(frame.channel), {
+        clientId,
+        connectionId: s.connectionId,
+        ...(frame.data !== undefined ? { data: frame.data } : {}),
+        ...(frame.encoding !== undefined ? { encoding: frame.encoding } : {}),
+      }),
+    );
     if (outcome.action === 'enter') s.ctx.notify?.(app, 'presence.enter', { channel: frame.channel, clientId, data: frame.data });
     s.send(presenceAck(frame.id, outcome));
   }
 
-  async leave(channel: string): Promise<PresenceOutcome> {
+  async leave(channel: string): Promise<ClientOutcome> {
     const { s } = this;
     const { app, clientId } = s.identity;
     this.held?.delete(channel);
-    const outcome = await s.ctx.engine.presenceLeave(s.key(channel), clientId, s.connectionId);
+    const outcome = clientOutcome(await s.ctx.engine.presenceLeave(s.key(channel), clientId, s.connectionId));
     if (outcome.action === 'leave') s.ctx.notify?.(app, 'presence.leave', { channel, clientId });
     return outcome;
   }
@@ -125,6 +126,6 @@ export class SessionPresence {
 }
 
 /** A presence ack: the change's serial, and what watchers by client id saw, so the SDK can apply its own change. */
-function presenceAck(id: number, { action, pseq }: PresenceOutcome): ServerFrame {
+function presenceAck(id: number, { action, pseq }: ClientOutcome): ServerFrame {
   return action ? { t: 'ack', id, pseq, action } : { t: 'ack', id, pseq };
 }

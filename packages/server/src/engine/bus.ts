@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PresenceMember } from '@hubbub/protocol';
-import { ChannelPresence, samePresenceData } from '../core/presence.js';
+import { ChannelPresence } from '../core/presence.js';
+import { samePresenceData, seenByAnyone } from '../core/presence-views.js';
 import type { Engine, EngineEvents, HistoryPage, HistoryQuery, MessageDraft, PresenceChange, PresenceOutcome, PresenceSync, PublishResult, Recovery, TimedPresenceMember } from '../core/engine.js';
 import { MemoryEngine } from './memory.js';
 import type { RetentionOptions } from './retention.js';
@@ -144,29 +145,41 @@ export class BusEngine implements Engine {
     const key = holdKey(this.nodeId, member.connectionId);
     // The same connection held through another node (it resumed here before that node let go) is the same hold.
     const previous = state.members.holder(member.clientId, key) ?? heldElsewhere(state, member.clientId, member.connectionId, this.nodeId);
-    const action = state.members.enter(member.clientId, key, member.data, member.encoding);
+    const before = this.shown(state, member.clientId);
+    state.members.enter(member.clientId, key, member.data, member.encoding);
+    // The hold entered last speaks for the member.
     const hold = !previous ? 'enter' : samePresenceData(previous, member) ? null : 'update';
-    if (!action && !hold) return { action, pseq: state.pseq };
-    const now = Date.now();
-    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    this.bus.announce(channelKey, { pseq, action, member, timestamp: now, hold, holder: member });
-    return { action, pseq };
+    const facts = { hold, holder: member, shown: { before, after: member } } as const;
+    if (!seenByAnyone(facts)) return { pseq: state.pseq };
+    return this.announce(channelKey, state, facts);
   }
 
   async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
     const state = this.bus.holds(channelKey);
     const key = holdKey(this.nodeId, connectionId);
     const held = state.members.holder(clientId, key);
-    if (!held) return { action: null, pseq: state.pseq };
-    const before = state.members.member(clientId)!;
-    const action = state.members.leave(clientId, key);
-    const holder = ownMember(held);
-    const member = action === 'update' ? ownMember(state.members.member(clientId)!) : action === 'leave' ? ownMember(before) : holder;
+    if (!held) return { pseq: state.pseq };
+    const before = this.shown(state, clientId);
+    state.members.leave(clientId, key);
+    // The connection resumed through another node before this one let go: it is still there.
     const hold = heldElsewhere(state, clientId, connectionId, this.nodeId) ? null : 'leave';
-    const now = Date.now();
-    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    if (action || hold) this.bus.announce(channelKey, { pseq, action, member, timestamp: now, hold, holder });
-    return { action, pseq };
+    const facts = { hold, holder: ownMember(held), shown: { before, after: this.shown(state, clientId) } } as const;
+    // A hold let go moves the serial even when nobody sees it, as in Redis.
+    if (!seenByAnyone(facts)) return { pseq: (state.pseq = nextPresenceSerial(state.pseq, Date.now())) };
+    return this.announce(channelKey, state, facts);
+  }
+
+  /** The member the client shows, as callers know it. */
+  private shown(state: ChannelHolds, clientId: string): PresenceMember | undefined {
+    const member = state.members.member(clientId);
+    return member && ownMember(member);
+  }
+
+  private announce(channelKey: string, state: ChannelHolds, facts: Omit<PresenceChange, 'pseq' | 'timestamp'>): PresenceOutcome {
+    const timestamp = Date.now();
+    const change: PresenceChange = { pseq: (state.pseq = nextPresenceSerial(state.pseq, timestamp)), timestamp, ...facts };
+    this.bus.announce(channelKey, change);
+    return { pseq: change.pseq, change };
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, HubbubError, type PresenceMember } from '@hubbub/protocol';
-import { ChannelPresence, samePresenceData } from '../core/presence.js';
+import { ChannelPresence } from '../core/presence.js';
+import { samePresenceData, seenByAnyone } from '../core/presence-views.js';
 import { DedupWindow } from './dedup-window.js';
 import { MessageLog } from './message-log.js';
 import { DEFAULT_RETENTION, retentionFor, type RetentionOptions } from './retention.js';
 import { nextPresenceSerial, storedMessage } from './stored-message.js';
-import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type TimedPresenceMember } from '../core/engine.js';
+import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceChange, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type TimedPresenceMember } from '../core/engine.js';
 
 interface ChannelState {
   key: string;
@@ -86,26 +87,29 @@ export class MemoryEngine implements Engine {
   async presenceEnter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
     const state = this.state(channelKey);
     const previous = state.presence.holder(member.clientId, member.connectionId);
-    const action = state.presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
-    const hold = !previous ? 'enter' : samePresenceData(previous, member) ? null : 'update';
-    if (!action && !hold) return { action, pseq: state.pseq };
-    const now = Date.now();
-    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    if (this.listening.has(channelKey)) this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold, holder: member });
-    return { action, pseq };
+    const before = state.presence.member(member.clientId);
+    state.presence.enter(member.clientId, member.connectionId, member.data, member.encoding);
+    // The hold entered last speaks for the member.
+    const facts = { hold: !previous ? 'enter' : samePresenceData(previous, member) ? null : 'update', holder: member, shown: { before, after: member } } as const;
+    return this.announce(channelKey, state, facts);
   }
 
   async presenceLeave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
     const state = this.channels.get(channelKey);
     const holder = state?.presence.holder(clientId, connectionId);
-    if (!state || !holder) return { action: null, pseq: state?.pseq ?? 0 };
+    if (!state || !holder) return { pseq: state?.pseq ?? 0 };
     const before = state.presence.member(clientId);
-    const action = state.presence.leave(clientId, connectionId);
-    const member = action === 'leave' ? before! : (state.presence.member(clientId) ?? holder);
-    const now = Date.now();
-    const pseq = (state.pseq = nextPresenceSerial(state.pseq, now));
-    if (this.listening.has(channelKey)) this.events?.presence(channelKey, { pseq, action, member, timestamp: now, hold: 'leave', holder });
-    return { action, pseq };
+    state.presence.leave(clientId, connectionId);
+    return this.announce(channelKey, state, { hold: 'leave', holder, shown: { before, after: state.presence.member(clientId) } });
+  }
+
+  /** A change anyone sees moves the channel's presence serial and goes to this node's listener. */
+  private announce(channelKey: string, state: ChannelState, facts: Omit<PresenceChange, 'pseq' | 'timestamp'>): PresenceOutcome {
+    if (!seenByAnyone(facts)) return { pseq: state.pseq };
+    const timestamp = Date.now();
+    const change: PresenceChange = { pseq: (state.pseq = nextPresenceSerial(state.pseq, timestamp)), timestamp, ...facts };
+    if (this.listening.has(channelKey)) this.events?.presence(channelKey, change);
+    return { pseq: change.pseq, change };
   }
 
   async presenceMembers(channelKey: string): Promise<PresenceMember[]> {

@@ -6,8 +6,8 @@ import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, PUB
 /** The command link, with the engine's scripts as commands (see redis-scripts.ts for their arguments). */
 export type RedisCommands = Redis & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
-  hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, string, number, string]>;
-  hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, string, number, string, string]>;
+  hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, number, string, string, string]>;
+  hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, number, string, string, string, string]>;
   hubbubPresenceSync(...args: string[]): Promise<[number, ...string[]]>;
 };
 

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { EngineEvents, PresenceChange, StoredMessage } from '../core/engine.js';
+import type { EngineEvents, StoredMessage } from '../core/engine.js';
 import type { Log } from '../core/log.js';
 import type { RedisHistory } from './redis-history.js';
 import type { RedisKeys } from './redis-keys.js';
+import { decodePresenceChange } from './redis-presence-wire.js';
 
 interface ListenState {
   lastSeq: number;
@@ -77,11 +78,7 @@ export class RedisListener {
     // What was on its way when this node stopped listening is not wanted here.
     if (channelKey === undefined || !this.listening.has(channelKey)) return;
     if (payload[0] === 'p') {
-      const change = JSON.parse(payload.slice(1)) as Partial<PresenceChange>;
-      // A node of an earlier version sends no hold: its change is the connection's change too.
-      const hold = 'hold' in change ? (change.hold ?? null) : (change.action ?? null);
-      const { action = null, member, timestamp, pseq = 0 } = change;
-      this.events?.presence(channelKey, { pseq, action, member: member!, timestamp: timestamp!, hold, holder: change.holder ?? member! });
+      this.events?.presence(channelKey, decodePresenceChange(payload.slice(1)));
       return;
     }
     const message = JSON.parse(payload.slice(1)) as StoredMessage;

@@ -1,8 +1,10 @@
 import type { PresenceAction, PresenceMember } from '@hubbub/protocol';
 import type { PresenceChange, PresenceOutcome, PresenceSync, TimedPresenceMember } from '../core/engine.js';
+import { seenByAnyone } from '../core/presence-views.js';
 import type { Log } from '../core/log.js';
 import { orUnavailable, type RedisCommands } from './redis-clients.js';
 import { presenceField, presenceFieldParts, type RedisKeys } from './redis-keys.js';
+import { encodePresenceChange } from './redis-presence-wire.js';
 
 /**
  * How long a channel's presence serial is kept after its last change. Losing it is harmless (the next
@@ -46,16 +48,17 @@ export class RedisPresence {
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
     const keys = this.keys.channel(channelKey);
-    const [seen, held, pseq, written] = await orUnavailable(() =>
+    const [held, pseq, written, shownField, shownValue] = await orUnavailable(() =>
       this.cmd.hubbubPresenceEnter(keys.presence, keys.presenceSerial, field, value, member.clientId, member.connectionId, PRESENCE_SERIAL_TTL_MS),
     );
     // Registered again as written (its timestamp may have moved), unless it was let go meanwhile.
     if (fields.get(field) === value) fields.set(field, written);
     await orUnavailable(() => this.cmd.sadd(this.keys.presenceIndex(), channelKey));
-    const action = (seen || null) as PresenceAction | null;
     const hold = (held || null) as PresenceAction | null;
-    if (action || hold) await this.announce(channelKey, { pseq, action, member, hold, holder: member });
-    return { action, pseq };
+    // The hold written last speaks for the member.
+    const facts = { hold, holder: member, shown: { before: shownBefore(shownField, shownValue, written, member), after: member } };
+    if (!seenByAnyone(facts)) return { pseq };
+    return { pseq, change: await this.announce(channelKey, { pseq, ...facts }) };
   }
 
   leave(channelKey: string, clientId: string, connectionId: string): Promise<PresenceOutcome> {
@@ -118,24 +121,41 @@ export class RedisPresence {
     if (this.holds.get(channelKey)?.size === 0) this.holds.delete(channelKey);
     const { clientId, connectionId } = presenceFieldParts(field);
     const keys = this.keys.channel(channelKey);
-    const [left, removed, stillHeld, pseq, visibleField, visibleValue] = await orUnavailable(() =>
+    const [removed, stillHeld, pseq, beforeField, beforeValue, afterField, afterValue] = await orUnavailable(() =>
       this.cmd.hubbubPresenceLeave(keys.presence, keys.presenceSerial, field, clientId, connectionId, PRESENCE_SERIAL_TTL_MS),
     );
-    if (!removed) return { action: null, pseq };
-    const holder = decodeHold(field, removed).member;
-    const action = left === 'leave' || left === 'update' ? left : null;
-    // Watchers by client id see the member as its remaining latest connection now speaks for it.
-    const member = action === 'update' ? decodeHold(visibleField, visibleValue).member : holder;
-    // The connection resumed through another node before this one let go: it is still there.
-    const hold = stillHeld ? null : 'leave';
-    if (action || hold) await this.announce(channelKey, { pseq, action, member, hold, holder });
-    return { action, pseq };
+    if (!removed) return { pseq };
+    const facts = {
+      // The connection resumed through another node before this one let go: it is still there.
+      hold: stillHeld ? null : ('leave' as const),
+      holder: decodeHold(field, removed).member,
+      shown: { before: decodeHold(beforeField, beforeValue).member, after: afterValue ? decodeHold(afterField, afterValue).member : undefined },
+    };
+    if (!seenByAnyone(facts)) return { pseq };
+    return { pseq, change: await this.announce(channelKey, { pseq, ...facts }) };
   }
 
-  private async announce(channelKey: string, change: Omit<PresenceChange, 'timestamp'>): Promise<void> {
-    const event = JSON.stringify({ ...change, timestamp: Date.now() });
-    await orUnavailable(() => this.cmd.publish(this.keys.channel(channelKey).pubsub, `p${event}`));
+  private async announce(channelKey: string, facts: Omit<PresenceChange, 'timestamp'>): Promise<PresenceChange> {
+    const change = { ...facts, timestamp: Date.now() };
+    await orUnavailable(() => this.cmd.publish(this.keys.channel(channelKey).pubsub, encodePresenceChange(change)));
+    return change;
   }
+}
+
+/**
+ * The member the client showed before an enter, from the hold that spoke for it: absent when the client
+ * held nothing. When that hold's stored data and encoding are the entered ones it showed what it shows
+ * now, spelt as entered (Redis keeps no encoding and an empty one alike).
+ */
+function shownBefore(field: string, value: string, written: string, entered: PresenceMember): PresenceMember | undefined {
+  if (!value) return undefined;
+  if (payloadOf(value) === payloadOf(written)) return { ...entered, connectionId: presenceFieldParts(field).connectionId };
+  return decodeHold(field, value).member;
+}
+
+/** A stored hold's encoding and data, without its timestamp. */
+function payloadOf(value: string): string {
+  return value.slice(value.indexOf('\n') + 1);
 }
 
 /** Per client, its latest connection's hold: the one that speaks for the member. */

@@ -49,9 +49,10 @@ end
 /**
  * Presence hash fields are `clientId|nodeId|connectionId`, values `timestamp\\nencoding\\ndata-json`.
  * KEYS: presence hash, presence serial. ARGV: field, value, clientId, connectionId, serial ttl ms.
- * Returns [what watchers by client id see, what happened to this connection's hold, presence serial,
- * the value written]: each action 'enter', 'update' or ''. A connection held through another node (it
- * resumed here before that node let go) is the same hold. The serial moves only when something changed.
+ * Returns [what happened to this connection's hold ('enter', 'update' or ''), presence serial, the value
+ * written, the hold that spoke for the member before (field, value; '' when the client held nothing)].
+ * A connection held through another node (it resumed here before that node let go) is the same hold.
+ * The serial moves only when something changed: the hold, or the data the member shows.
  * The hold written last speaks for the member: its timestamp is put past the member's other holds',
  * so writes within one millisecond (or from a node whose clock is behind) keep their order.
  */
@@ -61,12 +62,13 @@ local prefix = ARGV[3] .. '|'
 local suffix = '|' .. ARGV[4]
 local old = nil
 local visible = nil
+local visibleField = ''
 local visibleTs = -1
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, #prefix) == prefix then
     local ts = tonumber(string.match(fields[i + 1], '^(%d+)'))
-    if ts > visibleTs then visibleTs = ts; visible = fields[i + 1] end
+    if ts > visibleTs then visibleTs = ts; visible = fields[i + 1]; visibleField = fields[i] end
     if string.sub(fields[i], -#suffix) == suffix and (old == nil or fields[i] == ARGV[1]) then old = fields[i + 1] end
   end
 end
@@ -79,27 +81,25 @@ if old then
   if payload(old) == payload(value) then hold = '' else hold = 'update' end
 end
 redis.call('HSET', KEYS[1], ARGV[1], value)
-local seen = 'update'
-if visible == nil then seen = 'enter' elseif payload(visible) == payload(value) then seen = '' end
-if seen == '' and hold == '' then return {'', '', tonumber(redis.call('GET', KEYS[2]) or '0'), value} end
-return {seen, hold, nextSerial(KEYS[2], ARGV[5]), value}
+local shownSame = visible ~= nil and payload(visible) == payload(value)
+if shownSame and hold == '' then return {'', tonumber(redis.call('GET', KEYS[2]) or '0'), value, visibleField, visible} end
+return {hold, nextSerial(KEYS[2], ARGV[5]), value, visibleField, visible or ''}
 `;
 
 /**
  * KEYS: presence hash, presence serial. ARGV: field, clientId, connectionId, serial ttl ms.
- * Returns [action, removed value, '1' when the same connection is still held through another node,
- * presence serial, the member's visible hold afterwards (field, value)]. The action is 'leave' when the
- * member's last connection let go, 'update' when another connection still holds it but what watchers
- * see changed (the one that left spoke for the member), else ''.
+ * Returns [removed value, '1' when the same connection is still held through another node, presence
+ * serial, the hold that spoke for the member before (field, value), the one that speaks for it after
+ * (field, value; '' when the client holds nothing now)]. The serial moves whenever a hold was removed.
  */
 export const PRESENCE_LEAVE_SCRIPT = `${NEXT_PRESENCE_SERIAL}
-local function payload(v) return string.match(v, '^%d+\\n(.*)$') end
 local function ts(v) return tonumber(string.match(v, '^(%d+)')) end
 local removed = redis.call('HGET', KEYS[1], ARGV[1])
-if not removed then return {'', '', '', tonumber(redis.call('GET', KEYS[2]) or '0'), '', ''} end
+if not removed then return {'', '', tonumber(redis.call('GET', KEYS[2]) or '0'), '', '', '', ''} end
 local prefix = ARGV[2] .. '|'
 local suffix = '|' .. ARGV[3]
 local before = nil
+local beforeField = ''
 local beforeTs = -1
 local after = nil
 local afterField = ''
@@ -109,7 +109,7 @@ local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, #prefix) == prefix then
     local t = ts(fields[i + 1])
-    if t > beforeTs then beforeTs = t; before = fields[i + 1] end
+    if t > beforeTs then beforeTs = t; before = fields[i + 1]; beforeField = fields[i] end
     if fields[i] ~= ARGV[1] then
       if t > afterTs then afterTs = t; after = fields[i + 1]; afterField = fields[i] end
       if string.sub(fields[i], -#suffix) == suffix then sameConnection = '1' end
@@ -117,9 +117,7 @@ for i = 1, #fields, 2 do
   end
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-local action = ''
-if after == nil then action = 'leave' elseif payload(before) ~= payload(after) then action = 'update' end
-return {action, removed, sameConnection, nextSerial(KEYS[2], ARGV[4]), afterField, after or ''}
+return {removed, sameConnection, nextSerial(KEYS[2], ARGV[4]), beforeField, before, afterField, after or ''}
 `;
 
 /**

@@ -9,6 +9,7 @@
  */
 import { afterEach, describe, it, vi } from 'vitest';
 import type { Engine, PresenceChange, StoredMessage } from '../../src/core/engine.js';
+import { presenceViews, type PresenceViews } from '../../src/core/presence-views.js';
 import type { RetentionOptions } from '../../src/engine/retention.js';
 import { until } from '../../../../test/support/wait.js';
 import { historyCases } from './cases/history.js';
@@ -42,7 +43,11 @@ export interface EngineFactory {
 /** One started engine and everything it delivered to its node. */
 export class Node {
   readonly messages: Array<{ channelKey: string; message: StoredMessage }> = [];
-  readonly presence: Array<{ channelKey: string; change: PresenceChange }> = [];
+  /**
+   * Every presence change delivered: as the engine reported it (`reported`), and as core derives what
+   * watchers see from it (`change`: by connection, and by client id), which is what cases assert.
+   */
+  readonly presence: Array<{ channelKey: string; change: PresenceViews; reported: PresenceChange }> = [];
   closed = false;
 
   constructor(readonly engine: Engine) {}
@@ -51,7 +56,7 @@ export class Node {
     return this.messages.filter((d) => d.channelKey === channelKey).map((d) => d.message);
   }
 
-  changes(channelKey: string): PresenceChange[] {
+  changes(channelKey: string): PresenceViews[] {
     return this.presence.filter((p) => p.channelKey === channelKey).map((p) => p.change);
   }
 
@@ -62,7 +67,7 @@ export class Node {
   }
 
   /** The channel's presence changes once there are at least `count`. */
-  async announced(channelKey: string, count: number): Promise<PresenceChange[]> {
+  async announced(channelKey: string, count: number): Promise<PresenceViews[]> {
     await until(() => this.changes(channelKey).length >= count, `${count} presence changes on ${channelKey}`);
     return this.changes(channelKey);
   }
@@ -137,7 +142,7 @@ export function runEngineSuite(name: string, factory: EngineFactory): void {
       for (const node of nodes) {
         await node.engine.start({
           message: (channelKey, message) => node.messages.push({ channelKey, message }),
-          presence: (channelKey, change) => node.presence.push({ channelKey, change }),
+          presence: (channelKey, reported) => node.presence.push({ channelKey, change: presenceViews(reported), reported }),
         });
       }
       return nodes;

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { PresenceMember } from '@hubbub/protocol';
+import { clientOutcome } from '../../../src/core/presence-views.js';
 import type { DefineCase } from '../suite.js';
 import { until } from '../../../../../test/support/wait.js';
 import { CH, draft, publishMany, range, seqs } from '../fixtures.js';
@@ -90,7 +91,7 @@ export function multiNodeCases(test: DefineCase): void {
   test('presence entered on one node is seen on the others, with its changes', { nodes: 3 }, async ({ deploy }) => {
     const [a, b, c] = await deploy(3);
     await Promise.all([b.engine.listen(CH), c.engine.listen(CH)]);
-    const entered = await a.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'a1', data: { at: 'a' } });
+    const entered = clientOutcome(await a.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'a1', data: { at: 'a' } }));
     await a.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'a1', data: { at: 'a2' } });
     for (const n of [b, c]) {
       const changes = await n.announced(CH, 2);
@@ -109,12 +110,12 @@ export function multiNodeCases(test: DefineCase): void {
   test('one member through two nodes leaves when its last connection goes', { nodes: 3 }, async ({ deploy }) => {
     const [a, b, watcher] = await deploy(3);
     await watcher.engine.listen(CH);
-    expect(await a.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'a1', data: 'x' })).toMatchObject({ action: 'enter' });
-    expect(await b.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'b1', data: 'x' })).toMatchObject({ action: null });
+    expect(clientOutcome(await a.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'a1', data: 'x' }))).toMatchObject({ action: 'enter' });
+    expect(clientOutcome(await b.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'b1', data: 'x' }))).toMatchObject({ action: null });
     expect(ids(await watcher.engine.presenceMembers(CH))).toEqual(['ann']);
-    expect(await a.engine.presenceLeave(CH, 'ann', 'a1')).toMatchObject({ action: null });
+    expect(clientOutcome(await a.engine.presenceLeave(CH, 'ann', 'a1'))).toMatchObject({ action: null });
     expect(ids(await watcher.engine.presenceMembers(CH))).toEqual(['ann']);
-    expect(await b.engine.presenceLeave(CH, 'ann', 'b1')).toMatchObject({ action: 'leave' });
+    expect(clientOutcome(await b.engine.presenceLeave(CH, 'ann', 'b1'))).toMatchObject({ action: 'leave' });
     const changes = await watcher.announced(CH, 4);
     expect(changes.map((c) => [c.action, c.hold, c.holder.connectionId])).toEqual([
       ['enter', 'enter', 'a1'],
@@ -131,9 +132,9 @@ export function multiNodeCases(test: DefineCase): void {
     const member = { clientId: 'ann', connectionId: 'conn-1', data: 'here' };
     await old.engine.presenceEnter(CH, member);
     // The same connection id enters through the node it resumed on: nothing changed for anyone.
-    expect(await resumed.engine.presenceEnter(CH, member)).toMatchObject({ action: null });
+    expect(clientOutcome(await resumed.engine.presenceEnter(CH, member))).toMatchObject({ action: null });
     // The old node lets go of it: the connection is still held, so nobody sees it leave.
-    expect(await old.engine.presenceLeave(CH, 'ann', 'conn-1')).toMatchObject({ action: null });
+    expect(clientOutcome(await old.engine.presenceLeave(CH, 'ann', 'conn-1'))).toMatchObject({ action: null });
     expect(await watcher.engine.presenceMembers(CH)).toEqual([member]);
     await resumed.engine.presenceEnter(CH, { clientId: 'marker', connectionId: 'm1' });
     const changes = await watcher.announced(CH, 2);
@@ -142,7 +143,7 @@ export function multiNodeCases(test: DefineCase): void {
       ['enter', 'enter', 'marker'],
     ]);
     // Leaving through the node it is held on now ends it.
-    expect(await resumed.engine.presenceLeave(CH, 'ann', 'conn-1')).toMatchObject({ action: 'leave' });
+    expect(clientOutcome(await resumed.engine.presenceLeave(CH, 'ann', 'conn-1'))).toMatchObject({ action: 'leave' });
     expect(ids(await watcher.engine.presenceMembers(CH))).toEqual(['marker']);
   });
 

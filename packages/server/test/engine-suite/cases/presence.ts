@@ -1,15 +1,15 @@
 import { expect } from 'vitest';
 import type { PresenceMember } from '@hubbub/protocol';
-import type { PresenceChange } from '../../../src/core/engine.js';
+import { clientOutcome, type PresenceViews } from '../../../src/core/presence-views.js';
 import type { DefineCase } from '../suite.js';
 import { CH } from '../fixtures.js';
 
-const clientView = (changes: PresenceChange[]) => changes.filter((c) => c.action !== null).map((c) => [c.action, c.member]);
-const connectionView = (changes: PresenceChange[]) => changes.filter((c) => c.hold !== null).map((c) => [c.hold, c.holder]);
+const clientView = (changes: PresenceViews[]) => changes.filter((c) => c.action !== null).map((c) => [c.action, c.member]);
+const connectionView = (changes: PresenceViews[]) => changes.filter((c) => c.hold !== null).map((c) => [c.hold, c.holder]);
 const byClientId = (members: PresenceMember[]) => [...members].sort((a, b) => a.clientId.localeCompare(b.clientId));
 
 /** Members by client id as a list of changes leaves them. */
-function apply(members: PresenceMember[], changes: PresenceChange[]): PresenceMember[] {
+function apply(members: PresenceMember[], changes: PresenceViews[]): PresenceMember[] {
   const out = new Map(members.map((m) => [m.clientId, m]));
   for (const c of changes) {
     if (c.action === 'leave') out.delete(c.member.clientId);
@@ -93,13 +93,13 @@ export function presenceCases(test: DefineCase): void {
     const n = await node();
     await n.engine.listen(CH);
     const announced = () => n.changes(CH).filter((c) => c.action !== null);
-    expect((await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'phone', data: 'phone' })).action).toBe('enter');
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'phone', data: 'phone' })).action).toBe('enter');
     // The hold written later speaks for the member, however soon after the first.
-    expect((await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'laptop', data: 'laptop' })).action).toBe('update');
-    const partial = await n.engine.presenceLeave(CH, 'ann', 'laptop');
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'laptop', data: 'laptop' })).action).toBe('update');
+    const partial = clientOutcome(await n.engine.presenceLeave(CH, 'ann', 'laptop'));
     expect(partial.action).toBe('update');
     expect((await n.engine.presenceSync(CH)).members).toEqual([{ clientId: 'ann', connectionId: 'phone', data: 'phone' }]);
-    const last = await n.engine.presenceLeave(CH, 'ann', 'phone');
+    const last = clientOutcome(await n.engine.presenceLeave(CH, 'ann', 'phone'));
     expect(last.action).toBe('leave');
     await n.announced(CH, 4);
     const changes = announced();
@@ -128,7 +128,7 @@ export function presenceCases(test: DefineCase): void {
       expect(await engine.presenceMembers(CH)).toEqual([{ clientId: 'ann', ...last }]);
       // Its leave hands the member to the other connection.
       const other = last.connectionId === 'c1' ? { connectionId: 'c2', data: `two-${round}` } : { connectionId: 'c1', data: `one-${round}` };
-      expect(await engine.presenceLeave(CH, 'ann', last.connectionId)).toMatchObject({ action: 'update' });
+      expect(clientOutcome(await engine.presenceLeave(CH, 'ann', last.connectionId))).toMatchObject({ action: 'update' });
       expect(await engine.presenceMembers(CH)).toEqual([{ clientId: 'ann', ...other }]);
       await engine.presenceLeave(CH, 'ann', other.connectionId);
     }
@@ -137,11 +137,11 @@ export function presenceCases(test: DefineCase): void {
   test('a leave that matches nothing changes nothing and moves no serial', {}, async ({ node }) => {
     const { engine } = await node();
     const before = (await engine.presenceSync(CH)).pseq;
-    expect(await engine.presenceLeave(CH, 'nobody', 'c1')).toEqual({ action: null, pseq: before });
+    expect(clientOutcome(await engine.presenceLeave(CH, 'nobody', 'c1'))).toEqual({ action: null, pseq: before });
     await engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1' });
     const entered = (await engine.presenceSync(CH)).pseq;
-    expect(await engine.presenceLeave(CH, 'ann', 'c2')).toEqual({ action: null, pseq: entered });
-    expect(await engine.presenceLeave(CH, 'nobody', 'c1')).toEqual({ action: null, pseq: entered });
+    expect(clientOutcome(await engine.presenceLeave(CH, 'ann', 'c2'))).toEqual({ action: null, pseq: entered });
+    expect(clientOutcome(await engine.presenceLeave(CH, 'nobody', 'c1'))).toEqual({ action: null, pseq: entered });
   });
 
   test('presenceSnapshot lists every connection with the time of its last enter or update', {}, async ({ node, clock }) => {
@@ -182,13 +182,13 @@ export function presenceCases(test: DefineCase): void {
   test('watchers by connection see every connection as its own member', {}, async ({ node }) => {
     const n = await node();
     await n.engine.listen(CH);
-    expect(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: { x: 1 } })).toMatchObject({ action: 'enter' });
-    expect(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c2', data: { x: 1 } })).toMatchObject({ action: null });
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: { x: 1 } }))).toMatchObject({ action: 'enter' });
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c2', data: { x: 1 } }))).toMatchObject({ action: null });
     // Entering again with the same data changes nothing for anyone.
-    expect(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c2', data: { x: 1 } })).toMatchObject({ action: null });
-    expect(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: { x: 2 } })).toMatchObject({ action: 'update' });
-    expect(await n.engine.presenceLeave(CH, 'ann', 'c1')).toMatchObject({ action: 'update' });
-    expect(await n.engine.presenceLeave(CH, 'ann', 'c2')).toMatchObject({ action: 'leave' });
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c2', data: { x: 1 } }))).toMatchObject({ action: null });
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: { x: 2 } }))).toMatchObject({ action: 'update' });
+    expect(clientOutcome(await n.engine.presenceLeave(CH, 'ann', 'c1'))).toMatchObject({ action: 'update' });
+    expect(clientOutcome(await n.engine.presenceLeave(CH, 'ann', 'c2'))).toMatchObject({ action: 'leave' });
     await n.engine.presenceEnter(CH, { clientId: 'marker', connectionId: 'm1' });
     const changes = await n.announced(CH, 6);
     expect(changes.at(-1)!.member.clientId).toBe('marker');
@@ -212,12 +212,12 @@ export function presenceCases(test: DefineCase): void {
     const n = await node();
     await n.engine.listen(CH);
     const t0 = Date.now();
-    const entered = await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'a' });
+    const entered = clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'a' }));
     expect(entered.pseq).toBeGreaterThanOrEqual(t0 * 1000);
-    expect(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'a' })).toEqual({ action: null, pseq: entered.pseq });
-    const updated = await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'b' });
-    const other = await n.engine.presenceEnter(CH, { clientId: 'ben', connectionId: 'c2' });
-    const left = await n.engine.presenceLeave(CH, 'ann', 'c1');
+    expect(clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'a' }))).toEqual({ action: null, pseq: entered.pseq });
+    const updated = clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ann', connectionId: 'c1', data: 'b' }));
+    const other = clientOutcome(await n.engine.presenceEnter(CH, { clientId: 'ben', connectionId: 'c2' }));
+    const left = clientOutcome(await n.engine.presenceLeave(CH, 'ann', 'c1'));
     const outcomes = [entered, updated, other, left];
     expect(outcomes.map((o) => o.action)).toEqual(['enter', 'update', 'enter', 'leave']);
     for (let i = 1; i < outcomes.length; i++) expect(outcomes[i].pseq).toBeGreaterThan(outcomes[i - 1].pseq);
