@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { PresenceMember } from '@hubbub/protocol';
-import { clientOutcome, type PresenceViews } from '../../../src/core/presence-views.js';
+import { clientOutcome, seenByAnyone, type PresenceViews } from '../../../src/core/presence-views.js';
 import type { DefineCase } from '../suite.js';
 import { CH } from '../fixtures.js';
 
@@ -63,6 +63,33 @@ export function presenceCases(test: DefineCase): void {
       ['leave', { clientId: 'alice', connectionId: 'phone', data: 'online' }],
     ]);
     expect(await n.engine.presenceMembers(CH)).toEqual([{ clientId: 'bob', connectionId: 'b1' }]);
+  });
+
+  test('reports one model: the hold and what its client shows; announces only what someone sees, as its outcome says', {}, async ({ node }) => {
+    const n = await node();
+    await n.engine.listen(CH);
+    const c1 = { clientId: 'ann', connectionId: 'c1', data: 'x' };
+    const c2 = { clientId: 'ann', connectionId: 'c2', data: 'x' };
+    const outcomes = [
+      await n.engine.presenceEnter(CH, c1),
+      await n.engine.presenceEnter(CH, c1), // the same again: nothing changed for anyone
+      await n.engine.presenceEnter(CH, c2), // a connection of its own; the client shows the same data
+      await n.engine.presenceLeave(CH, 'ann', 'c1'),
+      await n.engine.presenceLeave(CH, 'ann', 'c2'),
+    ];
+    expect(outcomes.map((o) => o.change !== undefined)).toEqual([true, false, true, true, true]);
+    expect(outcomes[1].pseq).toBe(outcomes[0].pseq);
+    await n.announced(CH, 4);
+    const reported = n.presence.map((p) => p.reported);
+    expect(reported).toEqual(outcomes.flatMap((o) => (o.change ? [o.change] : [])));
+    expect(reported.every(seenByAnyone)).toBe(true);
+    expect(reported.map((c) => [c.hold, c.holder, c.shown])).toEqual([
+      ['enter', c1, { after: c1 }],
+      ['enter', c2, { before: c1, after: c2 }],
+      ['leave', c1, { before: c2, after: c2 }],
+      ['leave', c2, { before: c2 }],
+    ]);
+    expect(n.changes(CH).map((c) => c.action)).toEqual(['enter', null, null, 'leave']);
   });
 
   test('a leave that matches nothing is silent', {}, async ({ node }) => {
