@@ -118,7 +118,11 @@ export interface PresenceOutcome {
    * least the change's time in microseconds: clients order a member's events by them.
    */
   pseq: number;
-  /** The change, when anyone sees one (`seenByAnyone`): what was announced to listening nodes. */
+  /**
+   * The change, when anyone sees one (`seenByAnyone`): what was announced to listening nodes. Absent
+   * otherwise, though the serial may still have moved (a hold let go through one node while another
+   * node holds the connection).
+   */
   change?: PresenceChange;
 }
 
