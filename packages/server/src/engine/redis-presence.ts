@@ -27,7 +27,7 @@ export interface RedisPresenceOptions {
 
 /**
  * Presence in Redis: one hash per channel, a field per connection (`clientId|nodeId|connectionId`)
- * whose value is `timestamp\nencoding\ndata`. Scripts change a hash and its presence serial in one
+ * whose value is `timestamp\nencoding\ndata` (the encoding URI-encoded). Scripts change a hash and its presence serial in one
  * step, and each change is announced on the channel's pub/sub (`p` + JSON). Members held through a
  * node whose heartbeat expired are made to leave by the reaper.
  */
@@ -43,7 +43,8 @@ export class RedisPresence {
 
   async enter(channelKey: string, member: PresenceMember): Promise<PresenceOutcome> {
     const field = presenceField(member.clientId, this.options.nodeId, member.connectionId);
-    const value = `${Date.now()}\n${member.encoding ?? ''}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
+    // The encoding is URI-encoded: a label with a line break would otherwise split the value's fields.
+    const value = `${Date.now()}\n${encodeURIComponent(member.encoding ?? '')}\n${member.data === undefined ? '' : JSON.stringify(member.data)}`;
     let fields = this.holds.get(channelKey);
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
@@ -176,6 +177,6 @@ function decodeHold(field: string, value: string): Hold {
   const data = value.slice(second + 1);
   const member: PresenceMember = { clientId, connectionId };
   if (data) member.data = JSON.parse(data);
-  if (encoding) member.encoding = encoding;
+  if (encoding) member.encoding = decodeURIComponent(encoding);
   return { member, ts: Number(value.slice(0, first)) };
 }

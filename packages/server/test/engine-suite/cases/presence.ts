@@ -275,4 +275,22 @@ export function presenceCases(test: DefineCase): void {
     expect(final).toEqual(byClientId(await n.engine.presenceMembers(CH)));
     expect(final.map((m) => m.data)).toEqual([0, 1, 2, 3, 4, 5]);
   });
+
+  test('keeps any encoding label as given, line breaks and separators included', {}, async ({ node }) => {
+    const n = await node();
+    await n.engine.listen(CH);
+    const odd = 'json\nutf-8|%0A\r\n';
+    await n.engine.presenceEnter(CH, { clientId: 'eve', connectionId: 'e1', data: { a: 1 }, encoding: odd });
+    await n.engine.presenceEnter(CH, { clientId: 'eve', connectionId: 'e2', data: { a: 1 }, encoding: odd });
+    await n.engine.presenceEnter(CH, { clientId: 'bob', connectionId: 'b1', data: 'hi', encoding: 'plain' });
+    expect(clientView(await n.announced(CH, 3))).toEqual([
+      ['enter', { clientId: 'eve', connectionId: 'e1', data: { a: 1 }, encoding: odd }],
+      ['enter', { clientId: 'bob', connectionId: 'b1', data: 'hi', encoding: 'plain' }],
+    ]);
+    expect(byClientId((await n.engine.presenceSync(CH)).members).map((m) => m.encoding)).toEqual(['plain', odd]);
+    expect((await n.engine.presenceSnapshot(CH)).map((m) => m.encoding).sort()).toEqual([odd, odd, 'plain'].sort());
+    await n.engine.presenceLeave(CH, 'eve', 'e2');
+    await n.engine.presenceLeave(CH, 'eve', 'e1');
+    expect(clientView((await n.announced(CH, 5)).slice(3))).toEqual([['leave', { clientId: 'eve', connectionId: 'e1', data: { a: 1 }, encoding: odd }]]);
+  });
 }
