@@ -10,6 +10,7 @@ import { SseClient } from '../support/sse-client.js';
 import { until } from '../support/wait.js';
 import { sign, tcp } from './support.js';
 import { SignJWT } from 'jose';
+import { readFileSync } from 'node:fs';
 
 const streams: SseClient[] = [];
 afterEach(() => {
@@ -151,11 +152,11 @@ describe('GET /sse refuses what it must', () => {
     expect((await open(server, `?${many(64)}&channel=c0&token=${token}`)).status).toBe(200);
   });
 
-  it('405 for anything but GET', async () => {
+  it('405 (40500) for anything but GET', async () => {
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const res = await fetch(`${server.http}/sse?channel=a&token=${token}`, { method });
       expect(res.status, method).toBe(405);
-      expect(((await res.json()) as { error: { code: number } }).error.code).toBe(40400);
+      expect(((await res.json()) as { error: { code: number } }).error.code).toBe(40500);
     }
   });
 
@@ -229,4 +230,51 @@ describe('GET /sse and a reader that never reads', () => {
     expect(server.proc.exitCode).toBeNull();
     socket.destroy();
   });
+});
+
+describe('GET /sse and resumes that never read', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(['--max-buffered', '1048576', '--history-limit', '1000', '--rest-publish-burst', '2000']);
+  });
+  afterAll(() => cleanup(server));
+
+  /** The server process's resident memory, from /proc. */
+  function residentBytes(): number {
+    const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  }
+
+  it('hold a page of the catch-up each, not the whole history: 12 stalled resumes of 18 MB cost far less than 12 × 18 MB', async () => {
+    const token = await sign('hostile', 'hoarder');
+    // A cursor from before the history: the stream's first id.
+    const first = await open(server, `?channel=archive&token=${token}`);
+    await until(() => first.lastEventId !== '', 'the opening id');
+    const cursor = first.lastEventId;
+    first.close();
+    const big = 'z'.repeat(60 * 1024);
+    for (let i = 0; i < 300; i++) await publish(server, token, 'archive', { name: 'page', data: `${i}:${big}` });
+    const before = residentBytes();
+    const sockets = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const socket = await tcp(server);
+        socket.write(`GET /sse?channel=archive&token=${token} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: ${cursor}\r\n\r\n`);
+        await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+        socket.pause();
+        return socket;
+      }),
+    );
+    // Nothing signals that a stalled stream has taken all it will: give the catch-ups time to fill the
+    // kernel's buffers and the server's queue (the old code had read all 12 histories well within this).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const grown = residentBytes() - before;
+    // The whole history is 18 MB of JSON (more as objects); each stream may hold a page and its queue.
+    expect(grown, `resident memory grew by ${Math.round(grown / 1e6)} MB`).toBeLessThan(80e6);
+    // A reading resume still gets all 300 messages, in order.
+    const reader = await open(server, `?channel=archive&token=${token}`, { lastEventId: cursor });
+    await until(() => reader.events.length === 300, 'the whole catch-up at a reading stream', 20_000);
+    expect(reader.events.map((e) => Number(JSON.parse(e.data).data.split(':')[0]))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    for (const socket of sockets) socket.destroy();
+    expect(server.proc.exitCode).toBeNull();
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ import { until } from '../support/wait.js';
 
 /** Every documented error code (docs/protocol.md). */
 export const DOCUMENTED_CODES = [
-  40001, 40101, 40102, 40300, 40301, 40302, 40400, 40900, 41300, 42900, 50000, 50001, 50300,
+  40001, 40101, 40102, 40300, 40301, 40302, 40400, 40500, 40900, 41300, 42900, 50000, 50001, 50300,
 ];
 
 /** An HS256 token signed with the test server's key, like `hubbub devtoken` makes, minted in-process. */

@@ -16,10 +16,6 @@ export class Waiters {
     for (const w of list) w.reject(err);
   }
 
-  get size(): number {
-    return this.list.length;
-  }
-
   private take() {
     const list = this.list;
     this.list = [];

@@ -41,10 +41,4 @@ export class Emitter<T> {
       }
     }
   }
-
-  get size(): number {
-    let n = this.any.size;
-    for (const set of this.named.values()) n += set.size;
-    return n;
-  }
 }

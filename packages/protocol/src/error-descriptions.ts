@@ -13,6 +13,7 @@ export const ERROR_DESCRIPTIONS: Record<ErrorCodeName, string> = {
   Capability: "the token's capability does not grant the operation on this channel",
   ChannelDenied: "reserved (Foony's table): a channel refused outright; this server does not send it",
   NotFound: 'no such route or resource',
+  MethodNotAllowed: 'the route exists, but does not take this HTTP method',
   Conflict: 'stale revision (optimistic-concurrency conflict)',
   TooLarge: 'payload, frame or presence data over its size limit',
   RateLimited: 'over a per-connection limit: publish or presence rate, subscriptions, presence channels',

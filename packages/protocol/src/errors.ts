@@ -17,6 +17,8 @@ export const ErrorCode = {
   ChannelDenied: 40302,
   /** No such resource. */
   NotFound: 40400,
+  /** The route exists, but does not take this HTTP method. */
+  MethodNotAllowed: 40500,
   /** Optimistic-concurrency conflict (stale revision). */
   Conflict: 40900,
   /** Payload over its size limit. */

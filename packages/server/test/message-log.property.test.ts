@@ -54,6 +54,16 @@ describe('MessageLog', () => {
             expect(log.page(q)).toEqual(model.page(q));
           } else {
             expect(log.after(o.seq)).toEqual(model.messages.filter((m) => m.seq! > o.seq));
+            // Read in pages of a few messages' bytes, the same messages come back, each page at least one.
+            const paged: StoredMessage[] = [];
+            for (let from = o.seq; ; ) {
+              const page = log.pageAfter(from, 120);
+              paged.push(...page.messages);
+              if (!page.more) break;
+              expect(page.messages.length).toBeGreaterThan(0);
+              from = page.messages.at(-1)!.seq!;
+            }
+            expect(paged).toEqual(model.messages.filter((m) => m.seq! > o.seq));
           }
           expect(log.length).toBe(model.messages.length);
           expect(log.oldestSeq).toBe(model.messages[0]?.seq);

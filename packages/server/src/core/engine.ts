@@ -40,8 +40,12 @@ export interface Engine {
   presenceSync(channelKey: string): Promise<PresenceSync>;
   /** Every connection's own member, with when it last entered or updated (the binary dialect's per-connection presence view; REST reads). */
   presenceSnapshot(channelKey: string): Promise<TimedPresenceMember[]>;
-  /** Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window. */
-  recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery>;
+  /**
+   * Messages after `fromSerial`; `resumed` is false when the cursor is outside the retained window (or
+   * of another epoch: then every retained message). With `maxBytes`, only the first of them that fit in
+   * it (at least one), and `more` says whether others follow: ask again from the last one's serial.
+   */
+  recover(channelKey: string, fromSerial: number, epoch?: string, maxBytes?: number): Promise<Recovery>;
   history(channelKey: string, query: HistoryQuery): Promise<HistoryPage>;
   /** The channel's current serial and epoch, for a fresh subscription's cursor. */
   position(channelKey: string): Promise<{ seq: number; epoch: string }>;
@@ -133,6 +137,8 @@ export interface PresenceSync {
 
 export interface Recovery {
   messages: StoredMessage[];
+  /** With `maxBytes`: more retained messages follow these. */
+  more?: boolean;
   resumed: boolean;
   seq: number;
   epoch: string;

@@ -1,7 +1,8 @@
 import { allows, assertAllowed, type Capability, type FetchFrame, type HistoryFrame, type MessageFrame, type PublishFrame, type SubscribeFrame } from '@hubbub/protocol';
 import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
-import type { StoredMessage } from './engine.js';
+import type { Recovery, StoredMessage } from './engine.js';
 import { channelKeyOf, messageFrame } from './outbound.js';
+import { recoveryPages } from './recovery-pages.js';
 import { goLive, type Subscription } from './router.js';
 import type { SessionScope } from './session-scope.js';
 
@@ -55,11 +56,21 @@ export class SessionChannels {
       if (frame.lastSerial !== undefined) {
         // A resume on a subscription this connection already has never repeats what it was sent.
         const from = Math.max(frame.lastSerial, existing?.lastSeq ?? 0);
-        const recovery = await s.ctx.engine.recover(key, from, this.epochOf(frame.epoch, frame.channel));
-        await this.replay(frame.channel, recovery.messages, sub);
+        let first: Recovery | undefined;
+        let last: Recovery | undefined;
+        let lastReplayed: number | undefined;
+        for await (const page of recoveryPages(s.ctx.engine, key, from, this.epochOf(frame.epoch, frame.channel), s.ctx.limits.maxReplayChunkBytes)) {
+          first ??= page;
+          last = page;
+          await this.replay(frame.channel, page.messages, sub);
+          lastReplayed = page.messages.at(-1)?.seq ?? lastReplayed;
+          if (s.isClosed) break;
+          // The next page is read once this one has mostly gone out.
+          if (page.more && s.wire.drain && !(await s.wire.drain(REPLAY_DRAIN_TIMEOUT_MS))) throw s.slowConsumer('the catch-up was not read in time');
+        }
         // Nothing replayed: the cursor stands, unless it belongs to a stream that was reset.
-        lastSent = recovery.messages.at(-1)?.seq ?? Math.min(from, recovery.seq);
-        ack = { seq: recovery.seq, epoch: recovery.epoch, resumed: recovery.resumed };
+        lastSent = lastReplayed ?? Math.min(from, first!.seq);
+        ack = { seq: last!.seq, epoch: first!.epoch, resumed: first!.resumed };
       } else {
         ack = await s.ctx.engine.position(key);
         lastSent = ack.seq;
@@ -139,7 +150,7 @@ export class SessionChannels {
     const { s } = this;
     assertAllowed(s.identity.capability, frame.channel, 'history');
     await this.readable();
-    const recovery = await s.ctx.engine.recover(s.key(frame.channel), frame.fromSerial, this.epochOf(undefined, frame.channel));
+    const recovery = await s.ctx.engine.recover(s.key(frame.channel), frame.fromSerial, this.epochOf(undefined, frame.channel), s.ctx.limits.maxReplayChunkBytes);
     // Oldest first and contiguous from the cursor: a cut reply is a shorter catch-up, and the client's
     // next gap (or fetch) takes it on from its last serial.
     const messages = withinBytes(recovery.messages.map((m) => messageFrame(frame.channel, m)), s.ctx.limits.maxReplayChunkBytes, false);

@@ -5,6 +5,8 @@ import { directKey, newEventId, topicKey } from './events.js';
 import { eventFrame } from './outbound.js';
 import type { Subscription } from './router.js';
 import type { SessionScope } from './session-scope.js';
+import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
+import { recoveryPages } from './recovery-pages.js';
 
 /** Platform topics: one engine subscription per topic, holding every filter of this connection. */
 interface TopicEntry {
@@ -73,16 +75,22 @@ export class SessionTopics {
     entry.filters.set(frame.sid, frame.filter);
     (this.topicOfSid ??= new Map()).set(frame.sid, frame.topic);
     // Replay what the client missed (filtered), then what arrived meanwhile, then go live.
-    let position: { seq: number; epoch: string };
+    let position: { seq: number; epoch: string } | undefined;
     let lastSent = 0;
     const replay = (m: StoredMessage) => {
       if (matchesFilter(frame.filter, (m.data as RealtimeEvent).payload)) s.send(eventFrame(m));
     };
     if (frame.lastSerial !== undefined) {
-      const recovery = await s.ctx.engine.recover(key, frame.lastSerial, frame.epoch);
-      for (const m of recovery.messages) replay(m);
-      lastSent = recovery.messages.at(-1)?.seq ?? Math.min(frame.lastSerial, recovery.seq);
-      position = { seq: recovery.seq, epoch: recovery.epoch };
+      let replayed: number | undefined;
+      let first: { seq: number; epoch: string } | undefined;
+      for await (const page of recoveryPages(s.ctx.engine, key, frame.lastSerial, frame.epoch, s.ctx.limits.maxReplayChunkBytes)) {
+        first ??= page;
+        for (const m of page.messages) replay(m);
+        replayed = page.messages.at(-1)?.seq ?? replayed;
+        position = { seq: page.seq, epoch: first.epoch };
+        if (page.more && s.wire.drain && !(await s.wire.drain(REPLAY_DRAIN_TIMEOUT_MS))) throw s.slowConsumer('the catch-up was not read in time');
+      }
+      lastSent = replayed ?? Math.min(frame.lastSerial, first!.seq);
     } else {
       position = await s.ctx.engine.position(key);
       lastSent = position.seq;
@@ -94,7 +102,7 @@ export class SessionTopics {
       entry.sub.replayedThrough = lastSent;
       entry.sub.replayedAt = Date.now();
     }
-    s.send({ t: 'ack', id: frame.id, seq: position.seq, epoch: position.epoch });
+    s.send({ t: 'ack', id: frame.id, seq: position!.seq, epoch: position!.epoch });
   }
 
   unsubscribe(sid: string, id: number): void {

@@ -195,8 +195,8 @@ export class BusEngine implements Engine {
     return this.bus.holds(channelKey).members.holders().map(ownMember);
   }
 
-  recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
-    return this.bus.store.recover(channelKey, fromSerial, epoch);
+  recover(channelKey: string, fromSerial: number, epoch?: string, maxBytes?: number): Promise<Recovery> {
+    return this.bus.store.recover(channelKey, fromSerial, epoch, maxBytes);
   }
 
   history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {

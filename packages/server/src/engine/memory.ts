@@ -6,7 +6,7 @@ import { DedupWindow } from './dedup-window.js';
 import { MessageLog } from './message-log.js';
 import { DEFAULT_RETENTION, retentionFor, type RetentionOptions } from './retention.js';
 import { nextPresenceSerial, storedMessage } from './stored-message.js';
-import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceChange, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type TimedPresenceMember } from '../core/engine.js';
+import { type Engine, type EngineEvents, type HistoryPage, type HistoryQuery, type MessageDraft, type PresenceChange, type PresenceOutcome, type PresenceSync, type PublishResult, type Recovery, type StoredMessage, type TimedPresenceMember } from '../core/engine.js';
 
 interface ChannelState {
   key: string;
@@ -125,17 +125,17 @@ export class MemoryEngine implements Engine {
     return this.channels.get(channelKey)?.presence.holders() ?? [];
   }
 
-  async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
+  async recover(channelKey: string, fromSerial: number, epoch?: string, maxBytes?: number): Promise<Recovery> {
     const state = this.state(channelKey);
     this.trim(state, Date.now());
     const base = { seq: state.seq, epoch: state.epoch };
     const sameStream = epoch === undefined ? fromSerial <= state.seq : epoch === state.epoch;
     if (!sameStream) {
       // The cursor belongs to a stream that was reset (e.g. a restart): replay what is kept, flag the gap.
-      return { ...base, messages: state.history.all(), resumed: false };
+      return { ...base, ...paged(state.history.pageAfter(undefined, maxBytes), maxBytes), resumed: false };
     }
     const oldest = state.history.oldestSeq ?? state.seq + 1;
-    return { ...base, messages: state.history.after(fromSerial), resumed: fromSerial + 1 >= oldest };
+    return { ...base, ...paged(state.history.pageAfter(fromSerial, maxBytes), maxBytes), resumed: fromSerial + 1 >= oldest };
   }
 
   async history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -190,4 +190,9 @@ export class MemoryEngine implements Engine {
 /** The app of an app-scoped key `app/channel`. */
 function appOfKey(channelKey: string): string {
   return channelKey.slice(0, channelKey.indexOf('/'));
+}
+
+/** A recovery says `more` only when it was asked for a page. */
+function paged(page: { messages: StoredMessage[]; more: boolean }, maxBytes: number | undefined): { messages: StoredMessage[]; more?: boolean } {
+  return maxBytes === undefined ? { messages: page.messages } : page;
 }

@@ -86,6 +86,23 @@ export class MessageLog {
     return this.read(this.firstIndex((s) => s > seq), this.end);
   }
 
+  /** The retained messages with a serial above `seq` (all of them when `seq` is undefined), within `maxBytes` when given (at least one). */
+  pageAfter(seq: number | undefined, maxBytes?: number): { messages: StoredMessage[]; more: boolean } {
+    const from = seq === undefined ? this.head : this.firstIndex((s) => s > seq);
+    let to = this.end;
+    if (maxBytes !== undefined) {
+      let bytes = 0;
+      for (let i = from; i < this.end; i++) {
+        bytes += this.entryBytes(i);
+        if (bytes > maxBytes && i > from) {
+          to = i;
+          break;
+        }
+      }
+    }
+    return { messages: this.read(from, to), more: to < this.end };
+  }
+
   /** A page as `Engine.history` returns it. */
   page(query: HistoryQuery): HistoryPage {
     const before = query.before;

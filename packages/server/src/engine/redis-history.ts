@@ -5,6 +5,9 @@ import { orUnavailable, type RedisCommands } from './redis-clients.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** A retained message with its stored size in bytes. */
+/** Stream entries read at a time by a paged recovery: a few pieces of the largest messages. */
+const RECOVERY_BATCH = 16;
+
 interface HistoryEntry {
   message: StoredMessage;
   bytes: number;
@@ -31,14 +34,32 @@ export class RedisHistory {
     return { seq: Number(seq2 ?? 0), epoch: epoch2 ?? '' };
   }
 
-  async recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
-    const [current, pos] = await Promise.all([this.read(channelKey, `${fromSerial + 1}-0`, '+'), this.position(channelKey)]);
+  async recover(channelKey: string, fromSerial: number, epoch?: string, maxBytes?: number): Promise<Recovery> {
+    const read = (start: string) => (maxBytes === undefined ? this.read(channelKey, start, '+').then((messages) => ({ messages })) : this.readWithin(channelKey, start, maxBytes));
+    const [current, pos] = await Promise.all([read(`${fromSerial + 1}-0`), this.position(channelKey)]);
     const sameStream = epoch === undefined ? fromSerial <= pos.seq : epoch === pos.epoch;
-    if (!sameStream) {
-      return { ...pos, messages: await this.read(channelKey, '-', '+'), resumed: false };
+    if (!sameStream) return { ...pos, ...(await read('-')), resumed: false };
+    const oldest = current.messages[0]?.seq ?? pos.seq + 1;
+    return { ...pos, ...current, resumed: fromSerial + 1 >= oldest };
+  }
+
+  /**
+   * The retained messages from `start` on that fit in `maxBytes` (at least one), read a few entries at
+   * a time, so a large history is never all in memory for one catch-up.
+   */
+  private async readWithin(channelKey: string, start: string, maxBytes: number): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const messages: StoredMessage[] = [];
+    let bytes = 0;
+    for (let from = start; ; ) {
+      const batch = await this.batch(channelKey, from, RECOVERY_BATCH);
+      for (const entry of batch.kept) {
+        if (messages.length > 0 && bytes + entry.bytes > maxBytes) return { messages, more: true };
+        messages.push(entry.message);
+        bytes += entry.bytes;
+      }
+      if (batch.read < RECOVERY_BATCH) return { messages, more: false };
+      from = `(${batch.lastId}`;
     }
-    const oldest = current[0]?.seq ?? pos.seq + 1;
-    return { ...pos, messages: current, resumed: fromSerial + 1 >= oldest };
   }
 
   async page(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -57,6 +78,16 @@ export class RedisHistory {
 
   private async entries(channelKey: string, start: string, end: string): Promise<HistoryEntry[]> {
     const entries = await orUnavailable(() => this.cmd.xrange(this.keys.channel(channelKey).history, start, end));
+    return this.retained(channelKey, entries);
+  }
+
+  /** At most `count` stream entries from `start` on: those still retained, how many were read, the last one's id. */
+  private async batch(channelKey: string, start: string, count: number): Promise<{ kept: HistoryEntry[]; read: number; lastId: string }> {
+    const entries = await orUnavailable(() => this.cmd.xrange(this.keys.channel(channelKey).history, start, '+', 'COUNT', count));
+    return { kept: this.retained(channelKey, entries), read: entries.length, lastId: entries.at(-1)?.[0] ?? start };
+  }
+
+  private retained(channelKey: string, entries: Array<[id: string, fields: string[]]>): HistoryEntry[] {
     const oldest = Date.now() - retentionFor(this.retention, channelKey).historyTtlMs;
     return entries
       .map(([, fields]) => ({ message: JSON.parse(fields[1]) as StoredMessage, bytes: Buffer.byteLength(fields[1]) }))

@@ -199,8 +199,8 @@ export class RedisEngine implements Engine {
     return this.presence.snapshot(channelKey);
   }
 
-  recover(channelKey: string, fromSerial: number, epoch?: string): Promise<Recovery> {
-    return this.messageHistory.recover(channelKey, fromSerial, epoch);
+  recover(channelKey: string, fromSerial: number, epoch?: string, maxBytes?: number): Promise<Recovery> {
+    return this.messageHistory.recover(channelKey, fromSerial, epoch, maxBytes);
   }
 
   history(channelKey: string, query: HistoryQuery): Promise<HistoryPage> {

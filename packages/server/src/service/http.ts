@@ -50,7 +50,7 @@ export class HttpApi {
         if (body instanceof HttpReply) return sendJson(res, body.status, body.body, body.headers);
         return sendJson(res, 200, body);
       }
-      if (matchedPath) throw new HubbubError(ErrorCode.NotFound, `${req.method} is not allowed on ${path}`, 405);
+      if (matchedPath) throw new HubbubError(ErrorCode.MethodNotAllowed, `${req.method} is not allowed on ${path}`);
       throw new HubbubError(ErrorCode.NotFound, `no route for ${req.method} ${path}`);
     } catch (err) {
       const known = err instanceof HubbubError;

@@ -123,10 +123,12 @@ export class RestApi {
     let more: boolean;
     if (after !== undefined) {
       // Forwards past a cursor: what follows it, within `before` when given.
-      const { messages: following } = await this.ctx.engine.recover(key, after);
-      const inRange = following.filter((m) => m.seq !== undefined && m.seq > after && (before === undefined || m.seq < before));
+      // One page of bytes from the engine: a forwards read never loads the channel's whole history.
+      const page = await this.ctx.engine.recover(key, after, undefined, this.ctx.maxPageBytes);
+      const inRange = page.messages.filter((m) => m.seq !== undefined && m.seq > after && (before === undefined || m.seq < before));
       messages = firstWithin(inRange.slice(0, limit), this.ctx.maxPageBytes);
-      more = inRange.length > messages.length;
+      const lastRead = page.messages.at(-1)?.seq ?? after;
+      more = inRange.length > messages.length || (page.more === true && (before === undefined || lastRead < before - 1));
     } else {
       const page = await this.ctx.engine.history(key, { limit, before, direction, maxBytes: this.ctx.maxPageBytes });
       messages = direction === 'backwards' ? [...page.messages].reverse() : page.messages;

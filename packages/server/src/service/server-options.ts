@@ -73,6 +73,10 @@ export interface ServerOptions {
 /** An HTTP socket with no bytes either way for this long is closed (a held long poll answers sooner). */
 export const HTTP_IDLE_TIMEOUT_MS = 30_000;
 
+/** A request's headers must have arrived by then, the whole request by the next (SECURITY.md: 408 past them). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   port: 3000,
   host: '0.0.0.0',

@@ -27,7 +27,7 @@ import { SealedCursor } from './sealed-cursor.js';
 import type { ChangeFeed } from './change-feed.js';
 import { WebhookDispatcher, type WebhookEventType } from './webhooks/dispatcher.js';
 import type { Store } from './store/store.js';
-import { HTTP_IDLE_TIMEOUT_MS, resolveServerOptions, sessionLimitsOf, type ServerOptions } from './server-options.js';
+import { HEADERS_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, resolveServerOptions, sessionLimitsOf, type ServerOptions } from './server-options.js';
 import { createTransports } from './transports.js';
 import { buildApiRoutes } from './api-routes.js';
 import { dispatcher } from './dispatch.js';
@@ -144,9 +144,9 @@ export class HubbubServer {
       metrics: this.metrics,
       api,
     });
-    this.http = createServer((req, res) => void serve(req, res));
-    this.http.headersTimeout = 10_000;
-    this.http.requestTimeout = 30_000;
+    // Node checks the header and request timeouts only every connectionsCheckingInterval (30 s by
+    // default), which let a slow sender hold a socket three times the 10 s headers timeout.
+    this.http = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => void serve(req, res));
     // A socket that sends nothing at all is never seen by the header timeout: idle sockets are cut, so
     // silent connections cannot hold the process's file descriptors. WebSockets turn this off on upgrade,
     // and long polls are held for less than this.

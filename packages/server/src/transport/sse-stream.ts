@@ -5,6 +5,7 @@ import { REPLAY_DRAIN_TIMEOUT_MS } from '../core/defaults.js';
 import type { Recovery, StoredMessage } from '../core/engine.js';
 import type { Identity } from '../core/identity.js';
 import { channelKeyOf, messageFrame, type Outbound } from '../core/outbound.js';
+import { recoveryPages } from '../core/recovery-pages.js';
 import { goLive, type Peer, type Subscription } from '../core/router.js';
 import type { AdmissionTicket, Evictable } from './admission.js';
 import { StreamCursor, parseCursor, type ChannelPosition } from './sse-cursor.js';
@@ -105,15 +106,11 @@ export class SseStream implements Peer, Evictable, WriterOwner {
     if (this.isEnded) return;
     const cursor = (this.cursor = new StreamCursor(this.channels));
     const resume = cursor.resumeFrom(parseCursor(lastEventId));
-    const starts = await Promise.all(
-      this.channels.map((channel, i) => {
-        const from = resume[i];
-        const key = channelKeyOf(app, channel);
-        return from ? engine.recover(key, from.seq, from.epoch) : engine.position(key);
-      }),
-    );
+    // Where each channel starts: the cursor's position, else the channel's own. History is read later,
+    // a channel and a page at a time, as the stream drains.
+    const starts = await Promise.all(this.channels.map((channel, i) => resume[i] ?? engine.position(channelKeyOf(app, channel))));
     if (this.isEnded) return;
-    starts.forEach((start, i) => cursor.set(i, resume[i] ?? start));
+    starts.forEach((start, i) => cursor.set(i, start));
     this.res.writeHead(200, streamHeaders());
     // Heartbeats keep the socket busy: the HTTP idle timeout would cut a stream with a long --heartbeat.
     this.req.socket.setTimeout(0);
@@ -133,31 +130,46 @@ export class SseStream implements Peer, Evictable, WriterOwner {
    * then what arrived meanwhile past it, then live messages (the router skips those it still delivers
    * that the catch-up already sent).
    */
-  private async catchUp(i: number, from: ChannelPosition | undefined, start: Recovery | { seq: number; epoch: string }): Promise<void> {
+  private async catchUp(i: number, from: ChannelPosition | undefined, start: ChannelPosition): Promise<void> {
     const cursor = this.cursor!;
     const sub = this.subs[i];
     let lastSent = start.seq;
     if (from) {
-      const recovery = start as Recovery;
-      if (!recovery.resumed) {
-        // Messages may be missing: say so first, with the cursor moved to just before what is retained.
-        const first = recovery.messages[0]?.seq;
-        cursor.set(i, { seq: first !== undefined ? first - 1 : recovery.seq, epoch: recovery.epoch });
-        this.write(discontinuityBlock((this.idSent = cursor.text), this.channels[i]));
+      const key = channelKeyOf(this.identity!.app, this.channels[i]);
+      let first: Recovery | undefined;
+      let replayed: number | undefined;
+      for await (const page of recoveryPages(this.host.handlers.engine, key, from.seq, from.epoch, this.replayChunkBytes)) {
+        if (!first) {
+          first = page;
+          if (!page.resumed) {
+            // Messages may be missing: say so first, with the cursor moved to just before what is retained.
+            const oldest = page.messages[0]?.seq;
+            cursor.set(i, { seq: oldest !== undefined ? oldest - 1 : page.seq, epoch: page.epoch });
+            this.write(discontinuityBlock((this.idSent = cursor.text), this.channels[i]));
+          }
+        }
+        await this.replay(i, page.messages);
+        if (this.isEnded) return;
+        replayed = page.messages.at(-1)?.seq ?? replayed;
+        // The next page is read once this one has mostly gone out.
+        if (page.more && !(await this.writer.drain(REPLAY_DRAIN_TIMEOUT_MS))) return this.cut('the catch-up was not read in time');
       }
-      await this.replay(i, recovery.messages);
-      if (this.isEnded) return;
-      const sameStream = recovery.epoch === from.epoch && recovery.resumed;
+      const sameStream = first!.epoch === from.epoch && first!.resumed;
       // Nothing replayed: the cursor stands (unless it was past the stream's end, or of another stream).
-      lastSent = recovery.messages.at(-1)?.seq ?? (sameStream ? Math.min(from.seq, recovery.seq) : recovery.seq);
-      cursor.set(i, { seq: lastSent, epoch: recovery.epoch });
+      lastSent = replayed ?? (sameStream ? Math.min(from.seq, first!.seq) : first!.seq);
+      cursor.set(i, { seq: lastSent, epoch: first!.epoch });
     }
     if (!goLive(sub, lastSent, (m) => this.sendStored(i, m))) return this.cut('too many messages arrived while the stream caught up');
   }
 
   /** A catch-up in pieces, waiting for the socket to drain between them. */
+  /** Bytes of catch-up read and written before waiting for the socket to drain. */
+  private get replayChunkBytes(): number {
+    return Math.min(this.host.options.maxReplayChunkBytes, this.host.options.maxBufferedBytes / 2);
+  }
+
   private async replay(i: number, messages: StoredMessage[]): Promise<void> {
-    const chunk = Math.min(this.host.options.maxReplayChunkBytes, this.host.options.maxBufferedBytes / 2);
+    const chunk = this.replayChunkBytes;
     let queued = 0;
     for (const m of messages) {
       queued += this.sendStored(i, m);

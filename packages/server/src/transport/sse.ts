@@ -60,7 +60,7 @@ export class SseTransport {
     const stream = new SseStream(this, req, res);
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
-      stream.refuse(new HubbubError(ErrorCode.NotFound, `${req.method} is not allowed on ${this.options.path}: open it with GET`, 405));
+      stream.refuse(new HubbubError(ErrorCode.MethodNotAllowed, `${req.method} is not allowed on ${this.options.path}: open it with GET`));
       return true;
     }
     if (this.closed) {

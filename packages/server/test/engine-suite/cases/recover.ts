@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { DefineCase } from '../suite.js';
-import { CH, publishMany, seqs } from '../fixtures.js';
+import { CH, draft, publishMany, seqs } from '../fixtures.js';
 
 /** `recover` and `position`: cursors, epochs, and whether a cursor resumed without a gap. */
 export function recoverCases(test: DefineCase): void {
@@ -92,5 +92,39 @@ export function recoverCases(test: DefineCase): void {
     expect(after.epoch).not.toBe(before.epoch);
     expect(after.seq).toBe(0);
     expect((await engine.recover(CH, 3, before.epoch)).resumed).toBe(false);
+  });
+
+  test('with maxBytes, recovers in pages: at least one message each, more until the end, joined they are the whole recovery', {}, async ({ node }) => {
+    const { engine } = await node();
+    const text = 'x'.repeat(1000);
+    for (let i = 0; i < 40; i++) await engine.publish(CH, draft({ data: text, messageId: `big-${i}` }));
+    const { epoch } = await engine.position(CH);
+    const whole = await engine.recover(CH, 3, epoch);
+    expect(whole.more).toBeUndefined();
+    const pages = [];
+    let from = 3;
+    for (;;) {
+      const page = await engine.recover(CH, from, epoch, 4500);
+      expect(page).toMatchObject({ resumed: true, seq: 40, epoch });
+      expect(page.messages.length).toBeGreaterThan(0);
+      expect(page.messages.length).toBeLessThanOrEqual(5);
+      pages.push(page);
+      from = page.messages.at(-1)!.seq!;
+      if (!page.more) break;
+    }
+    expect(pages.length).toBeGreaterThan(6);
+    expect(pages.flatMap((p) => p.messages)).toEqual(whole.messages);
+    // A budget smaller than one message still moves on by one.
+    expect(seqs((await engine.recover(CH, 10, epoch, 1)).messages)).toEqual([11]);
+    expect(await engine.recover(CH, 40, epoch, 1)).toMatchObject({ messages: [], more: false, resumed: true });
+  });
+
+  test('with maxBytes, a cursor of another epoch gets the first page of what is kept, not resumed', {}, async ({ node }) => {
+    const { engine } = await node();
+    for (let i = 0; i < 10; i++) await engine.publish(CH, draft({ data: 'y'.repeat(1000), messageId: `e-${i}` }));
+    const { epoch } = await engine.position(CH);
+    const page = await engine.recover(CH, 5, `${epoch}-old`, 2500);
+    expect(page).toMatchObject({ resumed: false, more: true, epoch });
+    expect(seqs(page.messages)).toEqual([1, 2]);
   });
 }
