@@ -74,14 +74,19 @@ export class SessionTopics {
     }
     entry.filters.set(frame.sid, frame.filter);
     (this.topicOfSid ??= new Map()).set(frame.sid, frame.topic);
+    // Live events wait while this catch-up runs, also on a topic another subscription id already watches:
+    // a catch-up read in pages would otherwise send what arrives between its pages twice, out of order.
+    const holding = created || entry.sub.pending === undefined;
+    entry.sub.pending ??= [];
     // Replay what the client missed (filtered), then what arrived meanwhile, then go live.
     let position: { seq: number; epoch: string } | undefined;
     let lastSent = 0;
+    let replayed: number | undefined;
     const replay = (m: StoredMessage) => {
       if (matchesFilter(frame.filter, (m.data as RealtimeEvent).payload)) s.send(eventFrame(m));
     };
+    try {
     if (frame.lastSerial !== undefined) {
-      let replayed: number | undefined;
       let first: { seq: number; epoch: string } | undefined;
       for await (const page of recoveryPages(s.ctx.engine, key, frame.lastSerial, frame.epoch, s.ctx.limits.maxReplayChunkBytes)) {
         first ??= page;
@@ -95,13 +100,14 @@ export class SessionTopics {
       position = await s.ctx.engine.position(key);
       lastSent = position.seq;
     }
-    if (created) {
-      const pending = entry.sub.pending ?? [];
-      entry.sub.pending = undefined;
-      for (const m of pending) if ((m.seq ?? Infinity) > lastSent && entry.sub.accepts!(m)) s.send(eventFrame(m));
-      entry.sub.replayedThrough = lastSent;
-      entry.sub.replayedAt = Date.now();
+    } catch (err) {
+      // Nothing of this subscription id stays (its place is free, a retry starts afresh); the topic's
+      // other ids get what waited for them.
+      this.drop(frame.sid);
+      if (holding && this.topics?.get(frame.topic) === entry) this.goLive(entry, frame.filter, replayed ?? 0, false);
+      throw err;
     }
+    if (holding) this.goLive(entry, frame.filter, lastSent, created);
     s.send({ t: 'ack', id: frame.id, seq: position!.seq, epoch: position!.epoch });
   }
 
@@ -142,6 +148,19 @@ export class SessionTopics {
   release(app: string, clientId: string): void {
     for (const [topic, { sub }] of this.topics ?? []) this.s.ctx.router.unsubscribe(topicKey(app, topic), sub);
     if (this.inbox) this.s.ctx.router.unsubscribe(directKey(app, clientId), this.inbox);
+  }
+
+  /** A catch-up ends: what waited and the catch-up did not send goes out, in order; then events flow live. */
+  private goLive(entry: TopicEntry, filter: TopicFilter | undefined, lastSent: number, created: boolean): void {
+    const pending = entry.sub.pending ?? [];
+    entry.sub.pending = undefined;
+    for (const m of pending) {
+      const replayed = m.seq !== undefined && m.seq <= lastSent && matchesFilter(filter, (m.data as RealtimeEvent).payload);
+      if (!replayed && entry.sub.accepts!(m)) this.s.send(eventFrame(m));
+    }
+    if (!created) return;
+    entry.sub.replayedThrough = lastSent;
+    entry.sub.replayedAt = Date.now();
   }
 
   private drop(sid: string): void {

@@ -177,6 +177,16 @@ function decodeHold(field: string, value: string): Hold {
   const data = value.slice(second + 1);
   const member: PresenceMember = { clientId, connectionId };
   if (data) member.data = JSON.parse(data);
-  if (encoding) member.encoding = decodeURIComponent(encoding);
+  if (encoding) member.encoding = decodedLabel(encoding);
   return { member, ts: Number(value.slice(0, first)) };
+}
+
+/** A label as stored: URI-encoded, or raw from a node of an earlier version (read as it was written). */
+function decodedLabel(stored: string): string {
+  try {
+    return decodeURIComponent(stored);
+  } catch {
+    // Written raw by a node from before labels were URI-encoded: that text is the label.
+    return stored;
+  }
 }
