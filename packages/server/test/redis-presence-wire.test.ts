@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { PresenceChange } from '../src/core/engine.js';
 import { presenceViews } from '../src/core/presence-views.js';
+import { Redis } from 'ioredis';
 import { decodePresenceChange, encodePresenceChange } from '../src/engine/redis-presence-wire.js';
+import { RedisEngine } from '../src/engine/redis.js';
+import { RedisKeys } from '../src/engine/redis-keys.js';
+import { TestRedis, redisAvailable } from '../../../test/support/redis.js';
 
 const phone = { clientId: 'ann', connectionId: 'phone', data: 'online' };
 const laptop = { clientId: 'ann', connectionId: 'laptop', data: 'away' };
@@ -36,5 +40,27 @@ describe('presence changes on the Redis pub/sub', () => {
   it('from the oldest versions, without a hold: the change by client id is the connection\'s too', () => {
     const views = presenceViews(decodePresenceChange(JSON.stringify({ pseq: 3, timestamp: 1000, action: 'update', member: phone })));
     expect(views).toEqual({ pseq: 3, timestamp: 1000, action: 'update', member: phone, hold: 'update', holder: phone });
+  });
+});
+
+describe('presence holds stored by nodes of earlier versions', () => {
+  const withRedis = redisAvailable();
+  (withRedis ? it : it.skip)('a raw encoding label (not URI-encoded, a stray %) is read as written, not thrown on', async () => {
+    const redis = await TestRedis.start();
+    const engine = new RedisEngine({ url: redis.url, prefix: 'legacy' });
+    const client = new Redis(redis.url);
+    try {
+      await engine.start({ message() {}, presence() {} });
+      await engine.presenceEnter('app/c', { clientId: 'ann', connectionId: 'c1', data: 'x', encoding: 'utf-8' });
+      // Rewrite the stored value as a node of an earlier version would have written it: the label raw.
+      const key = new RedisKeys('legacy').channel('app/c').presence;
+      const [field, value] = (await client.hgetall(key).then(Object.entries))[0];
+      await client.hset(key, field, value.replace('\nutf-8\n', '\nutf-8;q=50%\n'));
+      expect((await engine.presenceSync('app/c')).members).toEqual([{ clientId: 'ann', connectionId: 'c1', data: 'x', encoding: 'utf-8;q=50%' }]);
+    } finally {
+      client.disconnect();
+      await engine.close();
+      await redis.stop();
+    }
   });
 });
