@@ -1,0 +1,245 @@
+/**
+ * Reads the history of a chaos run (history.ts) and reports every place where Hubbub broke a promise
+ * of docs/protocol.md and docs/scale-out.md:
+ *
+ * - order: per channel, each subscriber sees serials strictly increasing (a discontinuity starts over);
+ * - duplicate: no subscriber sees a message twice, except around a discontinuity, where what is
+ *   retained is replayed (docs/protocol.md, "otherwise: what is retained is replayed");
+ * - lost-at-subscriber: every acknowledged publish first invoked after the subscriber's first attach
+ *   and acknowledged before it stopped observing reached it, unless it was told of a discontinuity
+ *   after the publish began;
+ * - lost-from-history / duplicate-in-history: an acknowledged publish is in the channel's history
+ *   exactly once; one that errored (or never settled) at most once;
+ * - serial-mismatch: the serial of a publish's ack, of its deliveries and of its history entry agree;
+ * - phantom: history holds nothing nobody published;
+ * - presence-diverged / presence-slow: after the faults stop, presence equals the live members, and
+ *   got there within the documented bound.
+ */
+import type { AttachedEvent, ChaosEvent, DeliverEvent, HistoryEvent, InvokeEvent, OkEvent, PresenceEvent } from './history.js';
+
+export type AnomalyKind =
+  | 'order'
+  | 'duplicate'
+  | 'lost-at-subscriber'
+  | 'lost-from-history'
+  | 'duplicate-in-history'
+  | 'serial-mismatch'
+  | 'phantom'
+  | 'presence-diverged'
+  | 'presence-slow';
+
+export interface Anomaly {
+  kind: AnomalyKind;
+  channel: string;
+  process?: string;
+  msgId?: string;
+  message: string;
+  /** The events around the anomaly, for a reader to see what happened. */
+  around: ChaosEvent[];
+}
+
+export interface CheckOptions {
+  /** How long presence may take to agree after the faults stop (docs/scale-out.md: node TTL plus a reaper round). */
+  presenceBoundMs: number;
+  /** Events shown on each side of an anomaly. */
+  context?: number;
+}
+
+export interface CheckSummary {
+  publishes: number;
+  acknowledged: number;
+  deliveries: number;
+  discontinuities: number;
+  faults: number;
+  anomalies: Anomaly[];
+}
+
+/** What one publish (all its attempts under one message id) came to. */
+interface Publish {
+  msgId: string;
+  channel: string;
+  process: string;
+  firstInvoke: InvokeEvent;
+  ack?: OkEvent;
+}
+
+export function check(events: ChaosEvent[], options: CheckOptions): CheckSummary {
+  const anomalies: Anomaly[] = [];
+  const context = options.context ?? 6;
+  const around = (focus: ChaosEvent[], filter?: (e: ChaosEvent) => boolean): ChaosEvent[] => surrounding(events, focus, context, filter);
+  const publishes = collectPublishes(events);
+
+  checkSubscribers(events, publishes, anomalies, around);
+  checkHistories(events, publishes, anomalies, around);
+  checkPresence(events, options.presenceBoundMs, anomalies);
+
+  return {
+    publishes: publishes.size,
+    acknowledged: [...publishes.values()].filter((p) => p.ack).length,
+    deliveries: events.filter((e) => e.kind === 'deliver').length,
+    discontinuities: events.filter((e) => e.kind === 'attached' && e.discontinuity).length,
+    faults: events.filter((e) => e.kind === 'fault').length,
+    anomalies,
+  };
+}
+
+function collectPublishes(events: ChaosEvent[]): Map<string, Publish> {
+  const publishes = new Map<string, Publish>();
+  for (const e of events) {
+    if (e.kind === 'invoke' && !publishes.has(e.msgId)) publishes.set(e.msgId, { msgId: e.msgId, channel: e.channel, process: e.process, firstInvoke: e });
+    if (e.kind === 'ok') {
+      const p = publishes.get(e.msgId);
+      if (p && !p.ack) p.ack = e;
+    }
+  }
+  return publishes;
+}
+
+type Around = (focus: ChaosEvent[], filter?: (e: ChaosEvent) => boolean) => ChaosEvent[];
+
+/** Every (subscriber, channel) pair: its deliveries, attaches and end. */
+function subscriptions(events: ChaosEvent[]): Map<string, { process: string; channel: string; deliveries: DeliverEvent[]; attaches: AttachedEvent[]; end?: number }> {
+  const subs = new Map<string, { process: string; channel: string; deliveries: DeliverEvent[]; attaches: AttachedEvent[]; end?: number }>();
+  const ends = new Map<string, number>();
+  const get = (process: string, channel: string) => {
+    const key = `${process}\u0000${channel}`;
+    let sub = subs.get(key);
+    if (!sub) subs.set(key, (sub = { process, channel, deliveries: [], attaches: [] }));
+    return sub;
+  };
+  for (const e of events) {
+    if (e.kind === 'deliver') get(e.process, e.channel).deliveries.push(e);
+    else if (e.kind === 'attached') get(e.process, e.channel).attaches.push(e);
+    else if (e.kind === 'end') ends.set(e.process, e.t);
+  }
+  for (const sub of subs.values()) sub.end = ends.get(sub.process);
+  return subs;
+}
+
+function checkSubscribers(events: ChaosEvent[], publishes: Map<string, Publish>, anomalies: Anomaly[], around: Around): void {
+  for (const sub of subscriptions(events).values()) {
+    const { process, channel } = sub;
+    const mine = (e: ChaosEvent) => ('process' in e && e.process === process) || e.kind === 'fault';
+    // Generations whose attach said discontinuity: the replay before that ack starts a new segment.
+    const restarts = new Set(sub.attaches.filter((a) => a.discontinuity).map((a) => a.gen));
+    let last: DeliverEvent | undefined;
+    let seen = new Set<string>();
+    let segmentGen: number | undefined;
+    for (const d of sub.deliveries) {
+      if (d.gen !== segmentGen && restarts.has(d.gen)) {
+        seen = new Set();
+        last = undefined;
+      }
+      segmentGen = d.gen;
+      if (seen.has(d.msgId)) {
+        anomalies.push({ kind: 'duplicate', channel, process, msgId: d.msgId, message: `${process} got ${d.msgId} (serial ${d.serial}) twice`, around: around([d], mine) });
+      } else if (last?.serial !== undefined && d.serial !== undefined && d.serial <= last.serial) {
+        anomalies.push({ kind: 'order', channel, process, msgId: d.msgId, message: `${process} got serial ${d.serial} after ${last.serial}`, around: around([last, d], mine) });
+      }
+      seen.add(d.msgId);
+      if (d.serial !== undefined) last = d;
+      const acked = publishes.get(d.msgId)?.ack;
+      if (acked?.serial !== undefined && d.serial !== undefined && acked.serial !== d.serial) {
+        anomalies.push({ kind: 'serial-mismatch', channel, process, msgId: d.msgId, message: `${d.msgId} acked with serial ${acked.serial}, delivered to ${process} as ${d.serial}`, around: around([acked, d]) });
+      }
+    }
+    checkNothingLost(sub, publishes, anomalies, around, mine);
+  }
+}
+
+function checkNothingLost(
+  sub: { process: string; channel: string; deliveries: DeliverEvent[]; attaches: AttachedEvent[]; end?: number },
+  publishes: Map<string, Publish>,
+  anomalies: Anomaly[],
+  around: Around,
+  mine: (e: ChaosEvent) => boolean,
+): void {
+  const firstAttach = sub.attaches[0];
+  if (!firstAttach) return;
+  const got = new Set(sub.deliveries.map((d) => d.msgId));
+  const discontinuities = sub.attaches.filter((a) => a.discontinuity).map((a) => a.t);
+  for (const p of publishes.values()) {
+    if (p.channel !== sub.channel || !p.ack || got.has(p.msgId)) continue;
+    if (p.firstInvoke.t < firstAttach.t) continue;
+    if (sub.end !== undefined && p.ack.t > sub.end) continue;
+    if (discontinuities.some((t) => t > p.firstInvoke.t)) continue;
+    anomalies.push({
+      kind: 'lost-at-subscriber',
+      channel: sub.channel,
+      process: sub.process,
+      msgId: p.msgId,
+      message: `${sub.process} never got ${p.msgId} (acked serial ${p.ack.serial} at ${p.ack.t} ms) and was told of no discontinuity`,
+      around: around([p.firstInvoke, p.ack], (e) => mine(e) || ('msgId' in e && e.msgId === p.msgId)),
+    });
+  }
+}
+
+function checkHistories(events: ChaosEvent[], publishes: Map<string, Publish>, anomalies: Anomaly[], around: Around): void {
+  const histories = events.filter((e): e is HistoryEvent => e.kind === 'history');
+  for (const history of histories) {
+    const counts = new Map<string, Array<{ msgId: string; serial: number }>>();
+    for (const entry of history.entries) {
+      const list = counts.get(entry.msgId) ?? [];
+      list.push(entry);
+      counts.set(entry.msgId, list);
+      if (!publishes.has(entry.msgId)) {
+        anomalies.push({ kind: 'phantom', channel: history.channel, msgId: entry.msgId, message: `history of ${history.channel} holds ${entry.msgId} (serial ${entry.serial}), which nobody published`, around: [history] });
+      }
+    }
+    for (const p of publishes.values()) {
+      if (p.channel !== history.channel) continue;
+      const found = counts.get(p.msgId) ?? [];
+      const story = () => around([p.firstInvoke, ...(p.ack ? [p.ack] : [])], (e) => e.kind === 'fault' || ('msgId' in e && e.msgId === p.msgId));
+      if (found.length > 1) {
+        anomalies.push({ kind: 'duplicate-in-history', channel: p.channel, msgId: p.msgId, message: `${p.msgId} is in history ${found.length} times (serials ${found.map((f) => f.serial).join(', ')})${p.ack ? '' : ' though it was never acked'}`, around: story() });
+      } else if (p.ack && found.length === 0) {
+        anomalies.push({ kind: 'lost-from-history', channel: p.channel, msgId: p.msgId, message: `${p.msgId} was acked (serial ${p.ack.serial}) but is not in history`, around: story() });
+      } else if (p.ack?.serial !== undefined && found.length === 1 && found[0]!.serial !== p.ack.serial) {
+        anomalies.push({ kind: 'serial-mismatch', channel: p.channel, msgId: p.msgId, message: `${p.msgId} acked with serial ${p.ack.serial}, in history as ${found[0]!.serial}`, around: story() });
+      }
+    }
+  }
+}
+
+function checkPresence(events: ChaosEvent[], boundMs: number, anomalies: Anomaly[]): void {
+  for (const p of events.filter((e): e is PresenceEvent => e.kind === 'presence')) {
+    const expected = [...new Set(p.expected)].sort();
+    const actual = [...new Set(p.actual)].sort();
+    const missing = expected.filter((c) => !actual.includes(c));
+    const extra = actual.filter((c) => !expected.includes(c));
+    if (missing.length || extra.length) {
+      anomalies.push({ kind: 'presence-diverged', channel: p.channel, message: `presence of ${p.channel} ${p.sinceQuietMs} ms after the faults: missing [${missing.join(', ')}], extra [${extra.join(', ')}]`, around: [p] });
+    } else if (p.sinceQuietMs > boundMs) {
+      anomalies.push({ kind: 'presence-slow', channel: p.channel, message: `presence of ${p.channel} agreed only ${p.sinceQuietMs} ms after the faults (bound ${boundMs} ms)`, around: [p] });
+    }
+  }
+}
+
+/** The events within `context` places of the focus events (among those the filter keeps). */
+function surrounding(events: ChaosEvent[], focus: ChaosEvent[], context: number, filter: (e: ChaosEvent) => boolean = () => true): ChaosEvent[] {
+  const kept = events.filter((e) => filter(e) || focus.includes(e));
+  const picked = new Set<ChaosEvent>();
+  for (const f of focus) {
+    const at = kept.indexOf(f);
+    if (at < 0) continue;
+    for (let i = Math.max(0, at - context); i <= Math.min(kept.length - 1, at + context); i++) picked.add(kept[i]!);
+  }
+  return kept.filter((e) => picked.has(e));
+}
+
+export function formatEvent(e: ChaosEvent): string {
+  const { kind, t, ...rest } = e;
+  if (kind === 'history') return `${t.toFixed(1).padStart(9)} history ${e.channel}: ${e.entries.length} entries`;
+  return `${t.toFixed(1).padStart(9)} ${kind} ${JSON.stringify(rest)}`;
+}
+
+/** The anomalies as text, each with the events around it. */
+export function formatAnomalies(anomalies: Anomaly[], limit = 20): string {
+  const out: string[] = [];
+  for (const a of anomalies.slice(0, limit)) {
+    out.push(`ANOMALY ${a.kind} on ${a.channel}: ${a.message}`);
+    for (const e of a.around) out.push(`    ${formatEvent(e)}`);
+  }
+  if (anomalies.length > limit) out.push(`… and ${anomalies.length - limit} more`);
+  return out.join('\n');
+}
