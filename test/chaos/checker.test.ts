@@ -127,6 +127,8 @@ describe('chaos checker', () => {
   it('presence: diverged, or agreed later than the bound', () => {
     expect(kinds(story().presence(['a', 'b'], ['a']).events)).toEqual(['presence-diverged']);
     expect(kinds(story().presence(['a'], ['a', 'ghost']).events)).toEqual(['presence-diverged']);
+    // A client listed twice: one of its connections is a ghost.
+    expect(kinds(story().presence(['a', 'b'], ['a', 'b', 'a']).events)).toEqual(['presence-diverged']);
     expect(kinds(story().presence(['a'], ['a'], 9000).events)).toEqual(['presence-slow']);
   });
 

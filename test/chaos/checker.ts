@@ -203,16 +203,26 @@ function checkHistories(events: ChaosEvent[], publishes: Map<string, Publish>, a
 
 function checkPresence(events: ChaosEvent[], boundMs: number, anomalies: Anomaly[]): void {
   for (const p of events.filter((e): e is PresenceEvent => e.kind === 'presence')) {
-    const expected = [...new Set(p.expected)].sort();
-    const actual = [...new Set(p.actual)].sort();
-    const missing = expected.filter((c) => !actual.includes(c));
-    const extra = actual.filter((c) => !expected.includes(c));
+    // One entry per connection present: a client listed twice has a ghost connection, so compare as multisets.
+    const missing = without(p.expected, p.actual);
+    const extra = without(p.actual, p.expected);
     if (missing.length || extra.length) {
       anomalies.push({ kind: 'presence-diverged', channel: p.channel, message: `presence of ${p.channel} ${p.sinceQuietMs} ms after the faults: missing [${missing.join(', ')}], extra [${extra.join(', ')}]`, around: [p] });
     } else if (p.sinceQuietMs > boundMs) {
       anomalies.push({ kind: 'presence-slow', channel: p.channel, message: `presence of ${p.channel} agreed only ${p.sinceQuietMs} ms after the faults (bound ${boundMs} ms)`, around: [p] });
     }
   }
+}
+
+/** What is in `a` and not in `b`, counting repeats. */
+function without(a: string[], b: string[]): string[] {
+  const left = [...b];
+  return a.filter((x) => {
+    const at = left.indexOf(x);
+    if (at < 0) return true;
+    left.splice(at, 1);
+    return false;
+  });
 }
 
 /** The events within `context` places of the focus events (among those the filter keeps). */

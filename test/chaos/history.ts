@@ -98,7 +98,9 @@ export interface PresenceEvent {
   kind: 'presence';
   t: number;
   channel: string;
+  /** Client ids that should be present, one per live connection. */
   expected: string[];
+  /** Client ids listed, one per connection the server holds present. */
   actual: string[];
   /** From the end of the faults to this observation. */
   sinceQuietMs: number;

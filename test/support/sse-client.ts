@@ -18,6 +18,10 @@ export interface SseOpenOptions {
   headers?: Record<string, string>;
   /** Sent as `Last-Event-ID`, as an EventSource does on a reconnect. */
   lastEventId?: string;
+  /** Called with each event as it is dispatched (a chaos reader records it with its time). */
+  onEvent?: (event: SseEvent) => void;
+  /** Called with each comment line (`: heartbeat`), so a reader can tell a live stream from a stalled one. */
+  onComment?: (text: string) => void;
 }
 
 export class SseClient {
@@ -38,6 +42,7 @@ export class SseClient {
   private constructor(
     readonly response: Response,
     controller: AbortController,
+    private readonly hooks: Pick<SseOpenOptions, 'onEvent' | 'onComment'> = {},
   ) {
     this.controller = controller;
     this.ended = response.ok && response.headers.get('content-type')?.startsWith('text/event-stream') ? this.read() : Promise.resolve();
@@ -48,7 +53,7 @@ export class SseClient {
     const headers: Record<string, string> = { accept: 'text/event-stream', ...options.headers };
     if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
     const response = await fetch(url, { headers, signal: controller.signal });
-    return new SseClient(response, controller);
+    return new SseClient(response, controller, options);
   }
 
   get status(): number {
@@ -95,7 +100,11 @@ export class SseClient {
 
   private line(line: string): void {
     if (line === '') return this.dispatch();
-    if (line.startsWith(':')) return void this.comments.push(line.slice(1).trimStart());
+    if (line.startsWith(':')) {
+      const text = line.slice(1).trimStart();
+      this.comments.push(text);
+      return void this.hooks.onComment?.(text);
+    }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);
@@ -115,7 +124,9 @@ export class SseClient {
       this.type = '';
       return;
     }
-    this.events.push({ event: this.type || 'message', data: this.data.join('\n'), lastEventId: this.lastEventId, hadId });
+    const event = { event: this.type || 'message', data: this.data.join('\n'), lastEventId: this.lastEventId, hadId };
+    this.events.push(event);
+    this.hooks.onEvent?.(event);
     this.data = [];
     this.type = '';
   }

@@ -1,0 +1,217 @@
+/**
+ * The clients of a chaos run, each recording what it does into the history:
+ *
+ * - Publisher: an SDK connection publishing with message ids of its own choosing, stable across the
+ *   SDK's resends and across its own retries after an error (the exactly-once promise of
+ *   docs/protocol.md). It sends through the SDK's request path (what `channel.publish` does) so that it
+ *   gets the ack's serial, which `publish()` does not return.
+ * - Subscriber: an SDK connection attached to some channels, resuming by itself after every drop,
+ *   optionally present on the presence channel (re-entering after reconnects).
+ * - SseReader: a stream over some channels that reconnects with Last-Event-ID to any node, as an
+ *   EventSource does, and drops a stream that went silent for longer than the heartbeat promises.
+ */
+import { Realtime } from '@hubbub/client';
+import { HubbubError, type AckFrame } from '@hubbub/protocol';
+import { SseClient, type SseEvent } from '../support/sse-client.js';
+import type { HistoryRecorder } from './history.js';
+import type { Random } from './random.js';
+
+export interface ClientContext {
+  history: HistoryRecorder;
+  token(clientId: string): Promise<string>;
+  wsUrl(node: number): string;
+  httpUrl(node: number): string;
+  nodes: number;
+  heartbeatMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How many times a publisher tries one message id before it gives up on it. */
+const ATTEMPTS = 4;
+
+export class Publisher {
+  private stopped = false;
+  private loop?: Promise<void>;
+  private count = 0;
+
+  private constructor(
+    readonly name: string,
+    private readonly rt: Realtime,
+    private readonly channels: string[],
+    private readonly rng: Random,
+    private readonly ctx: ClientContext,
+  ) {}
+
+  static async open(name: string, node: number, channels: string[], rng: Random, ctx: ClientContext): Promise<Publisher> {
+    const rt = new Realtime({ endpoint: ctx.wsUrl(node), token: await ctx.token(name), reconnectDelayMs: 200, reconnectMaxDelayMs: 2000 });
+    return new Publisher(name, rt, channels, rng, ctx);
+  }
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        await this.publishOne(this.rng.pick(this.channels), `${this.name}-${this.count++}`);
+        await sleep(this.rng.int(20, 150));
+      }
+    })();
+  }
+
+  /** Stop publishing; resolves once the publish in flight has settled. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  close(): void {
+    this.rt.close();
+  }
+
+  private async publishOne(channel: string, msgId: string): Promise<void> {
+    const { history } = this.ctx;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      history.record({ kind: 'invoke', process: this.name, channel, msgId, attempt });
+      try {
+        const ack = (await this.rt.conn.request({ t: 'pub', channel, name: 'm', data: { op: msgId }, messageId: msgId }, { resend: true })) as AckFrame;
+        history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, serial: ack.seq, ...(ack.duplicate ? { duplicate: true } : {}) });
+        return;
+      } catch (err) {
+        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: err instanceof HubbubError ? err.code : -1 });
+        if (this.stopped && attempt > 1) return;
+        await sleep(200 * attempt);
+      }
+    }
+  }
+}
+
+export class Subscriber {
+  private gen = 0;
+  private closed = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly rt: Realtime,
+    readonly present: boolean,
+  ) {}
+
+  static async open(name: string, node: number, channels: string[], presenceChannel: string | undefined, ctx: ClientContext): Promise<Subscriber> {
+    const rt = new Realtime({ endpoint: ctx.wsUrl(node), token: await ctx.token(name), reconnectDelayMs: 200, reconnectMaxDelayMs: 2000, autoReenterPresence: true });
+    const sub = new Subscriber(name, rt, presenceChannel !== undefined);
+    const { history } = ctx;
+    rt.connection.on('connected', () => history.record({ kind: 'connected', process: name, gen: ++sub.gen, node }));
+    await Promise.all(
+      channels.map((channel) => {
+        const ch = rt.channels.get(channel);
+        ch.onAttached((e) => history.record({ kind: 'attached', process: name, channel, gen: sub.gen, discontinuity: e.discontinuity }));
+        ch.on((m) => history.record({ kind: 'deliver', process: name, channel, gen: sub.gen, msgId: m.id, serial: m.serial }));
+        return ch.attach();
+      }),
+    );
+    if (presenceChannel) await rt.channels.get(presenceChannel).presence.enter({ who: name });
+    return sub;
+  }
+
+  get connected(): boolean {
+    return this.rt.connection.state === 'connected';
+  }
+
+  close(history: HistoryRecorder): void {
+    if (this.closed) return;
+    this.closed = true;
+    history.record({ kind: 'end', process: this.name });
+    this.rt.close();
+  }
+}
+
+export class SseReader {
+  private gen = 0;
+  private stopped = false;
+  private stream?: SseClient;
+  private lastEventId?: string;
+  private lastHeard = 0;
+  private loop?: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    private readonly channels: string[],
+    private readonly rng: Random,
+    private readonly ctx: ClientContext,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  close(history: HistoryRecorder): Promise<void> {
+    if (!this.stopped) history.record({ kind: 'end', process: this.name });
+    this.stopped = true;
+    this.stream?.close();
+    return this.loop ?? Promise.resolve();
+  }
+
+  private async run(): Promise<void> {
+    const token = await this.ctx.token(this.name);
+    const query = this.channels.map((c) => `channel=${encodeURIComponent(c)}`).join('&');
+    while (!this.stopped) {
+      const node = this.rng.int(0, this.ctx.nodes - 1);
+      try {
+        await this.readOnce(`${this.ctx.httpUrl(node)}/sse?${query}`, token, node);
+      } catch {
+        // The node is down or cut: an EventSource waits its retry and tries again, and so does this.
+      }
+      if (!this.stopped) await sleep(this.stream?.retry ?? 1000);
+    }
+  }
+
+  private async readOnce(url: string, token: string, node: number): Promise<void> {
+    const { history } = this.ctx;
+    // Events can be read before open() returns: each stream's generation is fixed before it opens,
+    // and the stream counts as attached at the first thing it hears or once open() returns, whichever is first.
+    const gen = this.gen + 1;
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      this.gen = gen;
+      this.lastHeard = performance.now();
+      history.record({ kind: 'connected', process: this.name, gen, node });
+      for (const channel of this.channels) history.record({ kind: 'attached', process: this.name, channel, gen, discontinuity: false });
+    };
+    const stream = await SseClient.open(url, {
+      headers: { authorization: `Bearer ${token}` },
+      ...(this.lastEventId !== undefined ? { lastEventId: this.lastEventId } : {}),
+      onEvent: (e) => {
+        open();
+        this.heard(e, gen);
+      },
+      onComment: () => {
+        open();
+        this.lastHeard = performance.now();
+      },
+    });
+    this.stream = stream;
+    if (stream.status !== 200) {
+      stream.close();
+      return;
+    }
+    open();
+    // A stream behind a stopped node or a partition just goes quiet: give it up as a browser's network stack would.
+    const watchdog = setInterval(() => {
+      if (performance.now() - this.lastHeard > 3 * this.ctx.heartbeatMs) stream.close();
+    }, this.ctx.heartbeatMs / 2);
+    await stream.ended;
+    clearInterval(watchdog);
+    if (stream.lastEventId) this.lastEventId = stream.lastEventId;
+  }
+
+  private heard(e: SseEvent, gen: number): void {
+    this.lastHeard = performance.now();
+    const { history } = this.ctx;
+    const data = JSON.parse(e.data) as { channel: string; id?: string; seq?: number };
+    if (e.event === 'discontinuity') {
+      history.record({ kind: 'attached', process: this.name, channel: data.channel, gen, discontinuity: true });
+      return;
+    }
+    history.record({ kind: 'deliver', process: this.name, channel: data.channel, gen, msgId: data.id ?? '?', serial: data.seq });
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * One chaos run: a cluster of `hubbub serve --redis` nodes (cluster.ts), SDK publishers and
+ * subscribers and SSE readers on them (clients.ts), a seeded schedule of faults (faults.ts) applied
+ * while traffic flows, then quiet: everything healed, traffic stopped, subscribers given time to catch
+ * up, presence and every channel's history read. The checker (checker.ts) then reads the history.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { SIGNING_KEY } from '../support/server.js';
+import { check, formatAnomalies, type CheckSummary } from './checker.js';
+import { Cluster } from './cluster.js';
+import { Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
+import { apply, describeFault, schedule, type Fault, type FaultKind } from './faults.js';
+import { HistoryRecorder } from './history.js';
+import { Random } from './random.js';
+
+export interface ChaosOptions {
+  seed: number;
+  /** How long faults are applied, traffic flowing. */
+  seconds: number;
+  nodes?: number;
+  publishers?: number;
+  subscribers?: number;
+  sseReaders?: number;
+  channels?: number;
+  heartbeatMs?: number;
+  nodeTtlMs?: number;
+  kinds?: readonly FaultKind[];
+  /** Where progress goes (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  seed: number;
+  faults: Fault[];
+  applied: number;
+  summary: CheckSummary;
+  /** Where the history (and node logs) of a run with anomalies were written. */
+  reportDir?: string;
+  report: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PRESENCE_CHANNEL = 'chaos-presence';
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const nodes = options.nodes ?? 3;
+  const heartbeatMs = options.heartbeatMs ?? 2000;
+  const nodeTtlMs = options.nodeTtlMs ?? 3000;
+  const log = options.log ?? (() => undefined);
+  const rng = new Random(options.seed);
+  const faults = schedule(rng.fork(), { seconds: options.seconds, nodes, heartbeatMs, kinds: options.kinds });
+  log(`chaos seed ${options.seed}: ${options.seconds} s, ${nodes} nodes, ${faults.length} faults planned`);
+  const history = new HistoryRecorder();
+  const cluster = await Cluster.start({ nodes, heartbeatMs, nodeTtlMs });
+  const ctx: ClientContext = { history, token, wsUrl: (n) => cluster.wsUrl(n), httpUrl: (n) => cluster.httpUrl(n), nodes, heartbeatMs };
+  const channels = Array.from({ length: options.channels ?? 4 }, (_, i) => `chaos-${i}`);
+  const publishers: Publisher[] = [];
+  const subscribers: Subscriber[] = [];
+  const readers: SseReader[] = [];
+  let applied = 0;
+  try {
+    const picks = rng.fork();
+    for (let i = 0; i < (options.subscribers ?? 16); i++) {
+      const mine = channels.filter(() => picks.next() < 0.5);
+      subscribers.push(await Subscriber.open(`sub-${i}`, i % nodes, mine.length ? mine : [picks.pick(channels)], i % 2 === 0 ? PRESENCE_CHANNEL : undefined, ctx));
+    }
+    for (let i = 0; i < (options.sseReaders ?? 3); i++) {
+      const reader = new SseReader(`sse-${i}`, [channels[i % channels.length]!, channels[(i + 1) % channels.length]!], rng.fork(), ctx);
+      readers.push(reader);
+      reader.start();
+    }
+    for (let i = 0; i < (options.publishers ?? 8); i++) publishers.push(await Publisher.open(`pub-${i}`, i % nodes, channels, rng.fork(), ctx));
+    log(`${subscribers.length} subscribers, ${readers.length} SSE readers, ${publishers.length} publishers on ${channels.length} channels`);
+    for (const p of publishers) p.start();
+
+    const deadline = performance.now() + options.seconds * 1000;
+    for (const fault of faults) {
+      await sleep(fault.gapMs);
+      if (performance.now() + fault.holdMs > deadline) break;
+      log(`  fault ${++applied}: ${describeFault(fault)}`);
+      await apply(fault, cluster, history);
+    }
+    await sleep(Math.max(0, deadline - performance.now()));
+
+    await cluster.healAll();
+    const quietAt = performance.now();
+    history.record({ kind: 'note', text: 'quiet: faults over, everything healed' });
+    log('quiet: waiting for publishes to settle and subscribers to catch up');
+    const presence = watchPresence(cluster.httpUrl(0), subscribers.filter((s) => s.present).map((s) => s.name), quietAt, nodeTtlMs, history);
+    await settled(publishers, history, 30_000);
+    await caughtUp(history, 15_000);
+    await presence;
+    for (const channel of channels) history.record({ kind: 'history', channel, entries: await readHistory(cluster.httpUrl(0), channel) });
+    for (const s of subscribers) s.close(history);
+    await Promise.all(readers.map((r) => r.close(history)));
+  } finally {
+    for (const p of publishers) p.close();
+    for (const s of subscribers) s.close(history);
+    await Promise.all(readers.map((r) => r.close(history)));
+    await cluster.stop();
+  }
+
+  const summary = check(history.events, { presenceBoundMs: presenceBound(nodeTtlMs) });
+  const lines = [
+    `chaos seed ${options.seed}: ${applied} faults applied, ${summary.publishes} publishes (${summary.acknowledged} acked), ${summary.deliveries} deliveries, ${summary.discontinuities} discontinuities, ${summary.anomalies.length} anomalies`,
+  ];
+  let reportDir: string | undefined;
+  if (summary.anomalies.length) {
+    reportDir = mkdtempSync(join(tmpdir(), `hubbub-chaos-${options.seed}-`));
+    writeFileSync(join(reportDir, 'history.jsonl'), history.toJsonLines());
+    writeFileSync(join(reportDir, 'nodes.log'), cluster.nodes.flatMap((n) => n.logs()).join('\n'));
+    lines.push(formatAnomalies(summary.anomalies), `history and node logs in ${reportDir}; rerun with --seed ${options.seed}`);
+  }
+  return { seed: options.seed, faults, applied, summary, reportDir, report: lines.join('\n') };
+}
+
+/** docs/scale-out.md: members held through a dead node leave within the node TTL plus a reaper round; clients need a reconnect on top. */
+export function presenceBound(nodeTtlMs: number): number {
+  return nodeTtlMs + nodeTtlMs / 3 + 5000;
+}
+
+function token(clientId: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ app: 'foony' }).setProtectedHeader({ alg: 'HS256' }).setSubject(clientId).setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(SIGNING_KEY));
+}
+
+/** Stop the publishers; one whose publish is still in flight after the timeout is noted, not waited for. */
+async function settled(publishers: Publisher[], history: HistoryRecorder, timeoutMs: number): Promise<void> {
+  const stopped = Promise.all(publishers.map((p) => p.stop())).then(() => true);
+  if (!(await Promise.race([stopped, sleep(timeoutMs).then(() => false)]))) {
+    history.record({ kind: 'note', text: `publishes still in flight ${timeoutMs} ms after the faults` });
+  }
+}
+
+/** Wait until no subscriber has received anything for two seconds (or the timeout). */
+async function caughtUp(history: HistoryRecorder, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let seen = -1;
+  while (performance.now() < deadline) {
+    const delivered = history.events.filter((e) => e.kind === 'deliver').length;
+    if (delivered === seen) return;
+    seen = delivered;
+    await sleep(2000);
+  }
+}
+
+/** Poll presence until it lists exactly the expected members (or well past the bound), then record it. */
+async function watchPresence(http: string, expected: string[], quietAt: number, nodeTtlMs: number, history: HistoryRecorder): Promise<void> {
+  const auth = { authorization: `Bearer ${await token('chaos-watcher')}` };
+  const giveUp = quietAt + presenceBound(nodeTtlMs) + 5000;
+  let actual: string[] = [];
+  for (;;) {
+    try {
+      const res = await fetch(`${http}/channels/${PRESENCE_CHANNEL}/presence?limit=1000`, { headers: auth });
+      if (res.ok) actual = ((await res.json()) as Array<{ clientId: string }>).map((m) => m.clientId).sort();
+    } catch {
+      // the node is still coming back: poll again
+    }
+    const agreed = actual.join(',') === [...expected].sort().join(',');
+    if (agreed || performance.now() > giveUp) break;
+    await sleep(250);
+  }
+  history.record({ kind: 'presence', channel: PRESENCE_CHANNEL, expected, actual, sinceQuietMs: Math.round(performance.now() - quietAt) });
+}
+
+/** A channel's whole history, oldest first, page by page through the Link header. */
+async function readHistory(http: string, channel: string): Promise<Array<{ msgId: string; serial: number }>> {
+  const auth = { authorization: `Bearer ${await token('chaos-reader')}` };
+  const entries: Array<{ msgId: string; serial: number }> = [];
+  let path: string | undefined = `/channels/${channel}/messages?direction=forwards&limit=1000`;
+  while (path) {
+    const res: Response = await fetch(`${http}${path}`, { headers: auth });
+    if (!res.ok) throw new Error(`history of ${channel}: ${res.status} ${await res.text()}`);
+    for (const m of (await res.json()) as Array<{ id: string; serial: number }>) entries.push({ msgId: m.id, serial: m.serial });
+    path = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+  }
+  return entries;
+}

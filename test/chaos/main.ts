@@ -1,0 +1,31 @@
+/**
+ * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3]`:
+ * one chaos run from the command line (scripts/chaos.mjs bundles and starts this). Prints the seed
+ * first, the report last; exits 1 when the checker found anomalies.
+ */
+import { runChaos } from './harness.js';
+import { freshSeed } from './random.js';
+
+function flag(args: string[], name: string): number | undefined {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return undefined;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a whole number, got ${args[at + 1]}`);
+  return value;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const seed = flag(args, 'seed') ?? freshSeed();
+  const write = (line: string) => void process.stdout.write(`${line}\n`);
+  const result = await runChaos({
+    seed,
+    seconds: flag(args, 'seconds') ?? 60,
+    nodes: flag(args, 'nodes'),
+    publishers: flag(args, 'publishers'),
+    subscribers: flag(args, 'subscribers'),
+    sseReaders: flag(args, 'sse'),
+    log: write,
+  });
+  write(result.report);
+  return result.summary.anomalies.length ? 1 : 0;
+}
