@@ -48,7 +48,11 @@ export interface CheckOptions {
 export interface CheckSummary {
   publishes: number;
   acknowledged: number;
+  /** Publish attempts that failed, by error code. */
+  errors: Record<number, number>;
   deliveries: number;
+  /** (subscriber, acknowledged publish) pairs where the publish was owed to the subscriber. */
+  owed: number;
   discontinuities: number;
   faults: number;
   anomalies: Anomaly[];
@@ -69,13 +73,15 @@ export function check(events: ChaosEvent[], options: CheckOptions): CheckSummary
   const around = (focus: ChaosEvent[], filter?: (e: ChaosEvent) => boolean): ChaosEvent[] => surrounding(events, focus, context, filter);
   const publishes = collectPublishes(events);
 
-  checkSubscribers(events, publishes, anomalies, around);
+  const owed = checkSubscribers(events, publishes, anomalies, around);
   checkHistories(events, publishes, anomalies, around);
   checkPresence(events, options.presenceBoundMs, anomalies);
 
   return {
     publishes: publishes.size,
     acknowledged: [...publishes.values()].filter((p) => p.ack).length,
+    errors: countErrors(events),
+    owed,
     deliveries: events.filter((e) => e.kind === 'deliver').length,
     discontinuities: events.filter((e) => e.kind === 'attached' && e.discontinuity).length,
     faults: events.filter((e) => e.kind === 'fault').length,
@@ -116,10 +122,19 @@ function subscriptions(events: ChaosEvent[]): Map<string, { process: string; cha
   return subs;
 }
 
-function checkSubscribers(events: ChaosEvent[], publishes: Map<string, Publish>, anomalies: Anomaly[], around: Around): void {
+function countErrors(events: ChaosEvent[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const e of events) if (e.kind === 'err') counts[e.code] = (counts[e.code] ?? 0) + 1;
+  return counts;
+}
+
+/** Returns how many acknowledged publishes were owed to subscribers, in all. */
+function checkSubscribers(events: ChaosEvent[], publishes: Map<string, Publish>, anomalies: Anomaly[], around: Around): number {
+  let owed = 0;
   for (const sub of subscriptions(events).values()) {
     const { process, channel } = sub;
-    const mine = (e: ChaosEvent) => ('process' in e && e.process === process) || e.kind === 'fault';
+    // This subscriber's events on this channel (and its connections, which name no channel), and the faults.
+    const mine = (e: ChaosEvent) => e.kind === 'fault' || ('process' in e && e.process === process && (!('channel' in e) || e.channel === channel));
     // Generations whose attach said discontinuity: the replay before that ack starts a new segment.
     const restarts = new Set(sub.attaches.filter((a) => a.discontinuity).map((a) => a.gen));
     let last: DeliverEvent | undefined;
@@ -143,8 +158,9 @@ function checkSubscribers(events: ChaosEvent[], publishes: Map<string, Publish>,
         anomalies.push({ kind: 'serial-mismatch', channel, process, msgId: d.msgId, message: `${d.msgId} acked with serial ${acked.serial}, delivered to ${process} as ${d.serial}`, around: around([acked, d]) });
       }
     }
-    checkNothingLost(sub, publishes, anomalies, around, mine);
+    owed += checkNothingLost(sub, publishes, anomalies, around, mine);
   }
+  return owed;
 }
 
 function checkNothingLost(
@@ -153,15 +169,18 @@ function checkNothingLost(
   anomalies: Anomaly[],
   around: Around,
   mine: (e: ChaosEvent) => boolean,
-): void {
+): number {
   const firstAttach = sub.attaches[0];
-  if (!firstAttach) return;
+  if (!firstAttach) return 0;
+  let owed = 0;
   const got = new Set(sub.deliveries.map((d) => d.msgId));
   const discontinuities = sub.attaches.filter((a) => a.discontinuity).map((a) => a.t);
   for (const p of publishes.values()) {
-    if (p.channel !== sub.channel || !p.ack || got.has(p.msgId)) continue;
+    if (p.channel !== sub.channel || !p.ack) continue;
     if (p.firstInvoke.t < firstAttach.t) continue;
     if (sub.end !== undefined && p.ack.t > sub.end) continue;
+    owed++;
+    if (got.has(p.msgId)) continue;
     if (discontinuities.some((t) => t > p.firstInvoke.t)) continue;
     anomalies.push({
       kind: 'lost-at-subscriber',
@@ -172,6 +191,7 @@ function checkNothingLost(
       around: around([p.firstInvoke, p.ack], (e) => mine(e) || ('msgId' in e && e.msgId === p.msgId)),
     });
   }
+  return owed;
 }
 
 function checkHistories(events: ChaosEvent[], publishes: Map<string, Publish>, anomalies: Anomaly[], around: Around): void {

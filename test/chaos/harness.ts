@@ -28,6 +28,8 @@ export interface ChaosOptions {
   heartbeatMs?: number;
   nodeTtlMs?: number;
   kinds?: readonly FaultKind[];
+  /** Write the history and node logs even when nothing is wrong. */
+  keep?: boolean;
   /** Where progress goes (default: nowhere). */
   log?: (line: string) => void;
 }
@@ -104,15 +106,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 
   const summary = check(history.events, { presenceBoundMs: presenceBound(nodeTtlMs) });
+  const errors = Object.entries(summary.errors).map(([code, n]) => `${code}×${n}`).join(' ') || 'none';
+  const presence = history.events.filter((e) => e.kind === 'presence').map((e) => `${e.actual.length}/${e.expected.length} members ${e.sinceQuietMs} ms after quiet`);
   const lines = [
-    `chaos seed ${options.seed}: ${applied} faults applied, ${summary.publishes} publishes (${summary.acknowledged} acked), ${summary.deliveries} deliveries, ${summary.discontinuities} discontinuities, ${summary.anomalies.length} anomalies`,
+    `chaos seed ${options.seed}: ${applied} faults applied, ${summary.publishes} publishes (${summary.acknowledged} acked; failed attempts: ${errors}), ` +
+      `${summary.deliveries} deliveries, ${summary.owed} owed deliveries checked, ${summary.discontinuities} discontinuities, presence ${presence.join(', ')}: ${summary.anomalies.length} anomalies`,
   ];
   let reportDir: string | undefined;
-  if (summary.anomalies.length) {
+  if (summary.anomalies.length || options.keep) {
     reportDir = mkdtempSync(join(tmpdir(), `hubbub-chaos-${options.seed}-`));
     writeFileSync(join(reportDir, 'history.jsonl'), history.toJsonLines());
     writeFileSync(join(reportDir, 'nodes.log'), cluster.nodes.flatMap((n) => n.logs()).join('\n'));
-    lines.push(formatAnomalies(summary.anomalies), `history and node logs in ${reportDir}; rerun with --seed ${options.seed}`);
+    if (summary.anomalies.length) lines.push(formatAnomalies(summary.anomalies));
+    lines.push(`history and node logs in ${reportDir}; rerun with --seed ${options.seed}`);
   }
   return { seed: options.seed, faults, applied, summary, reportDir, report: lines.join('\n') };
 }

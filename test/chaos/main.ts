@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3]`:
+ * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3] [--keep]`:
  * one chaos run from the command line (scripts/chaos.mjs bundles and starts this). Prints the seed
  * first, the report last; exits 1 when the checker found anomalies.
  */
@@ -24,6 +24,7 @@ export async function main(args: string[]): Promise<number> {
     publishers: flag(args, 'publishers'),
     subscribers: flag(args, 'subscribers'),
     sseReaders: flag(args, 'sse'),
+    keep: args.includes('--keep'),
     log: write,
   });
   write(result.report);
