@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../support/server.js';
 import { TestRedis, freePort } from '../support/redis.js';
-import { FaultProxy } from './proxy.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 
 export interface ClusterOptions {
   nodes: number;

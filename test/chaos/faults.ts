@@ -38,6 +38,17 @@ export interface ScheduleOptions {
   kinds?: readonly FaultKind[];
 }
 
+/**
+ * The last fault, right before the quiet: one that leaves presence to converge afterwards (ghost
+ * members of a killed or stopped node, or of a node cut from Redis past its TTL, to be reaped; clients
+ * to re-enter), so the presence check measures a convergence rather than a calm.
+ */
+export function finalFault(rng: Random, options: ScheduleOptions & { nodeTtlMs: number }): Fault {
+  const kind = rng.pick(['kill-node', 'pause-node', 'partition-redis'] as const);
+  const holdMs = kind === 'partition-redis' ? 2 * options.nodeTtlMs + rng.int(500, 2000) : holdFor(kind, rng, options.heartbeatMs);
+  return { gapMs: 0, kind, node: rng.int(0, options.nodes - 1), holdMs };
+}
+
 /** Faults to fill about `seconds` (the harness stops applying them when time is up). */
 export function schedule(rng: Random, options: ScheduleOptions): Fault[] {
   const kinds = options.kinds ?? FAULT_KINDS;

@@ -12,7 +12,7 @@ import { SIGNING_KEY } from '../support/server.js';
 import { check, formatAnomalies, type CheckSummary } from './checker.js';
 import { Cluster } from './cluster.js';
 import { Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
-import { apply, describeFault, schedule, type Fault, type FaultKind } from './faults.js';
+import { apply, describeFault, finalFault, schedule, type Fault, type FaultKind } from './faults.js';
 import { HistoryRecorder } from './history.js';
 import { Random } from './random.js';
 
@@ -53,8 +53,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const nodeTtlMs = options.nodeTtlMs ?? 3000;
   const log = options.log ?? (() => undefined);
   const rng = new Random(options.seed);
-  const faults = schedule(rng.fork(), { seconds: options.seconds, nodes, heartbeatMs, kinds: options.kinds });
-  log(`chaos seed ${options.seed}: ${options.seconds} s, ${nodes} nodes, ${faults.length} faults planned`);
+  const plan = rng.fork();
+  const faults = schedule(plan, { seconds: options.seconds, nodes, heartbeatMs, kinds: options.kinds });
+  const last = finalFault(plan, { seconds: options.seconds, nodes, heartbeatMs, nodeTtlMs });
+  log(`chaos seed ${options.seed}: ${options.seconds} s, ${nodes} nodes, ${faults.length} faults planned, then ${describeFault(last)}`);
   const history = new HistoryRecorder();
   const cluster = await Cluster.start({ nodes, heartbeatMs, nodeTtlMs });
   const ctx: ClientContext = { history, token, wsUrl: (n) => cluster.wsUrl(n), httpUrl: (n) => cluster.httpUrl(n), nodes, heartbeatMs };
@@ -86,6 +88,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       await apply(fault, cluster, history);
     }
     await sleep(Math.max(0, deadline - performance.now()));
+    log(`  fault ${++applied} (last): ${describeFault(last)}`);
+    await apply(last, cluster, history);
 
     await cluster.healAll();
     const quietAt = performance.now();

@@ -38,6 +38,8 @@ export class RedisEngine implements Engine {
   readonly serialsOutliveProcess = true;
   readonly kind = 'redis';
   readonly nodeId = randomBytes(6).toString('base64url');
+  /** Heartbeats still to register this node's presence again after its key had lapsed. */
+  private registerBeats = 0;
   private readonly retention: RetentionOptions;
   private readonly nodeTtlMs: number;
   private readonly keys: RedisKeys;
@@ -219,8 +221,23 @@ export class RedisEngine implements Engine {
     await this.presence.registerAgain();
   }
 
+  /**
+   * Refresh this node's key. Finding it gone means it expired while this node was cut off from Redis
+   * without a disconnect to tell it (a partition that drops packets): other nodes may have reaped its
+   * members meanwhile, so they go in again, now and at the next beat too (a reaper round that saw the
+   * key gone may still be letting go of them).
+   */
   private async heartbeat(): Promise<void> {
-    await this.cmd.set(this.keys.node(this.nodeId), String(Date.now()), 'PX', this.nodeTtlMs);
+    const key = this.keys.node(this.nodeId);
+    const refreshed = (await this.cmd.set(key, String(Date.now()), 'PX', this.nodeTtlMs, 'XX')) === 'OK';
+    if (!refreshed) {
+      await this.cmd.set(key, String(Date.now()), 'PX', this.nodeTtlMs);
+      this.registerBeats = 2;
+    }
+    if (this.registerBeats > 0 && this.everReady) {
+      this.registerBeats--;
+      await this.presence.registerAgain();
+    }
   }
 }
 
