@@ -27,7 +27,7 @@ function story() {
     fault: (fault: string) => add({ kind: 'fault', fault }),
     end: (process: string) => add({ kind: 'end', process }),
     history: (entries: Array<[string, number]>, channel = 'c') => add({ kind: 'history', channel, entries: entries.map(([msgId, serial]) => ({ msgId, serial })) }),
-    presence: (expected: string[], actual: string[], sinceQuietMs = 100, channel = 'c') => add({ kind: 'presence', channel, expected, actual, sinceQuietMs }),
+    presence: (expected: string[], actual: string[], sinceQuietMs = 100, channel = 'c') => add({ kind: 'presence', channel, observer: 'rest', expected, actual, sinceQuietMs }),
   };
   return api;
 }

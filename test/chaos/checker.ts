@@ -227,9 +227,9 @@ function checkPresence(events: ChaosEvent[], boundMs: number, anomalies: Anomaly
     const missing = without(p.expected, p.actual);
     const extra = without(p.actual, p.expected);
     if (missing.length || extra.length) {
-      anomalies.push({ kind: 'presence-diverged', channel: p.channel, message: `presence of ${p.channel} ${p.sinceQuietMs} ms after the faults: missing [${missing.join(', ')}], extra [${extra.join(', ')}]`, around: [p] });
+      anomalies.push({ kind: 'presence-diverged', channel: p.channel, message: `presence of ${p.channel} as ${p.observer} sees it ${p.sinceQuietMs} ms after the faults: missing [${missing.join(', ')}], extra [${extra.join(', ')}]`, around: [p] });
     } else if (p.sinceQuietMs > boundMs) {
-      anomalies.push({ kind: 'presence-slow', channel: p.channel, message: `presence of ${p.channel} agreed only ${p.sinceQuietMs} ms after the faults (bound ${boundMs} ms)`, around: [p] });
+      anomalies.push({ kind: 'presence-slow', channel: p.channel, message: `presence of ${p.channel} as ${p.observer} sees it agreed only ${p.sinceQuietMs} ms after the faults (bound ${boundMs} ms)`, around: [p] });
     }
   }
 }

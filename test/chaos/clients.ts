@@ -123,6 +123,32 @@ export class Subscriber {
   }
 }
 
+/** An SDK connection watching presence: its view (by client id) must converge too, not only the server's. */
+export class PresenceWatcher {
+  private constructor(
+    readonly name: string,
+    private readonly rt: Realtime,
+    private readonly channel: string,
+  ) {}
+
+  static async open(name: string, node: number, channel: string, ctx: ClientContext): Promise<PresenceWatcher> {
+    const rt = new Realtime({ endpoint: ctx.wsUrl(node), token: await ctx.token(name), reconnectDelayMs: 200, reconnectMaxDelayMs: 2000 });
+    const presence = rt.channels.get(channel).presence;
+    presence.on(() => undefined);
+    await presence.get();
+    return new PresenceWatcher(name, rt, channel);
+  }
+
+  /** The client ids this watcher sees present now (once its view is in sync). */
+  async members(): Promise<string[]> {
+    return (await this.rt.channels.get(this.channel).presence.get()).map((m) => m.clientId).sort();
+  }
+
+  close(): void {
+    this.rt.close();
+  }
+}
+
 export class SseReader {
   private gen = 0;
   private stopped = false;

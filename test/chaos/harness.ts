@@ -11,7 +11,7 @@ import { SignJWT } from 'jose';
 import { SIGNING_KEY } from '../support/server.js';
 import { check, formatAnomalies, type CheckSummary } from './checker.js';
 import { Cluster } from './cluster.js';
-import { Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
+import { PresenceWatcher, Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
 import { apply, describeFault, finalFault, schedule, type Fault, type FaultKind } from './faults.js';
 import { HistoryRecorder } from './history.js';
 import { Random } from './random.js';
@@ -64,6 +64,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const publishers: Publisher[] = [];
   const subscribers: Subscriber[] = [];
   const readers: SseReader[] = [];
+  const watchers: PresenceWatcher[] = [];
   let applied = 0;
   try {
     const picks = rng.fork();
@@ -76,8 +77,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       readers.push(reader);
       reader.start();
     }
+    for (let i = 0; i < nodes; i++) watchers.push(await PresenceWatcher.open(`watch-${i}`, i, PRESENCE_CHANNEL, ctx));
     for (let i = 0; i < (options.publishers ?? 8); i++) publishers.push(await Publisher.open(`pub-${i}`, i % nodes, channels, rng.fork(), ctx));
-    log(`${subscribers.length} subscribers, ${readers.length} SSE readers, ${publishers.length} publishers on ${channels.length} channels`);
+    log(`${subscribers.length} subscribers, ${readers.length} SSE readers, ${watchers.length} presence watchers, ${publishers.length} publishers on ${channels.length} channels`);
     for (const p of publishers) p.start();
 
     const deadline = performance.now() + options.seconds * 1000;
@@ -95,7 +97,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const quietAt = performance.now();
     history.record({ kind: 'note', text: 'quiet: faults over, everything healed' });
     log('quiet: waiting for publishes to settle and subscribers to catch up');
-    const presence = watchPresence(cluster.httpUrl(0), subscribers.filter((s) => s.present).map((s) => s.name), quietAt, nodeTtlMs, history);
+    const expected = subscribers.filter((s) => s.present).map((s) => s.name);
+    const giveUp = quietAt + presenceBound(nodeTtlMs) + 5000;
+    const rest = restPresence(cluster.httpUrl(0));
+    const presence = Promise.all([
+      watchPresence('rest', rest, expected, quietAt, giveUp, history),
+      ...watchers.map((w) => watchPresence(w.name, () => w.members(), expected, quietAt, giveUp, history)),
+    ]);
     await settled(publishers, history, 30_000);
     await caughtUp(history, 15_000);
     await presence;
@@ -104,6 +112,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(readers.map((r) => r.close(history)));
   } finally {
     for (const p of publishers) p.close();
+    for (const w of watchers) w.close();
     for (const s of subscribers) s.close(history);
     await Promise.all(readers.map((r) => r.close(history)));
     await cluster.stop();
@@ -111,10 +120,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
   const summary = check(history.events, { presenceBoundMs: presenceBound(nodeTtlMs) });
   const errors = Object.entries(summary.errors).map(([code, n]) => `${code}×${n}`).join(' ') || 'none';
-  const presence = history.events.filter((e) => e.kind === 'presence').map((e) => `${e.actual.length}/${e.expected.length} members ${e.sinceQuietMs} ms after quiet`);
+  const presence = history.events.filter((e) => e.kind === 'presence').map((e) => `${e.observer} ${e.actual.length}/${e.expected.length} after ${e.sinceQuietMs} ms`);
   const lines = [
     `chaos seed ${options.seed}: ${applied} faults applied, ${summary.publishes} publishes (${summary.acknowledged} acked; failed attempts: ${errors}), ` +
-      `${summary.deliveries} deliveries, ${summary.owed} owed deliveries checked, ${summary.discontinuities} discontinuities, presence ${presence.join(', ')}: ${summary.anomalies.length} anomalies`,
+      `${summary.deliveries} deliveries, ${summary.owed} owed deliveries checked, ${summary.discontinuities} discontinuities, presence (${presence.join(', ')}): ${summary.anomalies.length} anomalies`,
   ];
   let reportDir: string | undefined;
   if (summary.anomalies.length || options.keep) {
@@ -157,23 +166,30 @@ async function caughtUp(history: HistoryRecorder, timeoutMs: number): Promise<vo
   }
 }
 
-/** Poll presence until it lists exactly the expected members (or well past the bound), then record it. */
-async function watchPresence(http: string, expected: string[], quietAt: number, nodeTtlMs: number, history: HistoryRecorder): Promise<void> {
-  const auth = { authorization: `Bearer ${await token('chaos-watcher')}` };
-  const giveUp = quietAt + presenceBound(nodeTtlMs) + 5000;
+/** The members the REST API lists, one per connection. */
+function restPresence(http: string): () => Promise<string[]> {
+  const auth = token('chaos-watcher').then((t) => ({ authorization: `Bearer ${t}` }));
+  return async () => {
+    const res = await fetch(`${http}/channels/${PRESENCE_CHANNEL}/presence?limit=1000`, { headers: await auth });
+    if (!res.ok) throw new Error(`presence: ${res.status}`);
+    return ((await res.json()) as Array<{ clientId: string }>).map((m) => m.clientId).sort();
+  };
+}
+
+/** Poll what an observer sees until it lists exactly the expected members (or the give-up time), then record it. */
+async function watchPresence(observer: string, look: () => Promise<string[]>, expected: string[], quietAt: number, giveUp: number, history: HistoryRecorder): Promise<void> {
+  const want = [...expected].sort().join(',');
   let actual: string[] = [];
   for (;;) {
     try {
-      const res = await fetch(`${http}/channels/${PRESENCE_CHANNEL}/presence?limit=1000`, { headers: auth });
-      if (res.ok) actual = ((await res.json()) as Array<{ clientId: string }>).map((m) => m.clientId).sort();
+      actual = await look();
     } catch {
-      // the node is still coming back: poll again
+      // the node is still coming back, or the watcher is reconnecting: look again
     }
-    const agreed = actual.join(',') === [...expected].sort().join(',');
-    if (agreed || performance.now() > giveUp) break;
+    if (actual.join(',') === want || performance.now() > giveUp) break;
     await sleep(250);
   }
-  history.record({ kind: 'presence', channel: PRESENCE_CHANNEL, expected, actual, sinceQuietMs: Math.round(performance.now() - quietAt) });
+  history.record({ kind: 'presence', channel: PRESENCE_CHANNEL, observer, expected, actual, sinceQuietMs: Math.round(performance.now() - quietAt) });
 }
 
 /** A channel's whole history, oldest first, page by page through the Link header. */

@@ -98,6 +98,8 @@ export interface PresenceEvent {
   kind: 'presence';
   t: number;
   channel: string;
+  /** Who looked: the REST API, or a watching SDK connection. */
+  observer: string;
   /** Client ids that should be present, one per live connection. */
   expected: string[];
   /** Client ids listed, one per connection the server holds present. */

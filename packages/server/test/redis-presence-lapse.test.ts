@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { RedisEngine } from '../src/engine/redis.js';
+import type { PresenceChange } from '../src/core/engine.js';
 import { TestRedis, redisAvailable } from '../../../test/support/redis.js';
 import { FaultProxy } from '../../../test/support/fault-proxy.js';
 
@@ -30,14 +31,17 @@ describe.runIf(redisAvailable())('Redis engine: a node whose heartbeat lapsed', 
   });
   afterAll(() => redis?.stop());
 
-  it('registers its presence members again once its heartbeat gets through', async () => {
+  it('registers its presence members again once its heartbeat gets through, and watchers are told', async () => {
     const prefix = `lapse-${randomBytes(4).toString('hex')}`;
     const link = await FaultProxy.start(redis.port);
     const a = new RedisEngine({ url: `redis://127.0.0.1:${link.port}`, prefix, nodeTtlMs: NODE_TTL_MS });
     const b = new RedisEngine({ url: redis.url, prefix, nodeTtlMs: NODE_TTL_MS });
     try {
       await a.start(noEvents);
-      await b.start(noEvents);
+      // What watchers through B are told: the reaper's leave must be followed by an enter.
+      const told: string[] = [];
+      await b.start({ message: () => undefined, presence: (_ck: string, c: PresenceChange) => void told.push(`${c.hold} ${c.holder.clientId}`) });
+      await b.listen('app/room');
       await a.presenceEnter('app/room', { clientId: 'ada', connectionId: 'c1' });
       const members = async () => (await b.presenceSnapshot('app/room')).map((m) => m.clientId);
       expect(await members()).toEqual(['ada']);
@@ -52,6 +56,7 @@ describe.runIf(redisAvailable())('Redis engine: a node whose heartbeat lapsed', 
       // And she stays: the reaper sees A alive again.
       await new Promise((r) => setTimeout(r, NODE_TTL_MS));
       expect(await members()).toEqual(['ada']);
+      expect(told).toEqual(['enter ada', 'leave ada', 'enter ada']);
     } finally {
       link.heal();
       await a.close();

@@ -48,12 +48,18 @@ export class RedisPresence {
     let fields = this.holds.get(channelKey);
     if (!fields) this.holds.set(channelKey, (fields = new Map()));
     fields.set(field, value);
+    return this.hold(channelKey, field, value, member);
+  }
+
+  /** Write one of this node's holds and announce what watchers see change (nothing, when Redis had it already). */
+  private async hold(channelKey: string, field: string, value: string, member: PresenceMember): Promise<PresenceOutcome> {
+    const fields = this.holds.get(channelKey);
     const keys = this.keys.channel(channelKey);
     const [held, pseq, written, shownField, shownValue] = await orUnavailable(() =>
       this.cmd.hubbubPresenceEnter(keys.presence, keys.presenceSerial, field, value, member.clientId, member.connectionId, PRESENCE_SERIAL_TTL_MS),
     );
     // Registered again as written (its timestamp may have moved), unless it was let go meanwhile.
-    if (fields.get(field) === value) fields.set(field, written);
+    if (fields?.get(field) === value) fields.set(field, written);
     await orUnavailable(() => this.cmd.sadd(this.keys.presenceIndex(), channelKey));
     const hold = (held || null) as PresenceAction | null;
     // The hold written last speaks for the member.
@@ -86,13 +92,21 @@ export class RedisPresence {
     );
   }
 
-  /** After the command link came back: Redis may have restarted empty, so this node's holds go in again. */
+  /**
+   * After the command link came back, or this node's heartbeat had lapsed: Redis may have restarted
+   * empty, or other nodes made this node's members leave, so its holds go in again, each through the
+   * enter script, so that watchers who were told of a leave are told of the enter (a hold Redis still
+   * has changes nothing and is announced to no one).
+   */
   async registerAgain(): Promise<void> {
-    for (const [ck, fields] of this.holds) {
-      for (const [field, value] of fields) {
-        await this.cmd.hset(this.keys.channel(ck).presence, field, value).catch((err) => this.options.log.debug({ err, channelKey: ck }, 'presence hold not registered again (Redis did not answer): the next reconnect of the command link retries'));
+    for (const [ck, fields] of [...this.holds]) {
+      for (const [field, value] of [...fields]) {
+        // Let go of (or changed) while this ran: a hold that is no longer this node's must not come back.
+        if (this.holds.get(ck)?.get(field) !== value) continue;
+        await this.hold(ck, field, value, decodeHold(field, value).member).catch((err) =>
+          this.options.log.debug({ err, channelKey: ck }, 'presence hold not registered again (Redis did not answer): the next reconnect or heartbeat retries'),
+        );
       }
-      await this.cmd.sadd(this.keys.presenceIndex(), ck).catch((err) => this.options.log.debug({ err, channelKey: ck }, 'presence channel not indexed again (Redis did not answer): the next reconnect of the command link retries'));
     }
   }
 
