@@ -19,9 +19,11 @@ export type FaultKind =
   /** Partition a node's clients from it for `holdMs`. */
   | 'partition-clients'
   /** Partition a node from Redis for `holdMs`. */
-  | 'partition-redis';
+  | 'partition-redis'
+  /** Send a node's clients to another node (`to`) for `holdMs`, as a load balancer would: they resume there, then come back. */
+  | 'move-clients';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-node', 'pause-node', 'restart-redis', 'drop-clients', 'partition-clients', 'partition-redis'];
+export const FAULT_KINDS: readonly FaultKind[] = ['kill-node', 'pause-node', 'restart-redis', 'drop-clients', 'partition-clients', 'partition-redis', 'move-clients'];
 
 export interface Fault {
   /** Wait this long after the previous fault healed. */
@@ -29,6 +31,8 @@ export interface Fault {
   kind: FaultKind;
   node: number;
   holdMs: number;
+  /** For move-clients: the node they are sent to. */
+  to?: number;
 }
 
 export interface ScheduleOptions {
@@ -56,7 +60,9 @@ export function schedule(rng: Random, options: ScheduleOptions): Fault[] {
   let planned = 0;
   while (planned < options.seconds * 1000) {
     const kind = rng.pick(kinds);
-    const fault: Fault = { gapMs: rng.int(1000, 4000), kind, node: rng.int(0, options.nodes - 1), holdMs: holdFor(kind, rng, options.heartbeatMs) };
+    const node = rng.int(0, options.nodes - 1);
+    const fault: Fault = { gapMs: rng.int(1000, 4000), kind, node, holdMs: holdFor(kind, rng, options.heartbeatMs) };
+    if (kind === 'move-clients') fault.to = (node + rng.int(1, options.nodes - 1)) % options.nodes;
     faults.push(fault);
     planned += fault.gapMs + fault.holdMs;
   }
@@ -76,11 +82,13 @@ function holdFor(kind: FaultKind, rng: Random, heartbeatMs: number): number {
     case 'partition-clients':
     case 'partition-redis':
       return rng.int(500, 3 * heartbeatMs);
+    case 'move-clients':
+      return rng.int(1000, 5000);
   }
 }
 
 export function describeFault(f: Fault): string {
-  return `${f.kind}${f.kind === 'restart-redis' ? '' : ` node ${f.node}`}${f.holdMs ? ` for ${f.holdMs} ms` : ''}`;
+  return `${f.kind}${f.kind === 'restart-redis' ? '' : ` node ${f.node}`}${f.to !== undefined ? ` to node ${f.to}` : ''}${f.holdMs ? ` for ${f.holdMs} ms` : ''}`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +126,13 @@ export async function apply(fault: Fault, cluster: Cluster, history: HistoryReco
       node.redisLink.partition();
       await sleep(fault.holdMs);
       node.redisLink.heal();
+      break;
+    case 'move-clients':
+      node.door.retarget(cluster.nodes[fault.to!]!.port);
+      node.door.cut();
+      await sleep(fault.holdMs);
+      node.door.retarget(node.port);
+      node.door.cut();
       break;
   }
   history.record({ kind: 'fault', fault: `healed ${fault.kind}`, target });

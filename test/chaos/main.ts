@@ -1,8 +1,9 @@
 /**
- * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3] [--keep]`:
+ * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3] [--faults KIND,…] [--keep]`:
  * one chaos run from the command line (scripts/chaos.mjs bundles and starts this). Prints the seed
  * first, the report last; exits 1 when the checker found anomalies.
  */
+import { FAULT_KINDS, type FaultKind } from './faults.js';
 import { runChaos } from './harness.js';
 import { freshSeed } from './random.js';
 
@@ -12,6 +13,16 @@ function flag(args: string[], name: string): number | undefined {
   const value = Number(args[at + 1]);
   if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a whole number, got ${args[at + 1]}`);
   return value;
+}
+
+/** `--faults kill-node,pause-node`: only these kinds (default: every kind). */
+function kinds(args: string[]): FaultKind[] | undefined {
+  const at = args.indexOf('--faults');
+  if (at < 0) return undefined;
+  const wanted = (args[at + 1] ?? '').split(',');
+  const unknown = wanted.filter((k) => !FAULT_KINDS.includes(k as FaultKind));
+  if (unknown.length) throw new Error(`--faults: unknown kinds ${unknown.join(', ')} (known: ${FAULT_KINDS.join(', ')})`);
+  return wanted as FaultKind[];
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -24,6 +35,7 @@ export async function main(args: string[]): Promise<number> {
     publishers: flag(args, 'publishers'),
     subscribers: flag(args, 'subscribers'),
     sseReaders: flag(args, 'sse'),
+    kinds: kinds(args),
     keep: args.includes('--keep'),
     log: write,
   });
