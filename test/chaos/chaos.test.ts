@@ -1,6 +1,6 @@
 /**
- * A chaos run inside the test suite: 3 `hubbub serve --redis` nodes, one Redis, 27 clients (SDK
- * publishers and subscribers, SSE readers) and about 75 s of seeded random faults (test/chaos/faults.ts),
+ * A chaos run inside the test suite: 3 `hubbub serve --redis` nodes, one Redis, 30 clients (SDK
+ * publishers, subscribers and presence watchers, SSE readers) and about 75 s of seeded random faults (test/chaos/faults.ts),
  * then the checker over the whole history (test/chaos/checker.ts). The seed is printed; a failing run
  * prints its anomalies with the events around them and where its history and node logs were written.
  * Reproduce with CHAOS_SEED=N (or `npm run chaos -- --seconds 75 --seed N`).

@@ -26,7 +26,8 @@ function story() {
     deliver: (process: string, gen: number, msgId: string, serial: number, channel = 'c') => add({ kind: 'deliver', process, channel, gen, msgId, serial }),
     fault: (fault: string) => add({ kind: 'fault', fault }),
     end: (process: string) => add({ kind: 'end', process }),
-    history: (entries: Array<[string, number]>, channel = 'c') => add({ kind: 'history', channel, entries: entries.map(([msgId, serial]) => ({ msgId, serial })) }),
+    history: (entries: Array<[string, number]>, channel = 'c', retained?: number) =>
+      add({ kind: 'history', channel, entries: entries.map(([msgId, serial]) => ({ msgId, serial })), ...(retained !== undefined ? { retained } : {}) }),
     presence: (expected: string[], actual: string[], sinceQuietMs = 100, channel = 'c') => add({ kind: 'presence', channel, observer: 'rest', expected, actual, sinceQuietMs }),
   };
   return api;
@@ -75,6 +76,13 @@ describe('chaos checker', () => {
     expect(kinds(s.events)).toEqual([]);
   });
 
+  it('unexpected-discontinuity: one told on a channel whose history keeps everything', () => {
+    const told = () => clean().connected('sub', 2).attached('sub', 2, true);
+    expect(kinds(told().history([['m1', 1], ['m2', 2]]).events)).toEqual(['unexpected-discontinuity']);
+    // A bounded history may well have moved past the subscriber's cursor.
+    expect(kinds(told().history([['m1', 1], ['m2', 2]], 'c', 2).events)).toEqual([]);
+  });
+
   it('lost-at-subscriber: an acked publish made while attached never arrived', () => {
     const s = clean().fault('sigkill node 1').invoke('m3').ok('m3', 3).connected('sub', 2).attached('sub', 2).end('sub');
     const summary = check(s.events, OPTIONS);
@@ -98,6 +106,12 @@ describe('chaos checker', () => {
   it('lost-from-history: an acked publish missing from history', () => {
     const s = clean().history([['m1', 1]]);
     expect(kinds(s.events)).toEqual(['lost-from-history']);
+  });
+
+  it('a bounded history may have trimmed the oldest acked publishes, not the newer ones', () => {
+    const three = () => clean().invoke('m3').ok('m3', 3).deliver('sub', 1, 'm3', 3);
+    expect(kinds(three().history([['m2', 2], ['m3', 3]], 'c', 2).events)).toEqual([]);
+    expect(kinds(three().history([['m3', 3]], 'c', 2).events)).toEqual(['lost-from-history']);
   });
 
   it('duplicate-in-history: stored twice, acked or not; an errored publish stored once is fine', () => {

@@ -9,9 +9,11 @@
  *   and acknowledged before it stopped observing reached it, unless it was told of a discontinuity
  *   after the publish began;
  * - lost-from-history / duplicate-in-history: an acknowledged publish is in the channel's history
- *   exactly once; one that errored (or never settled) at most once;
+ *   exactly once (unless a bounded history trimmed it); one that errored (or never settled) at most once;
  * - serial-mismatch: the serial of a publish's ack, of its deliveries and of its history entry agree;
  * - phantom: history holds nothing nobody published;
+ * - unexpected-discontinuity: a subscriber told of a discontinuity on a channel whose history keeps
+ *   everything the run published (an unbounded `history` event): its resume was inside the window;
  * - presence-diverged / presence-slow: after the faults stop, presence equals the live members, and
  *   got there within the documented bound.
  */
@@ -25,6 +27,7 @@ export type AnomalyKind =
   | 'duplicate-in-history'
   | 'serial-mismatch'
   | 'phantom'
+  | 'unexpected-discontinuity'
   | 'presence-diverged'
   | 'presence-slow';
 
@@ -75,6 +78,7 @@ export function check(events: ChaosEvent[], options: CheckOptions): CheckSummary
 
   const owed = checkSubscribers(events, publishes, anomalies, around);
   checkHistories(events, publishes, anomalies, around);
+  checkDiscontinuities(events, anomalies, around);
   checkPresence(events, options.presenceBoundMs, anomalies);
 
   return {
@@ -206,18 +210,30 @@ function checkHistories(events: ChaosEvent[], publishes: Map<string, Publish>, a
         anomalies.push({ kind: 'phantom', channel: history.channel, msgId: entry.msgId, message: `history of ${history.channel} holds ${entry.msgId} (serial ${entry.serial}), which nobody published`, around: [history] });
       }
     }
+    // A bounded history keeps the last `retained` serials: what is older was trimmed, not lost.
+    const head = Math.max(0, ...history.entries.map((e) => e.serial), ...[...publishes.values()].filter((p) => p.channel === history.channel).map((p) => p.ack?.serial ?? 0));
+    const trimmed = (serial: number | undefined) => history.retained !== undefined && serial !== undefined && serial <= head - history.retained;
     for (const p of publishes.values()) {
       if (p.channel !== history.channel) continue;
       const found = counts.get(p.msgId) ?? [];
       const story = () => around([p.firstInvoke, ...(p.ack ? [p.ack] : [])], (e) => e.kind === 'fault' || ('msgId' in e && e.msgId === p.msgId));
       if (found.length > 1) {
         anomalies.push({ kind: 'duplicate-in-history', channel: p.channel, msgId: p.msgId, message: `${p.msgId} is in history ${found.length} times (serials ${found.map((f) => f.serial).join(', ')})${p.ack ? '' : ' though it was never acked'}`, around: story() });
-      } else if (p.ack && found.length === 0) {
+      } else if (p.ack && found.length === 0 && !trimmed(p.ack.serial)) {
         anomalies.push({ kind: 'lost-from-history', channel: p.channel, msgId: p.msgId, message: `${p.msgId} was acked (serial ${p.ack.serial}) but is not in history`, around: story() });
       } else if (p.ack?.serial !== undefined && found.length === 1 && found[0]!.serial !== p.ack.serial) {
         anomalies.push({ kind: 'serial-mismatch', channel: p.channel, msgId: p.msgId, message: `${p.msgId} acked with serial ${p.ack.serial}, in history as ${found[0]!.serial}`, around: story() });
       }
     }
+  }
+}
+
+function checkDiscontinuities(events: ChaosEvent[], anomalies: Anomaly[], around: Around): void {
+  const unbounded = new Set(events.filter((e): e is HistoryEvent => e.kind === 'history' && e.retained === undefined).map((e) => e.channel));
+  for (const e of events) {
+    if (e.kind !== 'attached' || !e.discontinuity || !unbounded.has(e.channel)) continue;
+    const theirs = (x: ChaosEvent) => x.kind === 'fault' || ('process' in x && x.process === e.process && (!('channel' in x) || x.channel === e.channel));
+    anomalies.push({ kind: 'unexpected-discontinuity', channel: e.channel, process: e.process, message: `${e.process} was told of a discontinuity on ${e.channel}, whose history keeps everything`, around: around([e], theirs) });
   }
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { SIGNING_KEY } from '../support/server.js';
 import { check, formatAnomalies, type CheckSummary } from './checker.js';
-import { Cluster } from './cluster.js';
+import { Cluster, SHORT_HISTORY, SHORT_NAMESPACE } from './cluster.js';
 import { PresenceWatcher, Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
 import { apply, describeFault, finalFault, schedule, type Fault, type FaultKind } from './faults.js';
 import { HistoryRecorder } from './history.js';
@@ -60,7 +60,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const history = new HistoryRecorder();
   const cluster = await Cluster.start({ nodes, heartbeatMs, nodeTtlMs });
   const ctx: ClientContext = { history, token, wsUrl: (n) => cluster.wsUrl(n), httpUrl: (n) => cluster.httpUrl(n), nodes, heartbeatMs };
-  const channels = Array.from({ length: options.channels ?? 4 }, (_, i) => `chaos-${i}`);
+  // One channel with a short history, the others keeping all a run publishes.
+  const channels = [...Array.from({ length: options.channels ?? 4 }, (_, i) => `chaos-${i}`), `${SHORT_NAMESPACE}:chaos`];
   const publishers: Publisher[] = [];
   const subscribers: Subscriber[] = [];
   const readers: SseReader[] = [];
@@ -107,7 +108,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await settled(publishers, history, 30_000);
     await caughtUp(history, 15_000);
     await presence;
-    for (const channel of channels) history.record({ kind: 'history', channel, entries: await readHistory(cluster.httpUrl(0), channel) });
+    for (const channel of channels) {
+      const retained = channel.startsWith(`${SHORT_NAMESPACE}:`) ? { retained: SHORT_HISTORY } : {};
+      history.record({ kind: 'history', channel, entries: await readHistory(cluster.httpUrl(0), channel), ...retained });
+    }
     for (const s of subscribers) s.close(history);
     await Promise.all(readers.map((r) => r.close(history)));
   } finally {
@@ -196,7 +200,7 @@ async function watchPresence(observer: string, look: () => Promise<string[]>, ex
 async function readHistory(http: string, channel: string): Promise<Array<{ msgId: string; serial: number }>> {
   const auth = { authorization: `Bearer ${await token('chaos-reader')}` };
   const entries: Array<{ msgId: string; serial: number }> = [];
-  let path: string | undefined = `/channels/${channel}/messages?direction=forwards&limit=1000`;
+  let path: string | undefined = `/channels/${encodeURIComponent(channel)}/messages?direction=forwards&limit=1000`;
   while (path) {
     const res: Response = await fetch(`${http}${path}`, { headers: auth });
     if (!res.ok) throw new Error(`history of ${channel}: ${res.status} ${await res.text()}`);

@@ -90,6 +90,8 @@ export interface HistoryEvent {
   kind: 'history';
   t: number;
   channel: string;
+  /** The channel's history limit, when it is small enough to trim what a run publishes: older serials are gone by design. */
+  retained?: number;
   entries: Array<{ msgId: string; serial: number }>;
 }
 
