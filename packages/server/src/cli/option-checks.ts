@@ -6,7 +6,7 @@ import { isValidAppId } from '@hubbub/protocol';
 import type { NamespaceRetention } from '../engine/retention.js';
 import { tableNameProblem, topicNameProblem } from '../service/config-file.js';
 import { DURATION_FORM, durationMs } from '../service/duration.js';
-import { redactUrl } from '../service/logger.js';
+import { redactUrl } from '../core/redact-url.js';
 
 const NAMESPACE_ITEM = /^([A-Za-z0-9._-]+)=(\d*)(?:\/(.*))?$/;
 

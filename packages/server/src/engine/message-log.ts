@@ -77,15 +77,6 @@ export class MessageLog {
     else if (head >= 32 && head * 2 >= end) this.compactEntries();
   }
 
-  all(): StoredMessage[] {
-    return this.read(this.head, this.end);
-  }
-
-  /** Every retained message with a serial above `seq`. */
-  after(seq: number): StoredMessage[] {
-    return this.read(this.firstIndex((s) => s > seq), this.end);
-  }
-
   /** The retained messages with a serial above `seq` (all of them when `seq` is undefined), within `maxBytes` when given (at least one). */
   pageAfter(seq: number | undefined, maxBytes?: number): { messages: StoredMessage[]; more: boolean } {
     const from = seq === undefined ? this.head : this.firstIndex((s) => s > seq);

@@ -44,14 +44,3 @@ export async function orUnavailable<T>(fn: () => Promise<T>): Promise<T> {
     throw new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${(err as Error).message}`, 503);
   }
 }
-
-/** The URL without its password. */
-export function urlForMessages(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}

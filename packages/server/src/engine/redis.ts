@@ -4,7 +4,8 @@ import { ErrorCode, HubbubError, type PresenceMember } from '@hubbub/protocol';
 import { DEFAULT_RETENTION, type RetentionOptions, retentionFor } from './retention.js';
 import type { Engine, EngineEvents, HistoryPage, HistoryQuery, MessageDraft, PresenceOutcome, PresenceSync, PublishResult, Recovery, TimedPresenceMember } from '../core/engine.js';
 import { type Log, processLog } from '../core/log.js';
-import { createRedisClients, orUnavailable, type RedisCommands, urlForMessages } from './redis-clients.js';
+import { redactUrl } from '../core/redact-url.js';
+import { createRedisClients, orUnavailable, type RedisCommands } from './redis-clients.js';
 import { RedisHistory } from './redis-history.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { RedisListener } from './redis-listener.js';
@@ -94,7 +95,7 @@ export class RedisEngine implements Engine {
       this.everReady = false;
       this.cmd.disconnect();
       this.sub.disconnect();
-      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${urlForMessages(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
+      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${redactUrl(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
     } finally {
       clearTimeout(deadline);
       for (const client of [this.cmd, this.sub]) client.off('error', remember);

@@ -20,14 +20,3 @@ export function createLogger(level: string, pretty = Boolean(process.stdout.isTT
     },
   });
 }
-
-/** A URL fit for logs and messages: its password, if any, replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}

@@ -10,7 +10,7 @@ import type { Engine, EngineEvents } from '../core/engine.js';
 import type { Log } from '../core/log.js';
 import { MissingDependency } from '../core/optional-dependency.js';
 import { ChangeFeed } from './change-feed.js';
-import { redactUrl } from './logger.js';
+import { redactUrl } from '../core/redact-url.js';
 import type { ServerOptions } from './server-options.js';
 import { DEV_KEY_FILE, ensurePrivateDir, resolveSigningKey, tightenPrivateFile } from './signing-key.js';
 import { openStore, SqliteStore } from './store/index.js';
