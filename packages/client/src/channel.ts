@@ -42,6 +42,20 @@ export interface AttachedEvent {
 export interface PublishOptions {
   /** Live only: not kept in history, not replayed after a reconnect. */
   ephemeral?: boolean;
+  /**
+   * Your own id for the message (1-128 characters), for retries the SDK cannot make itself (after your
+   * process restarted, from another connection): the server keeps one message per id within its dedup window.
+   */
+  messageId?: string;
+}
+
+/** What the server answered a publish. */
+export interface PublishResult {
+  messageId: string;
+  /** Its position in the channel; absent for ephemeral messages. */
+  serial?: number;
+  /** The id was published before (within the dedup window): nothing new was stored or delivered. */
+  duplicate: boolean;
 }
 
 export interface HistoryOptions {
@@ -104,16 +118,20 @@ export class Channel {
    * Resolves once the server acknowledged the message; rejects with a coded HubbubError. `ephemeral`
    * messages (typing indicators, cursors) reach live subscribers only: no serial, no history, no replay.
    */
-  async publish(name: string, data?: unknown, options: PublishOptions = {}): Promise<void> {
+  async publish(name: string, data?: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     if (typeof name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'publish needs an event name');
+    const messageId = options.messageId ?? this.owner.nextMessageId();
+    if (typeof messageId !== 'string' || messageId.length < 1 || messageId.length > 128) {
+      throw new HubbubError(ErrorCode.BadFrame, 'messageId must be a string of 1-128 characters');
+    }
     // Attaching is a side effect here (as in on()): its failure shows in `state` and `errorReason`; what the
     // caller awaits is the publish's own ack, below.
     void this.attach().catch(() => {});
-    const messageId = this.owner.nextMessageId();
-    await this.owner.conn.request(
+    const ack = (await this.owner.conn.request(
       { t: 'pub', channel: this.name, name, data, messageId, ...(options.ephemeral ? { ephemeral: true } : {}) },
       { resend: true, queue: this.owner.queueMessages },
-    );
+    )) as AckFrame;
+    return { messageId, serial: ack.seq, duplicate: ack.duplicate === true };
   }
 
   /**

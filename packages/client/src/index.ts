@@ -1,5 +1,5 @@
 export { Realtime, Channels, ConnectionHandle, DEFAULT_ENDPOINT, type RealtimeOptions } from './realtime.js';
-export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type PublishOptions, type AttachedEvent, type ChannelState } from './channel.js';
+export { Channel, Presence, type Message, type PresenceMessage, type HistoryOptions, type PublishOptions, type PublishResult, type AttachedEvent, type ChannelState } from './channel.js';
 export type { AuthCallback, AuthCallbackResult } from './auth-token.js';
 export type { ConnectionState, ConnectionStateChange } from './connection-state.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
