@@ -1,7 +1,7 @@
 /**
  * A Pusher event's `data` is text on the wire (the HTTP API always sends a string; pusher-js parses it
- * as JSON when it can). In the shared channel space a message's data is a value, so Hubbub's and
- * Foony's SDKs see the object a Pusher backend meant: text that parses as JSON is stored parsed, any
+ * as JSON when it can). In the shared channel space a message's data is a value, so Hubbub's and the
+ * binary dialect's SDKs see the object a Pusher backend meant: text that parses as JSON is stored parsed, any
  * other text as the string itself. Pusher clients get text back, so they read what Pusher would give them.
  */
 export function dataFromPusher(data: unknown): unknown {
