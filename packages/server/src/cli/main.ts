@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return print('Usage: hubbub config check FILE\n\nValidate a hubbub.config.json: every key, its type and its form.\n');
       return configCommand(rest);
     case 'keys':
-      if (wantsHelp) return print(helpText('hubbub keys create --app APP | keys list | keys revoke APP.KEYID', 'Manage API keys.', KEYS));
+      if (wantsHelp) return print(helpText('hubbub keys create --app APP [--format pusher] | keys list | keys revoke APP.KEYID', 'Manage API keys.', KEYS));
       return keys(rest);
     case undefined:
     case 'help':
@@ -173,7 +173,10 @@ async function keys(argv: string[]): Promise<number> {
   if (action === 'create') {
     if (!v.app) throw new UsageError('keys create needs --app');
     const capability = v.capability === undefined ? undefined : parseCapability(v.capability);
-    return print(`${store.create(v.app as string, capability).key}\n`);
+    const { key, record } = store.create(v.app as string, capability);
+    // A Pusher app's id, key and secret are the key's app, id and secret: all shell- and dotenv-safe characters.
+    if (v.format === 'pusher') return print(`PUSHER_APP_ID=${record.app}\nPUSHER_APP_KEY=${record.keyId}\nPUSHER_APP_SECRET=${record.secret}\n`);
+    return print(`${key}\n`);
   }
   if (action === 'list') {
     const rows = store.list().map((r) => {

@@ -16,6 +16,7 @@ import type { OptionSpec } from './args.js';
 import { appIdProblem, namespaceHistoryProblem, notEmpty, redisPrefixProblem, urlCheck, watchTableProblem } from './option-checks.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export const KEY_FORMATS = ['hubbub', 'pusher'] as const;
 
 export const DATA_DIR: OptionSpec = {
   name: 'data-dir',
@@ -84,5 +85,6 @@ export const DEVTOKEN: OptionSpec[] = [
 export const KEYS: OptionSpec[] = [
   { name: 'app', env: 'HUBBUB_APP', type: 'string', check: appIdProblem, help: 'App the key belongs to (keys create)' },
   { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Limit the key (and tokens it mints) to these channels and operations' },
+  { name: 'format', env: 'HUBBUB_KEY_FORMAT', type: 'string', default: 'hubbub', value: 'FORMAT', choices: KEY_FORMATS, help: 'How keys create prints the key: APP.KEYID:SECRET (hubbub), or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET lines for a Pusher or Laravel app\'s .env (pusher)' },
   DATA_DIR,
 ];

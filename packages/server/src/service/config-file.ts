@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { isValidAppId, isValidChannelName } from '@hubbub/protocol';
 import type { WatchedTable } from './change-feed.js';
-import { WEBHOOK_EVENTS, type WebhookEndpoint } from './webhooks/dispatcher.js';
+import type { WebhookEndpoint } from './webhooks/dispatcher.js';
+import { DEFAULT_WEBHOOK_FORMAT, WEBHOOK_FORMATS, formatOf, type WebhookFormatName } from './webhooks/formats.js';
+import { parseKeyName } from './keys.js';
 
 /**
  * `hubbub.config.json`: every `serve` option under the camelCase of its flag, plus what only fits
@@ -86,9 +88,10 @@ export function loadConfig(path: string, optionNames: string[]): ConfigFile {
   }
   const hooks = config.webhooks;
   if (hooks !== undefined) {
-    if (!Array.isArray(hooks)) problem('webhooks', 'must be an array of { "app", "url", "secret", "events"? }');
+    if (!Array.isArray(hooks)) problem('webhooks', 'must be an array of { "app", "url", "secret", "events"?, "format"? }');
     else {
       hooks.forEach((w: unknown, i) => webhookProblems(w, `webhooks[${i}]`).forEach(([key, text]) => problem(key, text)));
+      sharedUrlProblems(hooks).forEach(([key, text]) => problem(key, text));
       out.webhooks = hooks as WebhookEndpoint[];
     }
   }
@@ -97,18 +100,53 @@ export function loadConfig(path: string, optionNames: string[]): ConfigFile {
 
 /** Each problem of one webhook endpoint as [key, text]. The secret is never repeated in a message. */
 function webhookProblems(w: unknown, where: string): Array<[string, string]> {
-  if (typeof w !== 'object' || w === null || Array.isArray(w)) return [[where, 'must be { "app", "url", "secret", "events"? }']];
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) return [[where, 'must be { "app", "url", "secret" (or "format": "pusher" and "key"), "events"? }']];
   const hook = w as Record<string, unknown>;
   const found: Array<[string, string]> = [];
   if (typeof hook.app !== 'string' || !isValidAppId(hook.app)) found.push([`${where}.app`, `must be an app id (1-64 of A-Za-z0-9_-), got ${JSON.stringify(hook.app)}`]);
   if (typeof hook.url !== 'string' || !isHttpUrl(hook.url)) found.push([`${where}.url`, `must be an http(s) URL, got ${JSON.stringify(hook.url)}`]);
-  if (typeof hook.secret !== 'string' || !WEBHOOK_SECRET.test(hook.secret)) found.push([`${where}.secret`, 'must be "whsec_<base64>" (see generateWebhookSecret)']);
+  if (hook.format !== undefined && !(WEBHOOK_FORMATS as readonly unknown[]).includes(hook.format)) {
+    found.push([`${where}.format`, `must be one of ${WEBHOOK_FORMATS.join(', ')}, got ${JSON.stringify(hook.format)}`]);
+    return found;
+  }
+  const format = (hook.format ?? DEFAULT_WEBHOOK_FORMAT) as WebhookFormatName;
+  if (format === 'pusher') found.push(...pusherSigningProblems(hook, where));
+  else {
+    if (typeof hook.secret !== 'string' || !WEBHOOK_SECRET.test(hook.secret)) found.push([`${where}.secret`, 'must be "whsec_<base64>" (see generateWebhookSecret)']);
+    if (hook.key !== undefined) found.push([`${where}.key`, 'is for "format": "pusher" endpoints (a standard endpoint signs with its "secret")']);
+  }
   if (hook.events !== undefined) {
-    const known: readonly string[] = WEBHOOK_EVENTS;
+    const known: readonly string[] = formatOf({ format }).events;
     if (!Array.isArray(hook.events) || !hook.events.every((e: unknown) => typeof e === 'string' && known.includes(e))) {
-      found.push([`${where}.events`, `must be an array of ${known.join(', ')}, got ${JSON.stringify(hook.events)}`]);
+      const kind = hook.format === undefined ? '' : ` (for the ${format} format)`;
+      found.push([`${where}.events`, `must be an array of ${known.join(', ')}${kind}, got ${JSON.stringify(hook.events)}`]);
     }
   }
+  return found;
+}
+
+/** A Pusher-format endpoint signs with an API key of its app, named in `key`; `serve` checks the key exists. */
+function pusherSigningProblems(hook: Record<string, unknown>, where: string): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  const parsed = typeof hook.key === 'string' ? parseKeyName(hook.key) : null;
+  if (!parsed) found.push([`${where}.key`, `must name an API key of the app, APP.KEYID (from hubbub keys create), got ${JSON.stringify(hook.key)}`]);
+  else if (typeof hook.app === 'string' && parsed.app !== hook.app) found.push([`${where}.key`, `names a key of app ${parsed.app}, not of ${hook.app}`]);
+  if (hook.secret !== undefined) found.push([`${where}.secret`, `is not used by "format": "pusher" (requests are signed with the secret of "key"): remove it`]);
+  return found;
+}
+
+/** The outbox knows an endpoint by app and URL: two entries for one of them cannot ask for two formats. */
+function sharedUrlProblems(hooks: unknown[]): Array<[string, string]> {
+  const formats = new Map<string, unknown>();
+  const found: Array<[string, string]> = [];
+  hooks.forEach((w, i) => {
+    if (typeof w !== 'object' || w === null) return;
+    const { app, url, format } = w as Record<string, unknown>;
+    const key = `${String(app)} ${String(url)}`;
+    const first = formats.get(key);
+    if (!formats.has(key)) formats.set(key, format ?? DEFAULT_WEBHOOK_FORMAT);
+    else if (first !== (format ?? DEFAULT_WEBHOOK_FORMAT)) found.push([`webhooks[${i}].format`, `differs from an earlier entry for the same app and url: give each format its own url`]);
+  });
   return found;
 }
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
 import { DEFAULT_LIMITS, type SessionLimits } from '../core/session-limits.js';
 import type { RetentionOptions } from '../engine/retention.js';
@@ -7,6 +8,7 @@ import { DEFAULT_REST_PUBLISH_BURST, DEFAULT_REST_PUBLISH_RATE, DEFAULT_REST_REA
 import { DEFAULT_DOCUMENT_LIMITS } from './documents.js';
 import type { WatchedTable } from './change-feed.js';
 import type { WebhookEndpoint } from './webhooks/dispatcher.js';
+import { bindWebhookKeys } from './webhooks/endpoint-keys.js';
 import type { Store } from './store/store.js';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES } from '../core/defaults.js';
 
@@ -53,7 +55,7 @@ export interface ServerOptions {
   /** Tables whose changes become events (needs `postgres`), and the app whose clients see them. */
   watchTables?: WatchedTable[];
   watchApp?: string;
-  /** Per-app webhook endpoints. */
+  /** Per-app webhook endpoints. One that names an API key (`key`) must name an active key of its app in `dataDir`. */
   webhooks?: WebhookEndpoint[];
   /** First webhook retry delay (doubles per attempt), and the longest wait between retries. */
   webhookRetryMs?: number;
@@ -102,6 +104,7 @@ export function resolveServerOptions(partial: Partial<ServerOptions>): ServerOpt
   if (options.watchTables?.length && !options.postgres) {
     throw new HubbubError(ErrorCode.Bootstrap, '--watch-table needs --postgres: the change feed reads PostgreSQL (pass --postgres URL / DATABASE_URL, or drop --watch-table)');
   }
+  if (options.webhooks) options.webhooks = bindWebhookKeys(options.webhooks, join(options.dataDir, 'keys.json'));
   return options;
 }
 

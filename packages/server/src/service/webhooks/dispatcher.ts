@@ -5,7 +5,8 @@ import { ALLOW_HINT, deliver, endpointForLog } from './delivery.js';
 import { DestinationPolicy, type DestinationPolicyOptions } from './destination-policy.js';
 import { DropWarnings } from './drop-warnings.js';
 import { retryDelay } from './endpoint-health.js';
-import { EventIds, eventBody } from './event-body.js';
+import { EventIds, type EventBody } from './event-body.js';
+import type { WebhookFormat } from './formats.js';
 import type { WebhookEventType } from './event-types.js';
 import { DEFAULT_WEBHOOK_LIMITS } from './limits.js';
 import { OutboxReachability } from './outbox-reachability.js';
@@ -57,8 +58,8 @@ const END_OF_TIME = Number.MAX_SAFE_INTEGER;
 
 /**
  * At-least-once webhooks: every event is first written to the Store's outbox (so a restart loses
- * nothing), then POSTed, signed per Standard Webhooks, and retried with exponential backoff until
- * the endpoint answers 2xx. The `webhook-id` stays the same across retries for receivers to dedup.
+ * nothing), then POSTed in its endpoint's format (formats.ts: Standard Webhooks unless it asks for
+ * Pusher's), and retried with exponential backoff until the endpoint answers 2xx. The `webhook-id` stays the same across retries for receivers to dedup.
  *
  * Built for a publish load: the events of one event-loop turn are written in one transaction; each
  * app's outbox is bounded (past it new events are dropped, counted and logged); attempts' outcomes
@@ -180,14 +181,39 @@ export class WebhookDispatcher {
     if (targets.length === 0) return;
     // A full outbox drops before the body is made: while it stays full, drops cost next to nothing.
     if (!this.backlog.admits(app, targets.length, 0)) return this.drop(app, 'full');
-    const { payload, bytes } = eventBody(type, app, data, this.maxMessageDataBytes);
-    const total = bytes * targets.length;
-    if (!this.backlog.admits(app, targets.length, total)) return this.drop(app, 'full');
-    if (!this.unwritten.canHold(targets.length, total)) return this.drop(app, 'held');
+    const bodies = this.bodiesFor(targets, type, app, data);
+    if (bodies.count === 0) return;
+    if (!this.backlog.admits(app, bodies.count, bodies.total)) return this.drop(app, 'full');
+    if (!this.unwritten.canHold(bodies.count, bodies.total)) return this.drop(app, 'held');
     const eventId = this.ids.next();
-    for (const { endpoint } of targets) this.unwritten.push({ item: { app, endpoint: endpoint.url, eventId, payload }, app, bytes });
-    this.backlog.add(app, targets.length, total);
+    targets.forEach(({ endpoint }, i) => {
+      const body = bodies.of[i];
+      if (body) this.unwritten.push({ item: { app, endpoint: endpoint.url, eventId, payload: body.payload }, app, bytes: body.bytes });
+    });
+    this.backlog.add(app, bodies.count, bodies.total);
     this.kick();
+  }
+
+  /**
+   * Each target's body of one event in its endpoint's format (made once per format: nearly always
+   * one), undefined where the format has nothing for the event; and how many there are, and their bytes.
+   */
+  private bodiesFor(targets: readonly Target[], type: WebhookEventType, app: string, data: unknown): { of: Array<EventBody | undefined>; count: number; total: number } {
+    const made: Array<[WebhookFormat, EventBody | undefined]> = [];
+    const of: Array<EventBody | undefined> = [];
+    let count = 0;
+    let total = 0;
+    for (const { format } of targets) {
+      let entry = made.find(([f]) => f === format);
+      if (!entry) made.push((entry = [format, format.body(type, app, data, this.maxMessageDataBytes)]));
+      const body = entry[1];
+      of.push(body);
+      if (body) {
+        count++;
+        total += body.bytes;
+      }
+    }
+    return { of, count, total };
   }
 
   /**
@@ -300,7 +326,7 @@ export class WebhookDispatcher {
   private attempt(target: Target, item: OutboxItem): void {
     target.busy.add(item.id);
     const started = target.health.started();
-    const done: Promise<void> = deliver(target.endpoint, item, this.policy)
+    const done: Promise<void> = deliver(target, item, this.policy)
       .then((outcome) => this.attempted(target, item, started, outcome))
       .catch((err) => this.warn({ err: (err as Error).message }, 'webhook attempt'))
       .finally(() => {
