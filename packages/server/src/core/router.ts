@@ -115,6 +115,11 @@ export class Router implements EngineEvents {
     return this.messageSubs.get(channelKey)?.size ?? 0;
   }
 
+  /** Channel keys with local message subscribers (platform keys too), for HTTP APIs that list occupied channels. */
+  subscribedKeys(): IterableIterator<string> {
+    return this.messageSubs.keys();
+  }
+
   /** Channels with local subscribers; platform keys (topics, direct-message inboxes) are not channels. */
   get channelCount(): number {
     const keys = new Set([...this.messageSubs.keys(), ...this.presenceSubs.keys()]);

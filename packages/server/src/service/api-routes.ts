@@ -4,11 +4,16 @@ import type { Logger } from 'pino';
 import { ErrorCode, HubbubError, assertChannelName, isCapabilitySubset, parseCapability, type Capability } from '@hubbub/protocol';
 import { authenticateHeader, logAuthFailures, type RestIdentity } from './authenticate.js';
 import { parseDuration } from './duration.js';
-import { HttpApi, queryOf } from './http.js';
+import { HttpApi, HttpReply, queryOf } from './http.js';
 import type { KeyStore } from './keys.js';
 import type { TokenAuthority } from './tokens.js';
 import type { RestApi } from './rest.js';
 import type { Documents } from './documents.js';
+import type { Engine } from '../core/engine.js';
+import type { Router } from '../core/router.js';
+import type { LiveSession } from '../core/session-registry.js';
+import { PusherHttpApi, PusherReply, type PusherHttpBackend, type PusherKey } from '../compat/pusher/http-api.js';
+import { PusherTerminations } from '../compat/pusher/http-terminate.js';
 
 /** What the routes answer from. */
 export interface ApiParts {
@@ -22,9 +27,26 @@ export interface ApiParts {
   documents: Documents;
   readiness(): Promise<{ ready: boolean; engine: string; store: string }>;
   log: Logger;
+  /** What the Pusher HTTP API reads channels from and ends connections through. */
+  engine: Engine;
+  router: Router;
+  sessions: { all(): Iterable<LiveSession> };
 }
 
-export function buildApiRoutes(parts: ApiParts): HttpApi {
+/** The routes, and what they listen to on the engine once it has started (so every node hears them). */
+export interface ApiRoutes {
+  http: HttpApi;
+  start(): Promise<void>;
+}
+
+export function buildApiRoutes(parts: ApiParts): ApiRoutes {
+  const terminations = new PusherTerminations(parts.engine, parts.router, parts.sessions, parts.log);
+  const http = jsonRoutes(parts);
+  pusherRoutes(http, new PusherHttpApi(pusherBackend(parts, terminations)));
+  return { http, start: () => terminations.start() };
+}
+
+function jsonRoutes(parts: ApiParts): HttpApi {
   const { rest, documents } = parts;
   const api = new HttpApi(parts.maxPayloadBytes, parts.log);
   const onFailure = logAuthFailures(parts.log);
@@ -63,6 +85,46 @@ export function buildApiRoutes(parts: ApiParts): HttpApi {
       const q = queryOf(req);
       return documents.delete(await who(req), name, q.has('revision') ? Number(q.get('revision')) : undefined);
     });
+}
+
+/**
+ * Pusher's HTTP API under `/apps/{app_id}/`, signed by query parameters instead of a header (see
+ * compat/pusher/request-signing.ts), on the same channel space as the routes above.
+ */
+function pusherRoutes(api: HttpApi, pusher: PusherHttpApi): void {
+  const reply = (out: unknown) => (out instanceof PusherReply ? new HttpReply(out.body, out.headers, out.status) : out);
+  api
+    .route('POST', /^\/apps\/([^/]+)\/events$/, async (req, [app]) => reply(await pusher.events(req, app)))
+    .route('POST', /^\/apps\/([^/]+)\/batch_events$/, async (req, [app]) => reply(await pusher.batchEvents(req, app)))
+    .route('GET', /^\/apps\/([^/]+)\/channels$/, async (req, [app]) => pusher.channels(req, app))
+    .route('GET', /^\/apps\/([^/]+)\/channels\/([^/]+)$/, async (req, [app, channel]) => pusher.channel(req, app, channel))
+    .route('GET', /^\/apps\/([^/]+)\/channels\/([^/]+)\/users$/, async (req, [app, channel]) => pusher.users(req, app, channel))
+    .route('POST', /^\/apps\/([^/]+)\/users\/([^/]+)\/terminate_connections$/, async (req, [app, user]) => pusher.terminate(req, app, user));
+}
+
+/** The node's parts as the Pusher HTTP API needs them; a trigger goes through `RestApi.publish` like any REST publish. */
+function pusherBackend(parts: ApiParts, terminations: PusherTerminations): PusherHttpBackend {
+  return {
+    key: (name) => {
+      const { app, name: keyName, secret, capability } = parts.keys.byName(name);
+      return { app, name: keyName, secret, ...(capability ? { capability } : {}) };
+    },
+    publish: async (key, channel, message, publisherConnectionId) => {
+      const out = await parts.rest.publish(keyIdentity(key), channel, message, publisherConnectionId);
+      return out instanceof HttpReply ? new PusherReply(out.status, out.body, out.headers) : undefined;
+    },
+    presenceMembers: (channelKey) => parts.engine.presenceMembers(channelKey),
+    localSubscribers: (channelKey) => parts.router.subscriberCount(channelKey),
+    localChannelKeys: () => parts.router.subscribedKeys(),
+    terminate: (app, userId) => terminations.terminate(app, userId),
+  };
+}
+
+/** A Pusher request's identity as REST sees a key's: it publishes as no client, in the key's own dedup scope. */
+function keyIdentity(key: PusherKey): RestIdentity {
+  const keyId = key.name.slice(key.name.indexOf('.') + 1);
+  const capability = key.capability ? { capability: key.capability } : {};
+  return { app: key.app, clientId: `key:${key.name}`, keyName: key.name, ...capability, viaKey: true, key: { app: key.app, keyId, name: key.name, secret: key.secret, ...capability } };
 }
 
 /** `POST /auth/token`: an API key asks for a short-lived JWT for one of its clients. */

@@ -59,8 +59,10 @@ export class RestApi {
    * `POST /channels/{ch}/messages`. A body object is one message; an array is one batch (one id,
    * one serial) whose id, client id and `ephemeral` are its first element's. Each member counts
    * against the credential's publish rate; past it the answer is a 429 (42900) with `Retry-After`.
+   * `publisherConnectionId` names a connection the message must not reach (when it has echo off), for
+   * HTTP APIs that exclude one by id (Pusher's `socket_id`); the channel name is checked by the caller.
    */
-  async publish(who: RestIdentity, channel: string, body: unknown): Promise<unknown> {
+  async publish(who: RestIdentity, channel: string, body: unknown, publisherConnectionId?: string): Promise<unknown> {
     assertAllowed(who.capability, channel, 'publish');
     const batch = Array.isArray(body);
     const items = (batch ? body : [body]) as unknown[];
@@ -82,6 +84,7 @@ export class RestApi {
     // the named client's own connections can claim its message ids first.
     if (who.viaKey && who.key) draft.dedupScope = keyDedupScope(who.key.name, clientId);
     if (ephemeral) draft.ephemeral = true;
+    if (publisherConnectionId !== undefined) draft.connectionId = publisherConnectionId;
 
     const result = await this.ctx.engine.publish(channelKeyOf(who.app, channel), draft);
     if (!result.duplicate) {

@@ -29,7 +29,7 @@ import { WebhookDispatcher, type WebhookEventType } from './webhooks/dispatcher.
 import type { Store } from './store/store.js';
 import { HEADERS_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, resolveServerOptions, sessionLimitsOf, type ServerOptions } from './server-options.js';
 import { createTransports } from './transports.js';
-import { buildApiRoutes } from './api-routes.js';
+import { buildApiRoutes, type ApiRoutes } from './api-routes.js';
 import { dispatcher } from './dispatch.js';
 import { watchRevocations } from './revocation.js';
 import { closeAfterFailedStart, keepPrivate, listen, openServerStore, prepareDataDir, startChangeFeed, startEngine } from './startup.js';
@@ -57,6 +57,7 @@ export class HubbubServer {
   readonly admin: AdminConsole;
   changeFeed?: ChangeFeed;
   private revocationSweep?: NodeJS.Timeout;
+  private readonly routes: ApiRoutes;
 
   private constructor(
     readonly options: ServerOptions,
@@ -122,7 +123,7 @@ export class HubbubServer {
       readLimit: new CredentialRateLimiter({ ratePerSecond: options.restReadRate, burst: 2 * options.restReadRate }),
       maxPageBytes: this.limits.maxReplayChunkBytes,
     });
-    const api = buildApiRoutes({
+    this.routes = buildApiRoutes({
       maxPayloadBytes: options.maxPayloadBytes,
       maxTokenTtlMs: options.maxTokenTtlMs,
       startedAt: this.startedAt,
@@ -132,6 +133,9 @@ export class HubbubServer {
       documents: this.documents,
       readiness: () => this.readiness(),
       log: this.log,
+      engine,
+      router: this.router,
+      sessions: this.sessions,
     });
     this.admin = new AdminConsole(this, options.adminKey);
     const serve = dispatcher({
@@ -142,7 +146,7 @@ export class HubbubServer {
       sse: this.sse,
       longPoll: this.longPoll,
       metrics: this.metrics,
-      api,
+      api: this.routes.http,
     });
     // Node checks the header and request timeouts only every connectionsCheckingInterval (30 s by
     // default), which let a slow sender hold a socket three times the 10 s headers timeout.
@@ -171,6 +175,7 @@ export class HubbubServer {
       if (signing.created) log.warn({ file: signing.created }, 'made a new development signing key: tokens signed by any other key are refused');
       keepPrivate(log, options.dataDir, store);
       await startEngine(engine, server.router);
+      await server.routes.start();
       await listen(server.http, options.port, options.host);
       server.webhooks.start();
       server.revocationSweep = watchRevocations(server.keys, server.sessions, server.sse);
