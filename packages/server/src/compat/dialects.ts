@@ -14,6 +14,11 @@ export const dialects: Dialects = {
 
 export { foonyBinary, hubbubJson };
 
+/** Pusher Channels (protocol 7) at `/app/{key}`: the dialect is fixed by the path, not the first message. */
+export { PusherEndpoint, isPusherPath, type PusherEndpointOptions } from './pusher/endpoint.js';
+export { PUSHER_PATH_PREFIX } from './pusher/protocol.js';
+export { pusherJson } from './pusher/dialect.js';
+
 /** The binary dialect's HTTP fallback for networks that block WebSocket upgrades. */
 export { LongPollTransport, LONG_POLL_DEFAULTS, type LongPollOptions } from './foony/long-poll.js';
 /** The header that carries a long-poll session's token: browsers must be let to send and read it. */

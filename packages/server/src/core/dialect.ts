@@ -27,6 +27,11 @@ export interface Dialect extends SharedEncoder {
   encodeShared(frame: Outbound): string | Uint8Array | undefined;
   /** For binary dialects whose messages may be concatenated: a batch for one connection's writes. */
   batch?(): OutputBatch;
+  /**
+   * The close code this dialect's clients must read for one of Hubbub's (`CloseCode`), when theirs
+   * classes codes otherwise; the transport asks it for every close of a connection that speaks it.
+   */
+  closeCode?(code: number): number;
   readonly policy: DialectPolicy;
 }
 

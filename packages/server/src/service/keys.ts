@@ -112,6 +112,19 @@ export class KeyStore {
     return { ...view(record), secret: record.secret };
   }
 
+  /**
+   * The active key whose key id is `keyId`, with its secret: a Pusher client names its app by the key
+   * id alone (`/app/{keyId}`). Undefined when there is none, it was revoked, only a hash of its secret
+   * is kept (it cannot check signatures), or two apps' active keys share the id (which one is meant
+   * cannot be told).
+   */
+  byKeyId(keyId: string): (VerifiedKey & { secret: string }) | undefined {
+    const matches = this.load().filter((r) => r.keyId === keyId && !r.revokedAt);
+    const record = matches.length === 1 ? matches[0] : undefined;
+    if (record?.secret === undefined) return undefined;
+    return { ...view(record), secret: record.secret };
+  }
+
   /** Is `app.keyId` a key that exists and was not revoked? (Re-reads the file when it changed.) */
   isActive(name: string): boolean {
     const record = this.find(name);

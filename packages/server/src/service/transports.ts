@@ -15,7 +15,7 @@ import type { SessionRegistry } from '../core/session-registry.js';
 import type { SessionContext } from '../core/session-scope.js';
 import type { Stats } from '../core/stats.js';
 import type { Wire } from '../core/wire.js';
-import { dialects, LongPollTransport } from '../compat/dialects.js';
+import { dialects, isPusherPath, LongPollTransport, PUSHER_PATH_PREFIX, PusherEndpoint } from '../compat/dialects.js';
 import { WsTransport } from '../transport/ws.js';
 import { SseTransport } from '../transport/sse.js';
 import { Admission, DEFAULT_MAX_PENDING_CONNECTIONS, messageBound, pendingMessageBound } from '../transport/admission.js';
@@ -64,6 +64,9 @@ export function createTransports(parts: TransportParts): Transports {
     log,
   };
   const openSession = (wire: Wire, req: IncomingMessage, dialect?: Dialect) => new Session(sessionContext, wire, req.socket.remoteAddress, dialect);
+  // pusher-js connects to `/app/{key}`: the same sessions' router, engine and registry, in Pusher's protocol.
+  const pusher = new PusherEndpoint({ session: sessionContext, findKey: (keyId) => parts.keys.byKeyId(keyId), activityTimeoutMs: options.heartbeatMs });
+  const openWebSocket = (wire: Wire, req: IncomingMessage) => (isPusherPath(req.url) ? pusher.open(wire, req.url!) : openSession(wire, req));
   // One budget for both transports: --max-connections authenticated, a smaller one for the rest.
   const admission = new Admission({
     maxConnections: options.maxConnections,
@@ -80,9 +83,10 @@ export function createTransports(parts: TransportParts): Transports {
       maxPendingMessageBytes,
       allowedOrigins: options.allowedOrigins,
       paths: ['/', '/ws'],
+      pathPrefixes: [PUSHER_PATH_PREFIX],
       log,
     },
-    { open: openSession },
+    { open: openWebSocket },
   );
   // The binary dialect's fallback for networks that block WebSocket upgrades: the same sessions over HTTP.
   const longPoll = new LongPollTransport(

@@ -122,7 +122,7 @@ export class WsConnection implements Wire, Evictable {
   /** Queued frames go out first. A socket that never authenticated leaves the budget now and is cut soon. */
   close(code: number, reason: string): void {
     this.flush();
-    this.ws.close(code, reason);
+    this.ws.close(this.closeCodeFor(code), reason);
     if (this.ticket.authenticated) return;
     this.ticket.release();
     setTimeout(() => this.ws.terminate(), PENDING_CLOSE_MS).unref();
@@ -181,7 +181,7 @@ export class WsConnection implements Wire, Evictable {
     }
     if (raw.writableLength > this.host.maxBufferedBytes) {
       counters.slowConsumersCut++;
-      this.ws.close(CloseCode.SlowConsumer, 'slow consumer: too many unsent bytes');
+      this.ws.close(this.closeCodeFor(CloseCode.SlowConsumer), 'slow consumer: too many unsent bytes');
       setTimeout(() => this.ws.terminate(), 1000).unref();
     }
   }
@@ -204,6 +204,10 @@ export class WsConnection implements Wire, Evictable {
     const scratch = this.host.scratch;
     raw.write(scratch.gather(pieces));
     if (raw.writableLength > 0) scratch.handOver();
+  }
+
+  private closeCodeFor(code: number): number {
+    return this.dialect?.closeCode?.(code) ?? code;
   }
 
   private batchOf(dialect: Dialect | undefined): OutputBatch | undefined {

@@ -36,8 +36,10 @@ export interface WsTransportOptions {
   maxPendingMessageBytes?: number;
   /** When set, upgrades from other origins get 403. */
   allowedOrigins?: string[];
-  /** Only upgrades to these paths are accepted; unset: any path. */
+  /** Only upgrades to these paths (or under `pathPrefixes`) are accepted; unset: any path. */
   paths?: string[];
+  /** Upgrades to paths starting with one of these are accepted too (a dialect's `/app/{key}`). */
+  pathPrefixes?: string[];
   /** Decide on the upgrade request; a rejection or a falsy result refuses it with 401. */
   authorize?(req: IncomingMessage): unknown;
   /** Where a socket's failed write (a bug) is reported; process warnings when unset. */
@@ -119,7 +121,8 @@ export class WsTransport implements WsConnectionHost {
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (this.options.paths && !this.options.paths.includes(path)) return refuse(socket, 404, 'Not Found');
+    const { paths, pathPrefixes } = this.options;
+    if (paths && !paths.includes(path) && !pathPrefixes?.some((prefix) => path.startsWith(prefix))) return refuse(socket, 404, 'Not Found');
     const origin = req.headers.origin;
     if (this.options.allowedOrigins && origin && !this.options.allowedOrigins.includes(origin)) {
       return refuse(socket, 403, 'Forbidden');

@@ -1,0 +1,215 @@
+import { allows, type Capability, type PresenceEventFrame } from '@hubbub/protocol';
+import { processLog } from '../../core/log.js';
+import { channelKeyOf, messageFrame, Outbound } from '../../core/outbound.js';
+import { clientOutcome } from '../../core/presence-views.js';
+import { goLive, type Peer, type Subscription } from '../../core/router.js';
+import type { SessionContext } from '../../core/session-scope.js';
+import { SERVER_TO_USER_PREFIX, channelKind, isCacheChannel, isValidPusherChannel, type PusherChannelKind } from './channel-names.js';
+import { pusherError, pusherEvent, subscriptionError } from './protocol.js';
+import { channelSignedText, verifySignature } from './signatures.js';
+
+/** An app key as a Pusher client names it (`/app/{keyId}`), with what it signs with and may do. */
+export interface PusherKey {
+  app: string;
+  keyId: string;
+  /** `app.keyId`: revoking it ends the connections it opened. */
+  name: string;
+  secret: string;
+  capability?: Capability;
+}
+
+/** What a connection's channels need of it. */
+export interface ChannelOwner extends Peer {
+  readonly ctx: SessionContext;
+  readonly key: PusherKey;
+  readonly isClosed: boolean;
+  /** The signed-in user (`pusher:signin`), if any. */
+  readonly userId: string | undefined;
+  sendText(text: string): void;
+  /** Send a shared frame now (past the early-presence hold). */
+  deliverNow(out: Outbound): void;
+  /** Cut a connection that does not keep up. */
+  closeSlow(why: string): void;
+}
+
+/** One channel a connection holds. */
+export interface HeldChannel {
+  readonly kind: PusherChannelKind;
+  readonly sub: Subscription;
+  /** Presence: the user this connection is as a member (from its signed `channel_data`). */
+  readonly userId?: string;
+  /** Presence changes that arrived before the member list went out; sent after it unless it covers them. */
+  early?: Outbound[];
+}
+
+/** Presence changes kept while a presence subscription reads its member list; past it, the subscriber is cut. */
+const MAX_EARLY_PRESENCE = 1_000;
+
+/** Pusher caps a user id at 128 characters. */
+const MAX_USER_ID_LENGTH = 128;
+
+interface Refusal {
+  status: number;
+  error: string;
+}
+
+/**
+ * One Pusher connection's channels: `pusher:subscribe` checked (name, the key's capability, the app's
+ * signature for private, encrypted and presence channels, the signed-in user for `#server-to-user-`),
+ * then a subscription on the router like any other protocol's, presence entered by user id, and the
+ * last event of a cache channel.
+ */
+export class PusherChannels {
+  private readonly held = new Map<string, HeldChannel>();
+
+  constructor(private readonly s: ChannelOwner) {}
+
+  get(channel: string): HeldChannel | undefined {
+    return this.held.get(channel);
+  }
+
+  async subscribe(data: unknown): Promise<void> {
+    const { s } = this;
+    const { channel, auth, channel_data: channelData } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+    if (!isValidPusherChannel(channel)) return s.sendText(pusherError(null, 'pusher:subscribe needs a channel: 1-200 of [A-Za-z0-9_-=@,.;]'));
+    const existing = this.held.get(channel);
+    if (existing) return this.succeeded(channel, existing);
+    const checked = this.check(channel, auth, channelData);
+    if ('status' in checked) return s.sendText(subscriptionError(channel, checked.status, checked.error));
+    const kind = channelKind(channel);
+    const held: HeldChannel = { kind, sub: { peer: s }, ...(checked.userId !== undefined ? { userId: checked.userId, early: [] } : {}) };
+    const key = channelKeyOf(s.key.app, channel);
+    const cache = isCacheChannel(channel);
+    // A cache channel's live events wait while its last event is read, so none comes before it.
+    if (cache) held.sub.pending = [];
+    this.held.set(channel, held);
+    try {
+      await s.ctx.router.subscribe(key, held.sub);
+      if (held.userId !== undefined) await this.enter(channel, key, held, checked.userInfo);
+      if (s.isClosed || this.held.get(channel) !== held) return;
+      await this.succeeded(channel, held);
+      if (cache) await this.sendCached(channel, key, held.sub);
+    } catch (err) {
+      this.unsubscribe(channel);
+      throw err;
+    }
+  }
+
+  unsubscribe(channel: string): void {
+    const held = this.held.get(channel);
+    if (!held) return;
+    this.held.delete(channel);
+    this.releaseOne(channel, held);
+  }
+
+  /** The connection went: everything it held goes. */
+  release(): void {
+    for (const [channel, held] of this.held) this.releaseOne(channel, held);
+    this.held.clear();
+  }
+
+  /** Whether a presence change goes out now; one that came early waits for the member list. */
+  admitPresence(out: Outbound): boolean {
+    const held = this.held.get((out.frame as PresenceEventFrame).channel);
+    if (!held) return false;
+    if (!held.early) return true;
+    if (held.early.length < MAX_EARLY_PRESENCE) held.early.push(out);
+    else this.s.closeSlow('too many presence changes while the member list was read');
+    return false;
+  }
+
+  private check(channel: string, auth: unknown, channelData: unknown): Refusal | { userId?: string; userInfo?: unknown } {
+    const { key, ctx } = this.s;
+    const socketId = this.s.connectionId;
+    const kind = channelKind(channel);
+    if (!allows(key.capability, channel, 'subscribe')) return { status: 403, error: `this key's capability does not allow subscribe on ${JSON.stringify(channel)}` };
+    if (this.held.size >= ctx.limits.maxSubscriptions) return { status: 429, error: `at most ${ctx.limits.maxSubscriptions} channels per connection` };
+    if (kind === 'public') return {};
+    if (kind === 'server-to-user') {
+      const mine = this.s.userId !== undefined && channel === `${SERVER_TO_USER_PREFIX}${this.s.userId}`;
+      return mine ? {} : { status: 403, error: 'only the signed-in user may subscribe to its #server-to-user- channel: pusher:signin first' };
+    }
+    if (kind !== 'presence') {
+      return verifySignature(auth, key.keyId, key.secret, channelSignedText(socketId, channel)) ? {} : { status: 401, error: 'invalid signature for this socket and channel' };
+    }
+    if (!allows(key.capability, channel, 'presence')) return { status: 403, error: `this key's capability does not allow presence on ${JSON.stringify(channel)}` };
+    if (typeof channelData !== 'string') return { status: 401, error: 'a presence channel needs channel_data, signed with the auth' };
+    if (Buffer.byteLength(channelData) > ctx.limits.maxPresenceBytes) return { status: 413, error: `channel_data is over ${ctx.limits.maxPresenceBytes} bytes` };
+    if (!verifySignature(auth, key.keyId, key.secret, channelSignedText(socketId, channel, channelData))) {
+      return { status: 401, error: 'invalid signature for this socket, channel and channel_data' };
+    }
+    const member = parseMember(channelData);
+    if (!member) return { status: 400, error: `channel_data must be JSON {user_id, user_info}, user_id 1-${MAX_USER_ID_LENGTH} characters` };
+    const present = [...this.held.values()].filter((h) => h.userId !== undefined).length;
+    if (present >= ctx.limits.maxPresenceChannels) return { status: 429, error: `present on at most ${ctx.limits.maxPresenceChannels} channels per connection` };
+    return member;
+  }
+
+  /** Watch the channel's presence, then enter it: what happens meanwhile is kept until the member list is sent. */
+  private async enter(channel: string, key: string, held: HeldChannel, userInfo: unknown): Promise<void> {
+    const { s } = this;
+    await s.ctx.router.subscribePresence(key, s);
+    const member = { clientId: held.userId!, connectionId: s.connectionId, ...(userInfo !== undefined ? { data: userInfo } : {}) };
+    const outcome = clientOutcome(await s.ctx.engine.presenceEnter(key, member));
+    if (outcome.action === 'enter') s.ctx.notify?.(s.key.app, 'presence.enter', { channel, clientId: held.userId, data: userInfo });
+  }
+
+  private async succeeded(channel: string, held: HeldChannel): Promise<void> {
+    const { s } = this;
+    if (held.userId === undefined) return s.sendText(pusherEvent('pusher_internal:subscription_succeeded', channel, {}));
+    const { members, pseq } = await s.ctx.engine.presenceSync(channelKeyOf(s.key.app, channel));
+    if (s.isClosed || this.held.get(channel) !== held) return;
+    const hash: Record<string, unknown> = {};
+    for (const m of members) hash[m.clientId] = m.data ?? null;
+    const ids = Object.keys(hash);
+    s.sendText(pusherEvent('pusher_internal:subscription_succeeded', channel, { presence: { ids, hash, count: ids.length } }));
+    const early = held.early ?? [];
+    held.early = undefined;
+    for (const out of early) if (((out.frame as PresenceEventFrame).pseq ?? Infinity) > pseq) s.deliverNow(out);
+  }
+
+  /** The last event kept for the channel, or `pusher:cache_miss`; then what arrived meanwhile. */
+  private async sendCached(channel: string, key: string, sub: Subscription): Promise<void> {
+    const { s } = this;
+    const page = await s.ctx.engine.history(key, { limit: 1, direction: 'backwards' });
+    const last = page.messages.at(-1);
+    if (s.isClosed || this.held.get(channel)?.sub !== sub) return;
+    if (last) s.deliverNow(new Outbound(messageFrame(channel, last)));
+    else s.sendText(pusherEvent('pusher:cache_miss', channel, undefined));
+    const live = goLive(sub, last?.seq ?? 0, (m) => {
+      if (m.connectionId !== s.connectionId) s.deliverNow(new Outbound(messageFrame(channel, m)));
+    });
+    if (!live) s.closeSlow('too many events arrived while the cache was read');
+  }
+
+  private releaseOne(channel: string, held: HeldChannel): void {
+    const { s } = this;
+    const key = channelKeyOf(s.key.app, channel);
+    s.ctx.router.unsubscribe(key, held.sub);
+    if (held.userId === undefined) return;
+    s.ctx.router.unsubscribePresence(key, s);
+    const userId = held.userId;
+    s.ctx.engine.presenceLeave(key, userId, s.connectionId).then(
+      (outcome) => {
+        if (clientOutcome(outcome).action === 'leave') s.ctx.notify?.(s.key.app, 'presence.leave', { channel, clientId: userId });
+      },
+      (err) => (s.ctx.log ?? processLog).error({ err, channel }, 'a Pusher presence leave failed'),
+    );
+  }
+}
+
+/** `{user_id, user_info}` from signed channel data; a numeric user id is read as its text, as Pusher does. */
+function parseMember(channelData: string): { userId: string; userInfo?: unknown } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(channelData);
+  } catch {
+    // Signed but not JSON: refused like any malformed member.
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { user_id: raw, user_info: userInfo } = value as { user_id?: unknown; user_info?: unknown };
+  const userId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) return undefined;
+  return userInfo === undefined ? { userId } : { userId, userInfo };
+}
