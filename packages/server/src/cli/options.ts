@@ -5,6 +5,7 @@
 import { DEFAULT_LIMITS } from '../core/session-limits.js';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, REDIS_NODE_TTL_MS } from '../core/defaults.js';
 import { DEFAULT_REDIS_PREFIX } from '../engine/redis.js';
+import { redisUrlProblem } from '../engine/redis-url.js';
 import { DEFAULT_RETENTION } from '../engine/retention.js';
 import { DEFAULT_DOCUMENT_LIMITS } from '../service/documents.js';
 import { formatDuration } from '../service/duration.js';
@@ -43,7 +44,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'webhook-max-queue', env: 'HUBBUB_WEBHOOK_MAX_QUEUE', type: 'number', integer: true, min: 1, default: DEFAULT_WEBHOOK_LIMITS.maxQueue, value: 'N', help: 'Webhook deliveries one app may have waiting in the outbox (one per event per endpoint); past it new events of the app are dropped, logged and counted in hubbub_webhook_events_dropped_total' },
   { name: 'webhook-max-queue-bytes', env: 'HUBBUB_WEBHOOK_MAX_QUEUE_BYTES', type: 'number', integer: true, min: 1, default: DEFAULT_WEBHOOK_LIMITS.maxQueueBytes, value: 'BYTES', help: 'Bytes of webhook bodies one app may have waiting in the outbox; past it new events are dropped like past --webhook-max-queue' },
   { name: 'webhook-max-data', env: 'HUBBUB_WEBHOOK_MAX_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes, value: 'BYTES', help: 'A message.published webhook whose message data is larger (as JSON) is sent without it, with dataOmitted: true and dataBytes' },
-  { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: urlCheck('a Redis', 'redis:', 'rediss:'), help: 'Scale out: share fan-out, presence, history and dedup through this Redis (unset: in-memory engine)' },
+  { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: redisUrlProblem, help: 'Scale out: share fan-out, presence, history and dedup through this Redis (redis://, rediss://) or Redis Cluster (redis+cluster://host:port,host:port…: some of its nodes; sharded pub/sub, Redis 7) (unset: in-memory engine)' },
   { name: 'redis-prefix', env: 'HUBBUB_REDIS_PREFIX', type: 'string', default: DEFAULT_REDIS_PREFIX, value: 'PREFIX', check: redisPrefixProblem, help: 'With --redis: what every key starts with, so deployments can share one Redis' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: formatDuration(REDIS_NODE_TTL_MS), value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'duration', min: 100, default: formatDuration(HEARTBEAT_MS), value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two, and a quiet SSE stream gets a comment line' },

@@ -1,39 +1,93 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { optionalDependency } from '../core/optional-dependency.js';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
-import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.js';
+import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, publishScript, type FanOutCommand } from './redis-scripts.js';
 
 /** The command link, with the engine's scripts as commands (see redis-scripts.ts for their arguments). */
-export type RedisCommands = Redis & {
+export type RedisCommands = (Redis | Cluster) & {
   hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
   hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, number, string, string, string]>;
   hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, number, string, string, string, string]>;
   hubbubPresenceSync(...args: string[]): Promise<[number, ...string[]]>;
 };
 
+/** Fan-out as the engine sees it, whether over classic pub/sub (one Redis) or sharded pub/sub (a cluster). */
+export interface RedisSubscriber {
+  /** Subscribe to these pub/sub channels (already subscribed ones are left as they are). */
+  subscribe(channels: string[]): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  onMessage(fn: (channel: string, payload: string) => void): void;
+  /**
+   * `fn` runs each time subscriptions were made again after a link went away (the subscriber's
+   * reconnect; on a cluster, a shard's new master after a failover): what was published meanwhile is
+   * to be fetched.
+   */
+  onResubscribed(fn: () => void): void;
+}
+
+/** What the engine talks to Redis through; a factory makes it for one Redis or for a cluster. */
+export interface RedisLinks {
+  readonly cmd: RedisCommands;
+  readonly sub: RedisSubscriber;
+  /** Every connection object to connect, watch for errors and close (the command link first). */
+  readonly links: ReadonlyArray<Redis | Cluster>;
+  /** Where keys live, for the few commands that look across keys (KEYS): the Redis, or each master. */
+  keyHolders(): Redis[];
+  /** Announce on a channel's pub/sub outside a script (presence changes). */
+  publish(channel: string, payload: string): Promise<unknown>;
+}
+
+/** Makes the links for a `--redis` URL. */
+export type RedisLinksFactory = (url: string) => RedisLinks;
+
+/** Backoff between reconnect attempts while Redis is away. */
+export const redisRetryDelay = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), 5000);
+
+export function loadIoredis(): typeof import('ioredis') {
+  return optionalDependency<typeof import('ioredis')>('ioredis', 'The Redis engine (--redis)');
+}
+
+/** The engine's scripts as commands of `cmd`, publishing with `fanOut`. */
+export function defineScripts(cmd: Redis | Cluster, fanOut: FanOutCommand): RedisCommands {
+  cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: publishScript(fanOut) });
+  cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 2, lua: PRESENCE_ENTER_SCRIPT });
+  cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_SCRIPT });
+  cmd.defineCommand('hubbubPresenceSync', { numberOfKeys: 2, lua: PRESENCE_SYNC_SCRIPT });
+  return cmd as RedisCommands;
+}
+
 /**
- * The two links one node keeps: commands, and a subscriber (a subscribed link can issue nothing else).
- * Neither connects until asked to.
+ * One Redis: two links, commands and a subscriber (a subscribed link can issue nothing else), classic
+ * pub/sub. Neither connects until asked to.
  */
-export function createRedisClients(url: string): { cmd: RedisCommands; sub: Redis } {
+export function createSingleLinks(url: string): RedisLinks {
   const common: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     // Fail fast while Redis is away: a publish must say it failed, not wait in a queue.
     enableOfflineQueue: false,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+    retryStrategy: redisRetryDelay,
   };
+  const { Redis: Client } = loadIoredis();
   // Commands issued in the same tick (many connections publishing at once) go out as one write.
-  const { Redis: Client } = optionalDependency<typeof import('ioredis')>('ioredis', 'The Redis engine (--redis)');
-  const cmd = new Client(url, { ...common, enableAutoPipelining: true }) as RedisCommands;
+  const cmd = defineScripts(new Client(url, { ...common, enableAutoPipelining: true }), 'PUBLISH') as RedisCommands & Redis;
   const sub = new Client(url, { ...common, autoResubscribe: true });
-  cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
-  cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 2, lua: PRESENCE_ENTER_SCRIPT });
-  cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_SCRIPT });
-  cmd.defineCommand('hubbubPresenceSync', { numberOfKeys: 2, lua: PRESENCE_SYNC_SCRIPT });
   // Without a listener ioredis prints every link error to stderr; the requests that fail report it themselves.
   for (const client of [cmd, sub]) client.on('error', () => {});
-  return { cmd, sub };
+  return {
+    cmd,
+    links: [cmd, sub],
+    keyHolders: () => [cmd],
+    publish: (channel, payload) => cmd.publish(channel, payload),
+    sub: {
+      subscribe: async (channels) => {
+        if (channels.length > 0) await sub.subscribe(...channels);
+      },
+      unsubscribe: async (channel) => void (await sub.unsubscribe(channel)),
+      onMessage: (fn) => void sub.on('message', fn),
+      onResubscribed: (fn) => void sub.on('ready', fn),
+    },
+  };
 }
 
 /** Redis failures become one clear error: the engine is unreachable (50001; over HTTP a retryable 503). */

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { EngineEvents, StoredMessage } from '../core/engine.js';
 import type { Log } from '../core/log.js';
+import type { RedisSubscriber } from './redis-clients.js';
 import type { RedisHistory } from './redis-history.js';
 import type { RedisKeys } from './redis-keys.js';
 import { decodePresenceChange } from './redis-presence-wire.js';
@@ -24,7 +24,7 @@ export class RedisListener {
   private events?: EngineEvents;
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisSubscriber,
     private readonly keys: RedisKeys,
     private readonly history: RedisHistory,
     private readonly log: Log,
@@ -33,7 +33,7 @@ export class RedisListener {
   /** Deliver what the subscriber link receives to `events` from now on. */
   start(events: EngineEvents): void {
     this.events = events;
-    this.sub.on('message', (channel: string, payload: string) => this.onPubSub(channel, payload));
+    this.sub.onMessage((channel, payload) => this.onPubSub(channel, payload));
   }
 
   /** Resolves once this node receives the channel's messages, so a subscriber can then take its cursor. */
@@ -45,7 +45,7 @@ export class RedisListener {
     // Subscribe first, then read the position: anything published after that read arrives by pub/sub,
     // and a later jump in serials is recognised as a gap to fetch.
     state.ready = (connected ?? Promise.resolve())
-      .then(() => this.sub.subscribe(this.keys.channel(channelKey).pubsub))
+      .then(() => this.sub.subscribe([this.keys.channel(channelKey).pubsub]))
       .then(() => this.history.position(channelKey))
       .then((p) => {
         state.lastSeq = p.seq;
@@ -65,9 +65,9 @@ export class RedisListener {
 
   /** After the subscriber link came back: subscribe again, and fetch what was published while it was away. */
   async resubscribe(): Promise<void> {
-    // Subscriptions that failed while Redis was away are made again here (autoResubscribe covers the rest).
+    // Subscriptions that failed while Redis was away are made again here (the client covers the rest).
     const keys = [...this.listening.keys()].map((ck) => this.keys.channel(ck).pubsub);
-    if (keys.length > 0) await this.sub.subscribe(...keys).catch((err) => this.log.debug({ err }, 'subscribing again failed (Redis did not answer): the next reconnect of the subscriber link retries'));
+    await this.sub.subscribe(keys).catch((err) => this.log.debug({ err }, 'subscribing again failed (Redis did not answer): the next reconnect of the subscriber link retries'));
     for (const [ck, state] of this.listening) {
       state.chain = state.chain.then(() => this.catchUp(ck, state));
     }

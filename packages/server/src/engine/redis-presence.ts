@@ -23,6 +23,8 @@ export interface RedisPresenceOptions {
   /** A node whose heartbeat key is older than this is dead and its presence members leave. */
   nodeTtlMs: number;
   log: Log;
+  /** Publish on a channel's pub/sub: classic on one Redis, sharded on a cluster. */
+  publish(channel: string, payload: string): Promise<unknown>;
 }
 
 /**
@@ -152,7 +154,7 @@ export class RedisPresence {
 
   private async announce(channelKey: string, facts: Omit<PresenceChange, 'timestamp'>): Promise<PresenceChange> {
     const change = { ...facts, timestamp: Date.now() };
-    await orUnavailable(() => this.cmd.publish(this.keys.channel(channelKey).pubsub, encodePresenceChange(change)));
+    await orUnavailable(() => this.options.publish(this.keys.channel(channelKey).pubsub, encodePresenceChange(change)));
     return change;
   }
 }

@@ -4,12 +4,16 @@
  * it reaches.
  */
 
+/** How a script fans out: classic pub/sub on one Redis, sharded pub/sub (the channel's shard only) on a cluster. */
+export type FanOutCommand = 'PUBLISH' | 'SPUBLISH';
+
 /**
- * KEYS: seq, epoch, history stream, dedup record, pub/sub channel
+ * KEYS: seq, epoch, history stream, dedup record, pub/sub channel (all under the channel's hash tag,
+ * so on a cluster they share one slot, the shard channel included)
  * ARGV: message JSON without seq, epoch candidate, history limit, retention ms, dedup window ms, ephemeral (0/1)
  * Returns [seq (0 for ephemeral), duplicate (0/1), epoch]
  */
-export const PUBLISH_SCRIPT = `
+export const publishScript = (fanOut: FanOutCommand): string => `
 local seen = redis.call('GET', KEYS[4])
 if seen then
   return {tonumber(seen), 1, redis.call('GET', KEYS[2]) or ''}
@@ -28,7 +32,7 @@ end
 redis.call('PEXPIRE', KEYS[1], retention * 2)
 redis.call('PEXPIRE', KEYS[2], retention * 2)
 redis.call('SET', KEYS[4], seq, 'PX', ARGV[5])
-redis.call('PUBLISH', KEYS[5], 'm' .. body)
+redis.call('${fanOut}', KEYS[5], 'm' .. body)
 return {seq, 0, epoch}
 `;
 

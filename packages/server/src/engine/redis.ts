@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ErrorCode, HubbubError, type PresenceMember } from '@hubbub/protocol';
 import { DEFAULT_RETENTION, type RetentionOptions, retentionFor } from './retention.js';
 import type { Engine, EngineEvents, HistoryPage, HistoryQuery, MessageDraft, PresenceOutcome, PresenceSync, PublishResult, Recovery, TimedPresenceMember } from '../core/engine.js';
 import { type Log, processLog } from '../core/log.js';
-import { redactUrl } from '../core/redact-url.js';
-import { createRedisClients, orUnavailable, type RedisCommands } from './redis-clients.js';
+import { createSingleLinks, orUnavailable, type RedisCommands, type RedisLinks, type RedisLinksFactory } from './redis-clients.js';
+import { createClusterLinks } from './redis-cluster-clients.js';
 import { RedisHistory } from './redis-history.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { RedisListener } from './redis-listener.js';
 import { RedisPresence } from './redis-presence.js';
+import { isClusterUrl, redactRedisUrl } from './redis-url.js';
 import { REDIS_NODE_TTL_MS } from '../core/defaults.js';
 
 export { DEFAULT_REDIS_PREFIX } from './redis-keys.js';
 
 export interface RedisEngineOptions extends Partial<RetentionOptions> {
+  /** `redis://…` / `rediss://…` for one Redis, `redis+cluster://host:port,host:port…` for a Redis Cluster. */
   url: string;
+  /** What makes the links to Redis from `url`. Default: one Redis, or a cluster for `redis+cluster://`. */
+  links?: RedisLinksFactory;
   /** A node whose heartbeat key is older than this is dead and its presence members leave. Default 15 s. */
   nodeTtlMs?: number;
   /** Key prefix, to share one Redis between deployments. Default `hubbub`. */
@@ -29,11 +32,16 @@ export interface RedisEngineOptions extends Partial<RetentionOptions> {
 /** How long `close()` waits for presence changes under way. */
 const CLOSE_WAIT_MS = 3000;
 
+/** One Redis, or a Redis Cluster for a `redis+cluster://` URL: the same engine on either. */
+export const redisLinksFor: RedisLinksFactory = (url) => (isClusterUrl(url) ? createClusterLinks(url) : createSingleLinks(url));
+
 /**
- * Many nodes, one Redis: pub/sub for fan-out (one delivery per node, redis-listener.ts), presence in
- * hashes with node heartbeats (redis-presence.ts), history in bounded Streams (redis-history.ts), dedup
- * records with SET NX PX. Keys of one channel share a hash tag, so a Redis Cluster keeps them on one
- * shard (redis-keys.ts).
+ * Many nodes, one Redis or one Redis Cluster: pub/sub for fan-out (one delivery per node,
+ * redis-listener.ts; sharded on a cluster), presence in hashes with node heartbeats (redis-presence.ts),
+ * history in bounded Streams (redis-history.ts), dedup records with SET NX PX. Keys of one channel share
+ * a hash tag, so a cluster keeps them, and the channel's shard channel, on one shard (redis-keys.ts).
+ * What differs between the two is only how the links are made and routed (redis-clients.ts,
+ * redis-cluster-clients.ts).
  */
 export class RedisEngine implements Engine {
   readonly serialsOutliveProcess = true;
@@ -46,7 +54,7 @@ export class RedisEngine implements Engine {
   private readonly keys: RedisKeys;
   private readonly log: Log;
   private readonly cmd: RedisCommands;
-  private readonly sub: Redis;
+  private readonly links: RedisLinks;
   private readonly messageHistory: RedisHistory;
   private readonly presence: RedisPresence;
   private readonly listener: RedisListener;
@@ -61,24 +69,23 @@ export class RedisEngine implements Engine {
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_NODE_TTL_MS;
     this.keys = new RedisKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.log = options.log ?? processLog;
-    const clients = createRedisClients(options.url);
-    this.cmd = clients.cmd;
-    this.sub = clients.sub;
+    this.links = (options.links ?? redisLinksFor)(options.url);
+    this.cmd = this.links.cmd;
     this.messageHistory = new RedisHistory(this.cmd, this.keys, this.retention);
-    this.presence = new RedisPresence(this.cmd, this.keys, { nodeId: this.nodeId, nodeTtlMs: this.nodeTtlMs, log: this.log });
-    this.listener = new RedisListener(this.sub, this.keys, this.messageHistory, this.log);
+    this.presence = new RedisPresence(this.cmd, this.keys, { nodeId: this.nodeId, nodeTtlMs: this.nodeTtlMs, log: this.log, publish: this.links.publish });
+    this.listener = new RedisListener(this.links.sub, this.keys, this.messageHistory, this.log);
   }
 
   async start(events: EngineEvents): Promise<void> {
     this.listener.start(events);
-    this.sub.on('ready', () => void this.afterReconnect('sub'));
+    this.links.sub.onResubscribed(() => void this.afterReconnect('sub'));
     this.cmd.on('ready', () => void this.afterReconnect('cmd'));
     // ioredis rejects connect() with a bare "Connection is closed." and then retries forever: keep the
     // last real error to say why, and give up for good, disconnecting both clients, past the deadline.
     let lastError: Error | undefined;
     const remember = (err: Error) => (lastError = err);
-    for (const client of [this.cmd, this.sub]) client.on('error', remember);
-    this.started = Promise.all([this.cmd.connect(), this.sub.connect()]).then(() => {});
+    for (const link of this.links.links) link.on('error', remember);
+    this.started = Promise.all(this.links.links.map((link) => link.connect())).then(() => {});
     const limitMs = this.options.startTimeoutMs ?? 5000;
     let deadline: NodeJS.Timeout | undefined;
     try {
@@ -93,12 +100,11 @@ export class RedisEngine implements Engine {
       ]);
     } catch (err) {
       this.everReady = false;
-      this.cmd.disconnect();
-      this.sub.disconnect();
-      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${redactUrl(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
+      this.disconnect();
+      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${redactRedisUrl(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
     } finally {
       clearTimeout(deadline);
-      for (const client of [this.cmd, this.sub]) client.off('error', remember);
+      for (const link of this.links.links) link.off('error', remember);
     }
     this.timers = [this.everyThirdOfTtl(() => this.heartbeat(), 'heartbeat'), this.everyThirdOfTtl(() => this.presence.reapDeadNodes(), 'reaping dead nodes')];
   }
@@ -115,19 +121,26 @@ export class RedisEngine implements Engine {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    // Never started, or its start failed (and disconnected): there is nothing to let go of, and a
+    // cluster client asked anything while it disconnects never answers.
+    if (!this.everReady) return this.disconnect();
     // Presence changes under way (the leaves of connections closed by a drain) finish first: cutting the
     // link between their script and their announcement would leave other nodes' clients never told.
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
     // Leave presence cleanly so other nodes need not wait for the TTL.
     await this.presence.leaveAll();
     await this.cmd.del(this.keys.node(this.nodeId)).catch(() => {}); // shutting down: the heartbeat key expires with its TTL anyway
-    this.cmd.disconnect();
-    this.sub.disconnect();
+    this.disconnect();
   }
 
+  private disconnect(): void {
+    for (const link of this.links.links) link.disconnect();
+  }
+
+  /** The nodes whose heartbeat key is alive; on a cluster those keys are spread over the masters, each asked. */
   async nodes(): Promise<string[]> {
-    const keys = await orUnavailable(() => this.cmd.keys(this.keys.allNodes()));
-    return keys.map((k) => this.keys.nodeIdOf(k)).sort();
+    const perHolder = await orUnavailable(() => Promise.all(this.links.keyHolders().map((holder) => holder.keys(this.keys.allNodes()))));
+    return perHolder.flat().map((k) => this.keys.nodeIdOf(k)).sort();
   }
 
   async ping(): Promise<void> {
