@@ -11,10 +11,11 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { summarize } from './lib/hist.mjs';
+import { pusherCredentials } from './lib/pusher.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(here, '../packages/server/dist/cli/main.js');
-const WORKLOADS = ['fanout', 'channels', 'sustained', 'ack', 'memory', 'redis'];
+const WORKLOADS = ['fanout', 'pusher', 'channels', 'sustained', 'ack', 'memory', 'redis'];
 
 function options(argv) {
   const value = (name) => {
@@ -73,6 +74,9 @@ const BATCHED = 'ws (framed once, batched)';
 const ONE_NODE = 'Hubbub, 1 node (in-memory engine)';
 const ONE_NODE_REDIS = 'Hubbub, 1 node + Redis';
 const TWO_NODES = 'Hubbub, 2 nodes + Redis';
+// The Pusher rows: Hubbub with Pusher-protocol subscribers, published to natively or through Pusher's HTTP API.
+const PUSHER_NATIVE = 'Hubbub, Pusher subs, native publisher';
+const PUSHER_HTTP = 'Hubbub, Pusher subs, HTTP API publisher';
 
 const progress = (text) => process.stderr.write(`\r\x1b[2K${text}`);
 const log = (text) => process.stderr.write(`\r\x1b[2K${text}\n`);
@@ -117,10 +121,20 @@ function stopper(proc) {
   return () => new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : (proc.once('exit', r), proc.kill('SIGKILL'))));
 }
 
-async function startServer(server, extra = []) {
+/**
+ * A server under test. With `pusherKey` (Hubbub only), an API key of the bench's app made in its data
+ * dir first by `hubbub keys create`, returned as Pusher credentials (`pusher`: appId, key, secret).
+ */
+async function startServer(server, extra = [], { pusherKey = false } = {}) {
   let dataDir;
+  let pusher;
+  if (server.kind === 'hubbub') dataDir = mkdtempSync(join(tmpdir(), 'hubbub-bench-'));
+  if (pusherKey) {
+    if (!dataDir) throw new Error(`${server.name} has no Pusher keys`);
+    pusher = pusherCredentials(execFileSync(process.execPath, [CLI, 'keys', 'create', '--app', 'bench', '--data-dir', dataDir]).toString());
+  }
   const argv = server.kind === 'hubbub'
-    ? [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', (dataDir = mkdtempSync(join(tmpdir(), 'hubbub-bench-'))), '--publish-rate', '10000000', '--max-connections', '100000', '--max-subscriptions', '10', ...extra, ...(process.env.BENCH_HUBBUB_ARGS?.split(' ').filter(Boolean) ?? [])]
+    ? [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--publish-rate', '10000000', '--max-connections', '100000', '--max-subscriptions', '10', ...extra, ...(process.env.BENCH_HUBBUB_ARGS?.split(' ').filter(Boolean) ?? [])]
     : [join(here, server.script)];
   const proc = track(spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), ...argv], {
     env: { ...process.env, JWT_SIGNING_KEY: SIGNING_KEY, PORT: '0' },
@@ -133,6 +147,7 @@ async function startServer(server, extra = []) {
   return {
     proc,
     port: Number(m[1]),
+    pusher,
     stop: async () => {
       // SIGTERM when profiling, so that --cpu-prof gets to write its profile.
       if (process.env.BENCH_SERVER_NODE_OPTIONS?.includes('--cpu-prof') && proc.exitCode === null) {
@@ -214,7 +229,7 @@ function child(script, cfg) {
  * opened in steps of 500 indices across all processes, so that the server sees them in about index
  * order and the probes sit spread through each channel's subscriber list, not all at one end.
  */
-async function subscribers(server, ports, count, channels, probeEvery = 0) {
+async function subscribers(server, ports, count, channels, probeEvery = 0, extra = {}) {
   const bulk = Array.from({ length: O.loadProcs }, () => []);
   const probes = [];
   for (let i = 0; i < count; i++) {
@@ -223,7 +238,7 @@ async function subscribers(server, ports, count, channels, probeEvery = 0) {
   }
   const procs = [...bulk.map((indices) => ({ indices, probes: false })), { indices: probes, probes: true }]
     .filter((p) => p.indices.length > 0)
-    .map((p) => child('load/subscribers.mjs', { kind: server.kind, ports, token, channels, ...p }));
+    .map((p) => child('load/subscribers.mjs', { kind: server.kind, ports, token, channels, ...extra, ...p }));
   const t0 = performance.now();
   await Promise.all(procs.map((p) => p.next('ready')));
   for (let upTo = 500; upTo < count + 500; upTo += 500) {
@@ -290,7 +305,7 @@ const channelNames = (n, prefix) => Array.from({ length: n }, (_, i) => `${prefi
  * channel has some on each node, and each node has its own publisher process with its share of the
  * publisher connections: half of all deliveries cross nodes.
  */
-async function flood(server, subCount, channels, { nodes = 1, redis = false, publishers = 1, window = 64 } = {}) {
+async function flood(server, subCount, channels, { nodes = 1, redis = false, publishers = 1, window = 64, subKind = server.kind, httpPublisher = false } = {}) {
   const cleanup = [];
   const t0 = performance.now();
   const mark = (what) => process.env.BENCH_DEBUG && log(`  ${what} at ${fmt(performance.now() - t0)} ms`);
@@ -299,17 +314,21 @@ async function flood(server, subCount, channels, { nodes = 1, redis = false, pub
     if (rs) cleanup.push(rs.stop);
     const srvs = [];
     for (let k = 0; k < nodes; k++) {
-      const srv = await startServer(server, rs ? ['--redis', rs.url] : []);
+      const srv = await startServer(server, rs ? ['--redis', rs.url] : [], { pusherKey: subKind === 'pusher' || httpPublisher });
       cleanup.unshift(srv.stop);
       srvs.push(srv);
     }
     const ports = srvs.map((s) => s.port);
     mark('servers up');
     // Publishers connect while the subscribers do; they only start publishing when told.
-    const pubs = ports.map((port) => child('load/publisher.mjs', { kind: server.kind, port, token, channels, window, publishers: Math.ceil(publishers / nodes), payloadBytes: 100 }));
+    // Pusher subscribers (`subKind`) and HTTP API publishers sign with the key made in the node's data dir.
+    const pusher = srvs[0].pusher;
+    const pubs = ports.map((port) => httpPublisher
+      ? child('load/pusher-http-publisher.mjs', { port, pusher, channels, window, payloadBytes: 100 })
+      : child('load/publisher.mjs', { kind: server.kind, port, token, channels, window, publishers: Math.ceil(publishers / nodes), payloadBytes: 100 }));
     cleanup.unshift(() => pubs.forEach((p) => p.kill()));
     const pubsReady = Promise.all(pubs.map((p) => p.next('ready')));
-    const subs = await subscribers(server, ports, subCount, channels);
+    const subs = await subscribers(server, ports, subCount, channels, 0, { kind: subKind, pusher });
     cleanup.unshift(subs.close);
     mark('subscribers ready');
     await pubsReady;
@@ -514,6 +533,17 @@ async function main() {
       run: (s) => flood(s, S.fanoutSubs, ['fanout']),
       say: (r) => `${fmt(r.deliveriesPerSecond)} deliveries/s · cores ${coresText(r.cores)} · load lag p99 ${fmt(r.loadLag.p99, 1)} ms`,
     },
+    // The fan-out workload with Pusher-protocol subscribers on the same server; compared with the
+    // fanout row's Hubbub in the same run (run both: --only fanout,pusher).
+    want('pusher') && SERVERS.includes(HUBBUB) && {
+      key: 'pusher', label: `Pusher fan-out (${S.fanoutSubs} Pusher subs, 1 channel)`,
+      each: [
+        { name: PUSHER_NATIVE, opts: { subKind: 'pusher' } },
+        { name: PUSHER_HTTP, opts: { subKind: 'pusher', httpPublisher: true } },
+      ],
+      run: (c) => flood(HUBBUB, S.fanoutSubs, ['fanout'], c.opts),
+      say: (r) => `${fmt(r.deliveriesPerSecond)} deliveries/s · cores ${coresText(r.cores)} · load lag p99 ${fmt(r.loadLag.p99, 1)} ms${r.errors ? ` · ${fmt(r.errors)} publishes refused` : ''}`,
+    },
     want('channels') && {
       key: 'channels', label: many, each: SERVERS,
       run: (s) => flood(s, S.manyConns, channelNames(S.manyChannels, 'room-'), MANY_PUBLISHERS),
@@ -604,8 +634,11 @@ function report(machine, seconds) {
   for (const row of all) {
     const find = (server) => all.find((x) => x.workload === row.workload && x.server === server);
     const m = row.median;
-    // Against Socket.IO in the same workload; the scale-out rows against one Hubbub node instead.
-    const base = row.key === 'redis' ? find(ONE_NODE)?.median : find(SIO)?.median;
+    // Against Socket.IO in the same workload; the scale-out rows against one Hubbub node instead, the
+    // Pusher rows against Hubbub's native fan-out row.
+    const base = row.key === 'redis' ? find(ONE_NODE)?.median
+      : row.key === 'pusher' ? all.find((x) => x.key === 'fanout' && x.server === HUBBUB.name)?.median
+      : find(SIO)?.median;
     const ratio = m.deliveriesPerSecond && base?.deliveriesPerSecond ? m.deliveriesPerSecond / base.deliveriesPerSecond
       : m.p99 && base?.p99 ? base.p99 / m.p99
       : m.bytesPerConnection && base?.bytesPerConnection ? base.bytesPerConnection / m.bytesPerConnection : NaN;
@@ -624,7 +657,7 @@ function report(machine, seconds) {
     const other = Math.max(...row.runs.map((r) => Math.max(r.cores?.other ?? 0, r.missCores?.other ?? 0)));
     if (other > 0.3) noisy = true;
     const server = `${row.server}${other > 0.3 ? ' ⚠' : ''}`;
-    lines.push(`| ${row.workload} | ${server} | ${deliveries} | ${p50} | ${p99} | ${fmt(m.cpuPerMillion, 2)} | ${fmt(m.bytesPerConnection)} | ${Number.isFinite(ratio) ? `${fmt(ratio, 1)}×` : '–'}${row.key === 'redis' ? ' †' : ''} | ${target(row, find)} |`);
+    lines.push(`| ${row.workload} | ${server} | ${deliveries} | ${p50} | ${p99} | ${fmt(m.cpuPerMillion, 2)} | ${fmt(m.bytesPerConnection)} | ${Number.isFinite(ratio) ? `${fmt(ratio, row.key === 'pusher' ? 2 : 1)}×` : '–'}${row.key === 'redis' ? ' †' : row.key === 'pusher' ? ' ‡' : ''} | ${target(row, find)} |`);
     if (m.cores || m.missCores) {
       const extra = row.key === 'redis' && m.crossNodeDeliveriesPerSecond ? `cross-node deliveries/s: ${fmt(m.crossNodeDeliveriesPerSecond)}`
         : row.key === 'ack' ? `e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms`
@@ -643,6 +676,7 @@ function report(machine, seconds) {
     ...lines,
     '',
     ...(all.some((r) => r.key === 'redis') ? ['† scale-out rows compare with one Hubbub node (in-memory engine) on the same workload in the same run, not with Socket.IO; every channel has subscribers on both nodes and each node has its own publishers, so half of the deliveries cross nodes through Redis. CPU per million deliveries counts the servers and Redis.'] : []),
+    ...(all.some((r) => r.key === 'pusher') ? ['‡ Pusher rows compare with Hubbub\'s native fan-out row of the same run (same server, channel, publisher and payload; the subscribers speak Pusher protocol 7 at /app/{key}), not with Socket.IO; "–" when the fanout workload was not run alongside. Published figures of Soketi are in bench/README.md, not measured here.'] : []),
     ...(noisy ? ['⚠ other processes kept more than 0.3 of a core busy during (a run of) this row: the machine was shared, the numbers are not reliable.'] : []),
     'Ratios are "times better than Socket.IO": deliveries/s divided by its, p99 and bytes/conn the other way round.',
     'Sustained: the highest publish rate of the ladder whose p99 stayed under 50 ms (when none did, the first step\'s p50 and p99 in parentheses); p50/p99 are publish→receive latency (publisher timestamp in the payload, read against the subscriber clock right after the frame is read, by a load process that reads nothing else). Publish→ack: p50/p99 of the ack round trip at the publisher.',
@@ -667,7 +701,7 @@ function report(machine, seconds) {
 /** Bars of deliveries/s (medians) per server for each throughput workload. */
 function chart(all) {
   const groups = [...new Set(all.filter((r) => r.median.deliveriesPerSecond).map((r) => r.workload))];
-  const colors = { Hubbub: '#4b5bdc', [SIO]: '#e0833a', 'ws (send per socket)': '#8a93a6', [BATCHED]: '#1fa67a', [ONE_NODE]: '#4b5bdc', [ONE_NODE_REDIS]: '#7d89e6', [TWO_NODES]: '#2b3aa8' };
+  const colors = { Hubbub: '#4b5bdc', [SIO]: '#e0833a', 'ws (send per socket)': '#8a93a6', [BATCHED]: '#1fa67a', [ONE_NODE]: '#4b5bdc', [ONE_NODE_REDIS]: '#7d89e6', [TWO_NODES]: '#2b3aa8', [PUSHER_NATIVE]: '#8e44ad', [PUSHER_HTTP]: '#b07cc6' };
   const width = 820;
   const rowH = 22;
   const label = 250;

@@ -1,4 +1,8 @@
 // How each server under test is spoken to over a raw socket: the same workload, each in its own dialect.
+// `path` is a string or a function of the load process's config; `refused(text)`, when a dialect has
+// it, says a subscription was refused; `keepalive`, a frame to send now and then while only counting.
+import { pusher } from './pusher.mjs';
+
 const json = JSON.stringify;
 
 export const protocols = {
@@ -37,3 +41,6 @@ export const protocols = {
   },
 };
 protocols['ws-batched'] = protocols.ws;
+protocols.pusher = pusher;
+
+export const pathOf = (proto, cfg) => (typeof proto.path === 'function' ? proto.path(cfg) : proto.path);

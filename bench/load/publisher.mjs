@@ -4,7 +4,7 @@
 // the subscribers' end-to-end latency.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, now } from '../lib/rawws.mjs';
-import { protocols } from '../lib/protocols.mjs';
+import { pathOf, protocols } from '../lib/protocols.mjs';
 import { Histogram } from '../lib/hist.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -22,7 +22,7 @@ let lastError = '';
 function openPublisher(index) {
   const ctx = { ...cfg, prefix: `${process.pid}-${index}` };
   return new Promise((resolve) => {
-    const api = connect(`ws://127.0.0.1:${cfg.port}${proto.path}`, {
+    const api = connect(`ws://127.0.0.1:${cfg.port}${pathOf(proto, cfg)}`, {
       wantPayload: true,
       onOpen: (c) => proto.open(c, ctx, () => resolve(c)),
       onFrame: (text) => {

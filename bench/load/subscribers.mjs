@@ -6,7 +6,7 @@
 // event loop ran since the last one: when it is late, the latency it measures is partly its own.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, now } from '../lib/rawws.mjs';
-import { protocols } from '../lib/protocols.mjs';
+import { pathOf, protocols } from '../lib/protocols.mjs';
 import { Histogram } from '../lib/hist.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -30,7 +30,7 @@ function open(i) {
   return new Promise((resolve, reject) => {
     const probe = cfg.probes;
     const port = ports[Math.floor(i / cfg.channels.length) % ports.length];
-    const c = connect(`ws://127.0.0.1:${port}${proto.path}`, {
+    const c = connect(`ws://127.0.0.1:${port}${pathOf(proto, cfg)}`, {
       wantPayload: true,
       onOpen: (api) => {
         proto.open(api, cfg, () => proto.subscribe(api, cfg.channels[i % cfg.channels.length], 1));
@@ -43,7 +43,7 @@ function open(i) {
             subscribed++;
             if (!probe) c.setWantPayload(false);
             resolve();
-          } else if (/"t":"err"|^44/.test(text)) {
+          } else if (/"t":"err"|^44/.test(text) || proto.refused?.(text)) {
             reject(new Error(`subscribe refused: ${text.slice(0, 200)}`));
           }
           return;
@@ -73,6 +73,13 @@ async function openUpTo(upTo) {
     while (position < cfg.indices.length && cfg.indices[position] < upTo) await open(cfg.indices[position++]);
   };
   await Promise.all(Array.from({ length: 200 }, lane));
+}
+
+// A frame the dialect wants sent now and then to stay connected while its replies go uncounted.
+if (proto.keepalive) {
+  setInterval(() => {
+    for (const c of conns) if (c.ready) c.send(proto.keepalive);
+  }, cfg.keepaliveMs ?? 5000).unref();
 }
 
 process.on('message', (m) => {
