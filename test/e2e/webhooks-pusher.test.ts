@@ -15,7 +15,8 @@ import { client, closeClients } from '../support/clients.js';
 import { freePort } from '../support/redis.js';
 import { until } from '../support/wait.js';
 import { runnableBlock } from '../docs/support/markdown.js';
-import { parsePusherEnv, pusherHookReceiver, pusherSdk, type PusherCredentials, type PusherHookReceiver } from '../support/pusher-webhook-receiver.js';
+import { parsePusherEnv, type PusherCredentials } from '../support/pusher.js';
+import { pusherHookReceiver, pusherSdk, type PusherHookReceiver } from '../support/pusher-webhook-receiver.js';
 
 const servers: RunningServer[] = [];
 const closers: Array<() => Promise<void>> = [];

@@ -4,12 +4,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import Pusher from 'pusher';
-
-export interface PusherCredentials {
-  appId: string;
-  key: string;
-  secret: string;
-}
+import type { PusherCredentials } from './pusher.js';
 
 export interface ReceivedHook {
   headers: IncomingHttpHeaders;
@@ -64,18 +59,4 @@ export async function pusherHookReceiver(credentials: PusherCredentials, port: n
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** `PUSHER_APP_ID=…` lines (what `hubbub keys create --format pusher` prints) as credentials. */
-export function parsePusherEnv(text: string): PusherCredentials {
-  const env = Object.fromEntries(
-    text
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const eq = line.indexOf('=');
-        return [line.slice(0, eq), line.slice(eq + 1)];
-      }),
-  );
-  return { appId: env.PUSHER_APP_ID, key: env.PUSHER_APP_KEY, secret: env.PUSHER_APP_SECRET };
 }

@@ -1,10 +1,12 @@
 /**
- * Support for the Pusher dialect's compat tests: a real `hubbub serve` with one API key, the key
- * read the way a Pusher user reads it (app id, key, secret), pusher-js clients (its Node build)
- * pointed at it, the `pusher` server SDK as the app's backend signer, and a bare socket for what
- * pusher-js would never send.
+ * Support for the Pusher compat tests, WebSocket and HTTP API alike: a real `hubbub serve` with API
+ * keys made by `hubbub keys create`, each read the way a Pusher user reads it (app id, key, secret),
+ * the `pusher` server SDK pointed at it as the app's backend, raw HTTP requests signed by the SDK's own
+ * signer (`pusher/lib/requests.js`) for what the SDK would never send wrong, pusher-js clients (its
+ * Node build), and a bare socket for what pusher-js would never send.
  */
 import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import PusherJs from 'pusher-js';
@@ -24,44 +26,137 @@ type PusherClass = typeof PusherJs.default;
 export type Pusher = InstanceType<PusherClass>;
 const Pusher: PusherClass = (PusherJs as unknown as { default?: PusherClass }).default ?? (PusherJs as unknown as PusherClass);
 
-/** A Hubbub API key `APP.KEYID:SECRET` as a Pusher user takes it. */
-export interface PusherApp {
+const require = createRequire(import.meta.url);
+const { createSignedQueryString } = require('pusher/lib/requests.js') as {
+  createSignedQueryString(token: unknown, request: { method: string; path: string; params?: Record<string, unknown>; body?: string }): string;
+};
+const Token = require('pusher/lib/token.js') as new (key: string, secret: string) => unknown;
+
+/** What a Pusher backend is configured with. */
+export interface PusherCredentials {
   appId: string;
   key: string;
   secret: string;
+}
+
+/** A Hubbub API key `APP.KEYID:SECRET` as a Pusher user takes it. */
+export interface PusherApp extends PusherCredentials {
   /** The whole Hubbub key, for Hubbub's own SDK. */
   hubbubKey: string;
+  /** `APP.KEYID`, for `hubbub keys revoke` and a webhook endpoint's `key`. */
+  keyName: string;
 }
 
-/** `hubbub keys create --app APP` in `dataDir`, read as Pusher credentials. */
-export async function createPusherApp(dataDir: string, appId = 'pusherapp', extra: string[] = []): Promise<PusherApp> {
-  const { code, stdout, stderr } = await runCli(['keys', 'create', '--app', appId, '--data-dir', dataDir, ...extra]);
-  if (code !== 0) throw new Error(`keys create failed: ${stderr}`);
-  const hubbubKey = stdout.trim().split('\n').at(-1)!.trim();
-  const m = /^([^.]+)\.([^:]+):(.+)$/.exec(hubbubKey);
-  if (!m) throw new Error(`unexpected key: ${hubbubKey}`);
-  return { appId: m[1], key: m[2], secret: m[3], hubbubKey };
+/** `APP.KEYID:SECRET` (what `hubbub keys create` prints) as Pusher credentials. */
+export function pusherCredentials(whole: string): PusherApp {
+  const m = /^([^.:]+)\.([^:]+):(.+)$/.exec(whole);
+  if (!m) throw new Error(`not an API key: ${whole}`);
+  return { appId: m[1], key: m[2], secret: m[3], hubbubKey: whole, keyName: `${m[1]}.${m[2]}` };
 }
 
-/** A fresh data dir with one key, and `hubbub serve` on it. */
-export async function startPusherServer(args: string[] = [], opts: { port?: number; dataDir?: string } = {}): Promise<{ server: RunningServer; app: PusherApp }> {
+/** `PUSHER_APP_ID=…` lines (what `hubbub keys create --format pusher` prints) as credentials. */
+export function parsePusherEnv(text: string): PusherCredentials {
+  const env = Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const eq = line.indexOf('=');
+        return [line.slice(0, eq), line.slice(eq + 1)];
+      }),
+  );
+  return { appId: env.PUSHER_APP_ID, key: env.PUSHER_APP_KEY, secret: env.PUSHER_APP_SECRET };
+}
+
+/**
+ * `hubbub keys create --app APP` (with a capability, if given) in the data dir of a server not yet
+ * started, or running (keys are re-read), read as Pusher credentials.
+ */
+export async function createPusherApp(dataDir: string, appId = 'pusherapp', capability?: unknown): Promise<PusherApp> {
+  const args = ['keys', 'create', '--app', appId, '--data-dir', dataDir];
+  if (capability !== undefined) args.push('--capability', JSON.stringify(capability));
+  const { code, stdout, stderr } = await runCli(args);
+  if (code !== 0) throw new Error(`hubbub keys create failed (${code}): ${stderr}`);
+  return pusherCredentials(stdout.trim().split('\n').at(-1)!.trim());
+}
+
+export async function revokeKey(dataDir: string, keyName: string): Promise<void> {
+  const { code, stderr } = await runCli(['keys', 'revoke', keyName, '--data-dir', dataDir]);
+  if (code !== 0) throw new Error(`hubbub keys revoke failed (${code}): ${stderr}`);
+}
+
+/** A fresh data dir (unless given) with one key of `appId`, then `hubbub serve` on it. */
+export async function startPusherServer(
+  args: string[] = [],
+  opts: { appId?: string; port?: number; dataDir?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ server: RunningServer; app: PusherApp }> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hubbub-pusher-'));
-  const app = await createPusherApp(dataDir);
-  const server = await startServer(args, { dataDir, ...(opts.port ? { port: opts.port } : {}) });
+  const app = await createPusherApp(dataDir, opts.appId);
+  const server = await startServer(args, { dataDir, ...(opts.port ? { port: opts.port } : {}), ...(opts.env ? { env: opts.env } : {}) });
   return { server, app };
 }
 
-/** The app's backend: the `pusher` server SDK, used here to sign as a real backend would. */
-export function backend(app: PusherApp, port: number, secret = app.secret): PusherServer {
+/**
+ * The app's backend: the `pusher` server SDK as a user configures it for a self-hosted server on
+ * `port`, with any credential changed as the test says. It signs channel and user auth for pusher-js
+ * as a real backend would, and calls the HTTP API.
+ */
+export function backend(app: PusherCredentials, port: number, overrides: Partial<PusherCredentials> = {}): PusherServer {
+  const c = { ...app, ...overrides };
   return new PusherServer({
-    appId: app.appId,
-    key: app.key,
-    secret,
+    appId: c.appId,
+    key: c.key,
+    secret: c.secret,
     host: '127.0.0.1',
     port: String(port),
     useTLS: false,
     encryptionMasterKeyBase64: Buffer.alloc(32, 7).toString('base64'),
   });
+}
+
+export interface RawRequest {
+  method: 'GET' | 'POST';
+  /** Under `/apps/{appId}`, e.g. `/events`. */
+  path: string;
+  params?: Record<string, unknown>;
+  body?: unknown;
+  /** Sign as if it were this many seconds ago (an old `auth_timestamp`). */
+  agoS?: number;
+  /** Change the signed query before sending it. */
+  query?: (signed: string) => string;
+  /** Send this body instead of the one that was signed. */
+  sentBody?: string;
+}
+
+/** A request signed by the SDK's own signer, changed as the test says, and its answer. */
+export async function signedRequest(server: RunningServer, app: PusherCredentials, req: RawRequest): Promise<{ status: number; text: string; json(): unknown }> {
+  const path = `/apps/${app.appId}${req.path}`;
+  const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const realNow = Date.now;
+  if (req.agoS !== undefined) {
+    const shift = req.agoS * 1000;
+    Date.now = () => realNow() - shift;
+  }
+  let query: string;
+  try {
+    query = createSignedQueryString(new Token(app.key, app.secret), { method: req.method, path, params: req.params, body });
+  } finally {
+    Date.now = realNow;
+  }
+  if (req.query) query = req.query(query);
+  const sent = req.sentBody ?? body;
+  const res = await fetch(`${server.http}${path}?${query}`, {
+    method: req.method,
+    body: sent,
+    headers: sent === undefined ? {} : { 'content-type': 'application/json' },
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: () => JSON.parse(text) };
+}
+
+/** A response body of the SDK's `get`/`trigger`, parsed. */
+export async function jsonOf(res: { json(): Promise<unknown> }): Promise<any> {
+  return res.json();
 }
 
 type PresenceData = Parameters<PusherServer['authorizeChannel']>[2];
@@ -107,6 +202,15 @@ export class PusherClients {
 export async function connected(client: Pusher): Promise<string> {
   await until(() => client.connection.state === 'connected', 'pusher-js connected');
   return client.connection.socket_id;
+}
+
+/**
+ * `pusher.signin()` (the client must have been made with a `user`), resolved once the server said
+ * `pusher:signin_success` and the user's `#server-to-user-{id}` channel is subscribed.
+ */
+export async function signedIn(client: Pusher): Promise<void> {
+  client.signin();
+  await until(() => client.user.serverToUserChannel?.subscribed === true, 'signed in, with the #server-to-user- channel subscribed');
 }
 
 /** Subscribe and wait for `pusher:subscription_succeeded` (rejects on `pusher:subscription_error`). */

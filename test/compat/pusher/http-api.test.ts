@@ -10,16 +10,16 @@ import { devtoken, type RunningServer } from '../../support/server.js';
 import { cleanup } from '../../support/server.js';
 import { client, closeClients } from '../../support/clients.js';
 import { until } from '../../support/wait.js';
-import { createKey, jsonOf, pusherFor, revokeKey, signedRequest, startWithKey, type PusherCredentials } from '../../support/pusher-http.js';
+import { backend, createPusherApp, jsonOf, revokeKey, signedRequest, startPusherServer, type PusherApp } from '../../support/pusher.js';
 
 const APP = 'pusherapp';
 let server: RunningServer;
-let creds: PusherCredentials;
+let creds: PusherApp;
 let alice: string;
 let bob: string;
 
 beforeAll(async () => {
-  ({ server, creds } = await startWithKey(APP));
+  ({ server, app: creds } = await startPusherServer([], { appId: APP }));
   [alice, bob] = await Promise.all([devtoken(APP, 'alice'), devtoken(APP, 'bob')]);
 });
 afterAll(() => cleanup(server));
@@ -47,7 +47,7 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
 describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
   it('with the event name as the message name and JSON data parsed; text data stays text', async () => {
     const { got } = await subscriber('orders');
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const res = await pusher.trigger('orders', 'order-placed', { id: 7, items: ['tea'] });
     expect(res.status).toBe(200);
     expect(await jsonOf(res)).toEqual({});
@@ -66,7 +66,7 @@ describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
   it('to several channels at once, answering info per channel', async () => {
     const a = await subscriber('multi-a');
     const b = await subscriber('multi-b', { token: bob });
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const res = await pusher.trigger(['multi-a', 'multi-b', 'multi-empty'], 'tick', { n: 1 }, { info: 'subscription_count' });
     expect(await jsonOf(res)).toEqual({
       channels: { 'multi-a': { subscription_count: 1 }, 'multi-b': { subscription_count: 1 }, 'multi-empty': { subscription_count: 0 } },
@@ -75,7 +75,7 @@ describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
   });
 
   it('on a channel name Pusher allows and Hubbub names do not (=@,;)', async () => {
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const res = await pusher.trigger('odd=name@x,y;z', 'e', { ok: true });
     expect(res.status).toBe(200);
     const info = await pusher.get({ path: '/channels/odd=name@x,y;z', params: { info: 'subscription_count' } });
@@ -84,7 +84,7 @@ describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
 
   it('triggerBatch publishes each event, and answers info per event', async () => {
     const { got } = await subscriber('batch-a');
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const plain = await pusher.triggerBatch([
       { channel: 'batch-a', name: 'one', data: { n: 1 } },
       { channel: 'batch-a', name: 'two', data: 'two' },
@@ -109,7 +109,7 @@ describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
     const socketId = excluded.rt.connection.id!;
     const first = await signedRequest(server, creds, { method: 'POST', path: '/events', body: { name: 'skip-me', data: '{}', channel: 'exclusion', socket_id: socketId } });
     expect(first.status).toBe(200);
-    await pusherFor(server, creds).trigger('exclusion', 'for-all', {});
+    await backend(creds, server.port).trigger('exclusion', 'for-all', {});
     await until(() => other.got.length === 2 && excluded.got.length === 1, 'both events at the other client, the second at the excluded one');
     expect(other.got.map((m) => m.name)).toEqual(['skip-me', 'for-all']);
     expect(excluded.got.map((m) => m.name)).toEqual(['for-all']);
@@ -123,7 +123,7 @@ describe('channel reads', () => {
     const room = member.channels.get('presence-list-room');
     await room.attach();
     await room.presence.enter({ name: 'Alice' });
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const all = (await jsonOf(await pusher.get({ path: '/channels' }))) as { channels: Record<string, unknown> };
     expect(all.channels['list-one']).toEqual({});
     expect(all.channels['presence-list-room']).toEqual({});
@@ -133,7 +133,7 @@ describe('channel reads', () => {
   });
 
   it('GET /channels/{c}: occupied, subscription_count, user_count', async () => {
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     expect(await jsonOf(await pusher.get({ path: '/channels/info-empty' }))).toEqual({ occupied: false });
     await subscriber('info-busy');
     await subscriber('info-busy', { token: bob });
@@ -146,7 +146,7 @@ describe('channel reads', () => {
     const a2 = client(server.url, { token: alice });
     const b = client(server.url, { token: bob });
     for (const rt of [a1, a2, b]) await rt.channels.get('presence-users').presence.enter({ since: 'now' });
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     const users = (await jsonOf(await pusher.get({ path: '/channels/presence-users/users' }))) as { users: Array<{ id: string }> };
     expect(users.users.map((u) => u.id).sort()).toEqual(['alice', 'bob']);
     const info = await jsonOf(await pusher.get({ path: '/channels/presence-users', params: { info: 'user_count' } }));
@@ -166,7 +166,7 @@ describe('terminate_connections', () => {
     const m2 = client(server.url, { token: mallory });
     const a = client(server.url, { token: alice });
     await Promise.all([m1, m2, a].map((rt) => rt.connection.once('connected')));
-    const res = await pusherFor(server, creds).terminateUserConnections('mallory');
+    const res = await backend(creds, server.port).terminateUserConnections('mallory');
     expect(res.status).toBe(200);
     await until(() => m1.connection.state !== 'connected' && m2.connection.state !== 'connected', "mallory's connections closed");
     expect(a.connection.state).toBe('connected');
@@ -192,11 +192,11 @@ describe('signing and limits, as Pusher answers them', () => {
   });
 
   it('the wrong secret: 401 through the SDK', async () => {
-    expect(await statusOf(pusherFor(server, creds, { secret: 'not-the-secret' }).trigger('signed', 'e', {}))).toBe(401);
+    expect(await statusOf(backend(creds, server.port, { secret: 'not-the-secret' }).trigger('signed', 'e', {}))).toBe(401);
   });
 
   it('an unknown key: 401', async () => {
-    expect(await statusOf(pusherFor(server, creds, { key: 'nosuchkey' }).trigger('signed', 'e', {}))).toBe(401);
+    expect(await statusOf(backend(creds, server.port, { key: 'nosuchkey' }).trigger('signed', 'e', {}))).toBe(401);
   });
 
   it('an auth_timestamp older than 600 s: 401; within it: accepted', async () => {
@@ -213,26 +213,26 @@ describe('signing and limits, as Pusher answers them', () => {
   });
 
   it('a revoked key: 401', async () => {
-    const doomed = await createKey(server.dataDir, APP);
-    expect((await pusherFor(server, doomed).trigger('signed', 'e', {})).status).toBe(200);
+    const doomed = await createPusherApp(server.dataDir, APP);
+    expect((await backend(doomed, server.port).trigger('signed', 'e', {})).status).toBe(200);
     await revokeKey(server.dataDir, doomed.keyName);
-    expect(await statusOf(pusherFor(server, doomed).trigger('signed', 'e', {}))).toBe(401);
+    expect(await statusOf(backend(doomed, server.port).trigger('signed', 'e', {}))).toBe(401);
   });
 
   it('a key of another app is unknown under this app id: 401', async () => {
-    const other = await createKey(server.dataDir, 'otherapp');
-    expect(await statusOf(pusherFor(server, other, { appId: APP }).trigger('signed', 'e', {}))).toBe(401);
+    const other = await createPusherApp(server.dataDir, 'otherapp');
+    expect(await statusOf(backend(other, server.port, { appId: APP }).trigger('signed', 'e', {}))).toBe(401);
   });
 
   it('data over 10 KB: 413; exactly 10 KB: accepted', async () => {
-    const pusher = pusherFor(server, creds);
+    const pusher = backend(creds, server.port);
     expect((await pusher.trigger('signed', 'e', 'x'.repeat(10 * 1024))).status).toBe(200);
     expect(await statusOf(pusher.trigger('signed', 'e', 'x'.repeat(10 * 1024 + 1)))).toBe(413);
   });
 
   it('a batch of more than 10 events: 413', async () => {
     const batch = Array.from({ length: 11 }, (_, i) => ({ channel: 'signed', name: `e${i}`, data: {} }));
-    expect(await statusOf(pusherFor(server, creds).triggerBatch(batch))).toBe(413);
+    expect(await statusOf(backend(creds, server.port).triggerBatch(batch))).toBe(413);
   });
 
   it('more than 100 channels in one event: 400 (the SDK refuses to send it; a raw request does)', async () => {
@@ -254,8 +254,8 @@ describe('signing and limits, as Pusher answers them', () => {
 
 describe('capabilities: a Pusher secret is an API key, its scope the key capability', () => {
   it('a key without publish on the channel: 403; reads it may do still answer', async () => {
-    const reader = await createKey(server.dataDir, APP, { 'news-*': ['subscribe'], 'presence-*': ['presence'] });
-    const pusher = pusherFor(server, reader);
+    const reader = await createPusherApp(server.dataDir, APP, { 'news-*': ['subscribe'], 'presence-*': ['presence'] });
+    const pusher = backend(reader, server.port);
     expect(await statusOf(pusher.trigger('news-today', 'e', {}))).toBe(403);
     expect(await statusOf(pusher.triggerBatch([{ channel: 'news-today', name: 'e', data: {} }]))).toBe(403);
     expect((await pusher.get({ path: '/channels/news-today' })).status).toBe(200);
@@ -266,8 +266,8 @@ describe('capabilities: a Pusher secret is an API key, its scope the key capabil
 
   it('a key that may publish on some channels: a trigger naming one it may not publishes nothing', async () => {
     const { got } = await subscriber('allowed-feed');
-    const writer = await createKey(server.dataDir, APP, { 'allowed-*': ['publish'] });
-    const pusher = pusherFor(server, writer);
+    const writer = await createPusherApp(server.dataDir, APP, { 'allowed-*': ['publish'] });
+    const pusher = backend(writer, server.port);
     expect(await statusOf(pusher.trigger(['allowed-feed', 'forbidden-feed'], 'e', {}))).toBe(403);
     await pusher.trigger('allowed-feed', 'after', {});
     await until(() => got.length === 1, 'the allowed event');

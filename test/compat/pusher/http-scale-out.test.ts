@@ -11,7 +11,7 @@ import { cleanup, devtoken, startServer, type RunningServer } from '../../suppor
 import { client, closeClients } from '../../support/clients.js';
 import { TestRedis, redisAvailable } from '../../support/redis.js';
 import { until } from '../../support/wait.js';
-import { createKey, jsonOf, pusherFor, type PusherCredentials } from '../../support/pusher-http.js';
+import { backend, createPusherApp, jsonOf, type PusherApp } from '../../support/pusher.js';
 
 const APP = 'pusherscale';
 
@@ -19,13 +19,13 @@ describe.runIf(redisAvailable())('the Pusher HTTP API across two nodes on one Re
   let redis: TestRedis;
   let a: RunningServer;
   let b: RunningServer;
-  let creds: PusherCredentials;
+  let creds: PusherApp;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
     // Nodes that share keys share the keys file (service/revocation.ts): one data dir for both.
     const dataDir = mkdtempSync(join(tmpdir(), 'hubbub-pusher-scale-'));
-    creds = await createKey(dataDir, APP);
+    creds = await createPusherApp(dataDir, APP);
     a = await startServer(['--redis', redis.url], { dataDir });
     b = await startServer(['--redis', redis.url], { dataDir });
   });
@@ -40,7 +40,7 @@ describe.runIf(redisAvailable())('the Pusher HTTP API across two nodes on one Re
     const got: Message[] = [];
     rt.channels.get('across').on((m) => got.push(m));
     await rt.channels.get('across').attach();
-    await pusherFor(a, creds).trigger('across', 'moved', { to: 'B' });
+    await backend(creds, a.port).trigger('across', 'moved', { to: 'B' });
     await until(() => got.length === 1, 'the event on B');
     expect([got[0].name, got[0].data]).toEqual(['moved', { to: 'B' }]);
   });
@@ -48,7 +48,7 @@ describe.runIf(redisAvailable())('the Pusher HTTP API across two nodes on one Re
   it('/users and user_count on A count presence members held on B', async () => {
     const rt = client(b.url, { token: await devtoken(APP, 'bob') });
     await rt.channels.get('presence-across').presence.enter({});
-    const pusher = pusherFor(a, creds);
+    const pusher = backend(creds, a.port);
     expect(await jsonOf(await pusher.get({ path: '/channels/presence-across/users' }))).toEqual({ users: [{ id: 'bob' }] });
     expect(await jsonOf(await pusher.get({ path: '/channels/presence-across', params: { info: 'user_count' } }))).toEqual({ occupied: true, user_count: 1 });
   });
@@ -56,8 +56,8 @@ describe.runIf(redisAvailable())('the Pusher HTTP API across two nodes on one Re
   it('subscription_count is the answering node own: a subscriber on B is not counted on A (documented limit)', async () => {
     const rt = client(b.url, { token: await devtoken(APP, 'carol') });
     await rt.channels.get('counted').attach();
-    expect(await jsonOf(await pusherFor(b, creds).get({ path: '/channels/counted', params: { info: 'subscription_count' } }))).toEqual({ occupied: true, subscription_count: 1 });
-    expect(await jsonOf(await pusherFor(a, creds).get({ path: '/channels/counted', params: { info: 'subscription_count' } }))).toEqual({ occupied: false, subscription_count: 0 });
+    expect(await jsonOf(await backend(creds, b.port).get({ path: '/channels/counted', params: { info: 'subscription_count' } }))).toEqual({ occupied: true, subscription_count: 1 });
+    expect(await jsonOf(await backend(creds, a.port).get({ path: '/channels/counted', params: { info: 'subscription_count' } }))).toEqual({ occupied: false, subscription_count: 0 });
   });
 
   it('terminate_connections on A closes the user connections on A and on B, and no one else', async () => {
@@ -66,7 +66,7 @@ describe.runIf(redisAvailable())('the Pusher HTTP API across two nodes on one Re
     const onB = client(b.url, { token: mallory });
     const bystander = client(b.url, { token: await devtoken(APP, 'dave') });
     await Promise.all([onA, onB, bystander].map((rt) => rt.connection.once('connected')));
-    expect((await pusherFor(a, creds).terminateUserConnections('mallory')).status).toBe(200);
+    expect((await backend(creds, a.port).terminateUserConnections('mallory')).status).toBe(200);
     await until(() => onA.connection.state !== 'connected' && onB.connection.state !== 'connected', "mallory's connections on both nodes closed");
     expect(bystander.connection.state).toBe('connected');
   });

@@ -43,7 +43,7 @@ describe('private channels', () => {
   });
 
   it('a backend with the wrong secret is refused through pusher-js', async () => {
-    const pusher = clients.make(app, server.port, { signer: backend(app, server.port, 'not-the-secret') });
+    const pusher = clients.make(app, server.port, { signer: backend(app, server.port, { secret: 'not-the-secret' }) });
     await expect(subscribed(pusher, 'private-orders')).rejects.toMatchObject({ detail: { type: 'AuthError', status: 401 } });
   });
 });

@@ -32,6 +32,7 @@ export const PUSHER_MAX_BODY_BYTES = 512 * KiB;
 /**
  * Close code for connections ended by `terminate_connections`. Pusher only says the connections end
  * and that the user may come back: 4300 (Hubbub's Forbidden, class stop) keeps Hubbub's SDK from
- * reconnecting at once, and lies outside Pusher's reconnect-immediately range.
+ * reconnecting at once; a Pusher connection reads it as 4009, Pusher's do-not-reconnect class
+ * (protocol.ts), so pusher-js does not come straight back and sign in again.
  */
 export const PUSHER_TERMINATED_CLOSE_CODE = CloseCode.Forbidden;

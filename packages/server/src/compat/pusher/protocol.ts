@@ -27,6 +27,9 @@ export const PusherCode = {
 /**
  * Hubbub close codes the transport and core may send, as a Pusher client must read them: otherwise
  * a slow consumer (4008) would read as "no protocol version" and a restart (1012) would not say "reconnect now".
+ * Pusher closes only in 4000–4299, so Hubbub's 4300 (Forbidden: the app ended this user's connections)
+ * goes as 4009, in the class a Pusher client must not reconnect after, rather than in a range where
+ * only pusher-js's fallback for unknown codes keeps it from reconnecting.
  */
 const CLOSE_CODES = new Map<number, number>([
   [1012, PusherCode.Reconnect], // server restarting
@@ -34,6 +37,7 @@ const CLOSE_CODES = new Map<number, number>([
   [4008, PusherCode.OverCapacity], // slow consumer: come back later
   [4009, PusherCode.Unauthorized], // superseded
   [4103, PusherCode.Unauthorized], // API key revoked
+  [4300, PusherCode.Unauthorized], // forbidden: terminate_connections
 ]);
 
 export function pusherCloseCode(code: number): number {

@@ -213,7 +213,8 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     // Client events are not kept (Pusher never stores them), but reach every protocol's subscribers.
     await this.ctx.engine.publish(key, { name: msg.event, data, messageId: randomUUID(), clientId, connectionId: this.connectionId, ephemeral: true });
     this.ctx.stats?.published(key, this.app);
-    this.ctx.notify?.(this.app, 'message.published', { channel, name: msg.event, data, clientId });
+    // The socket id is what a Pusher-format webhook's `client_event` names the sender by.
+    this.ctx.notify?.(this.app, 'message.published', { channel, name: msg.event, data, clientId, socketId: this.connectionId });
   }
 
   /** `pusher:signin`: the app's backend signed `user_data` for this socket; the user may then take its `#server-to-user-` channel. */
