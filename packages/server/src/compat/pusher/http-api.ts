@@ -4,7 +4,7 @@ import { appOf, channelKeyOf, channelOf } from '../../core/outbound.js';
 import { readRequestBody } from '../../transport/request-body.js';
 import { assertPusherChannel, channelKind, isValidPusherChannel } from './channel-names.js';
 import { dataFromPusher } from './event-data.js';
-import { PUSHER_MAX_BODY_BYTES, PUSHER_TIMESTAMP_WINDOW_S } from './http-defaults.js';
+import { PUSHER_MAX_BODY_BYTES, PUSHER_TIMESTAMP_WINDOW_S } from './defaults.js';
 import { batchOf, eventOf, infoOf, jsonBody, type EventInfo, type PusherEvent } from './http-events.js';
 import { verifySignedRequest } from './request-signing.js';
 

@@ -5,7 +5,7 @@ import {
   PUSHER_MAX_EVENT_CHANNELS,
   PUSHER_MAX_EVENT_DATA_BYTES,
   PUSHER_MAX_EVENT_NAME_LENGTH,
-} from './http-defaults.js';
+} from './defaults.js';
 
 /** What `info` may ask of a channel an event went to. */
 export type EventInfo = 'subscription_count' | 'user_count';

@@ -3,7 +3,7 @@ import type { Engine, StoredMessage } from '../../core/engine.js';
 import type { Log } from '../../core/log.js';
 import type { Router } from '../../core/router.js';
 import type { LiveSession } from '../../core/session-registry.js';
-import { PUSHER_TERMINATED_CLOSE_CODE } from './http-defaults.js';
+import { PUSHER_TERMINATED_CLOSE_CODE } from './defaults.js';
 
 /**
  * The engine key every node listens on for `terminate_connections`: a node knows only its own sessions,

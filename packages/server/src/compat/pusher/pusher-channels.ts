@@ -7,6 +7,7 @@ import type { SessionContext } from '../../core/session-scope.js';
 import { SERVER_TO_USER_PREFIX, channelKind, isCacheChannel, isValidPusherChannel, type PusherChannelKind } from './channel-names.js';
 import { pusherError, pusherEvent, subscriptionError } from './protocol.js';
 import { channelSignedText, verifySignature } from './signatures.js';
+import { PUSHER_MAX_EARLY_PRESENCE, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
 
 /** An app key as a Pusher client names it (`/app/{keyId}`), with what it signs with and may do. */
 export interface PusherKey {
@@ -42,11 +43,6 @@ export interface HeldChannel {
   early?: Outbound[];
 }
 
-/** Presence changes kept while a presence subscription reads its member list; past it, the subscriber is cut. */
-const MAX_EARLY_PRESENCE = 1_000;
-
-/** Pusher caps a user id at 128 characters. */
-const MAX_USER_ID_LENGTH = 128;
 
 interface Refusal {
   status: number;
@@ -113,7 +109,7 @@ export class PusherChannels {
     const held = this.held.get((out.frame as PresenceEventFrame).channel);
     if (!held) return false;
     if (!held.early) return true;
-    if (held.early.length < MAX_EARLY_PRESENCE) held.early.push(out);
+    if (held.early.length < PUSHER_MAX_EARLY_PRESENCE) held.early.push(out);
     else this.s.closeSlow('too many presence changes while the member list was read');
     return false;
   }
@@ -139,7 +135,7 @@ export class PusherChannels {
       return { status: 401, error: 'invalid signature for this socket, channel and channel_data' };
     }
     const member = parseMember(channelData);
-    if (!member) return { status: 400, error: `channel_data must be JSON {user_id, user_info}, user_id 1-${MAX_USER_ID_LENGTH} characters` };
+    if (!member) return { status: 400, error: `channel_data must be JSON {user_id, user_info}, user_id 1-${PUSHER_MAX_USER_ID_LENGTH} characters` };
     const present = [...this.held.values()].filter((h) => h.userId !== undefined).length;
     if (present >= ctx.limits.maxPresenceChannels) return { status: 429, error: `present on at most ${ctx.limits.maxPresenceChannels} channels per connection` };
     return member;
@@ -210,6 +206,6 @@ function parseMember(channelData: string): { userId: string; userInfo?: unknown 
   if (typeof value !== 'object' || value === null) return undefined;
   const { user_id: raw, user_info: userInfo } = value as { user_id?: unknown; user_info?: unknown };
   const userId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) return undefined;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > PUSHER_MAX_USER_ID_LENGTH) return undefined;
   return userInfo === undefined ? { userId } : { userId, userInfo };
 }

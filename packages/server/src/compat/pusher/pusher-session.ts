@@ -14,6 +14,7 @@ import type { PusherPinger } from './pinger.js';
 import { PusherChannels, type ChannelOwner, type PusherKey } from './pusher-channels.js';
 import { PusherCode, pusherError, pusherEvent, readInbound, type PusherInbound } from './protocol.js';
 import { userSignedText, verifySignature } from './signatures.js';
+import { PUSHER_CLIENT_EVENT_RATE, PUSHER_MAX_QUEUED_REQUESTS, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
 
 /** What every Pusher connection of a node shares. */
 export interface PusherContext {
@@ -23,11 +24,6 @@ export interface PusherContext {
   activityTimeoutMs: number;
 }
 
-/** Pusher allows a client 10 client events a second. */
-const CLIENT_EVENT_RATE = 10;
-
-/** Requests waiting for the one before them; past it, the client sends faster than it is answered. */
-const MAX_QUEUED_REQUESTS = 100;
 
 /**
  * One pusher-js connection (protocol 7) over the same router, engine and registry as Hubbub's own
@@ -125,8 +121,8 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     }
     if (!msg.event.startsWith('client-')) return this.sendText(pusherError(null, `unknown event ${JSON.stringify(msg.event.slice(0, 64))}`));
     // Counted as they arrive, so a flood is refused before it queues.
-    if (!(this.bucket ??= new TokenBucket(CLIENT_EVENT_RATE, CLIENT_EVENT_RATE)).take()) {
-      return this.sendText(pusherError(PusherCode.ClientEventRateLimit, `client event rejected: over ${CLIENT_EVENT_RATE} per second`));
+    if (!(this.bucket ??= new TokenBucket(PUSHER_CLIENT_EVENT_RATE, PUSHER_CLIENT_EVENT_RATE)).take()) {
+      return this.sendText(pusherError(PusherCode.ClientEventRateLimit, `client event rejected: over ${PUSHER_CLIENT_EVENT_RATE} per second`));
     }
     this.enqueue(() => this.clientEvent(msg));
   }
@@ -188,8 +184,8 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
 
   /** Requests are answered in turn (a client event after its subscribe), a bounded number waiting. */
   private enqueue(task: () => Promise<void> | void): void {
-    if (++this.queued > MAX_QUEUED_REQUESTS) {
-      this.sendText(pusherError(PusherCode.OverCapacity, `more than ${MAX_QUEUED_REQUESTS} requests waiting: slow down`));
+    if (++this.queued > PUSHER_MAX_QUEUED_REQUESTS) {
+      this.sendText(pusherError(PusherCode.OverCapacity, `more than ${PUSHER_MAX_QUEUED_REQUESTS} requests waiting: slow down`));
       return this.close(PusherCode.OverCapacity, 'too many requests waiting');
     }
     this.chain = this.chain
@@ -224,7 +220,7 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     if (typeof userData !== 'string' || Buffer.byteLength(userData) > this.ctx.limits.maxPresenceBytes) return refuse(`user_data must be JSON text of at most ${this.ctx.limits.maxPresenceBytes} bytes`);
     if (!verifySignature(auth, this.key.keyId, this.key.secret, userSignedText(this.connectionId, userData))) return refuse('invalid signature for this socket and user_data');
     const id = userIdOf(userData);
-    if (id === undefined) return refuse('user_data must be a JSON object with an "id" of 1-128 characters');
+    if (id === undefined) return refuse(`user_data must be a JSON object with an "id" of 1-${PUSHER_MAX_USER_ID_LENGTH} characters`);
     if (this.user !== undefined && this.user !== id) this.channels.unsubscribe(`${SERVER_TO_USER_PREFIX}${this.user}`);
     this.user = id;
     this.sendText(pusherEvent('pusher:signin_success', undefined, { user_data: userData }));
@@ -251,7 +247,7 @@ function userIdOf(userData: string): string | undefined {
     return undefined;
   }
   const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
-  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : undefined;
+  return typeof id === 'string' && id.length > 0 && id.length <= PUSHER_MAX_USER_ID_LENGTH ? id : undefined;
 }
 
 /** Pusher's socket id form, `\d+.\d+`; random, so ids from different nodes do not meet. */

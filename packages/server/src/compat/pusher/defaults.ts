@@ -1,10 +1,11 @@
 import { CloseCode } from '../../core/close-codes.js';
 
 /**
- * The Pusher HTTP API's limits, as Pusher's own service sets them on its standard plans, so a backend
- * that works against Pusher works here unchanged and one that would be refused there is refused here.
- * None has a flag: a larger limit would let a backend write code that then fails on Pusher, and a
- * Hubbub backend that needs more uses Hubbub's REST API (held to --max-payload instead).
+ * The Pusher dialect's limits. Those Pusher itself sets (its HTTP API's, client events, user ids) are
+ * Pusher's values, so a backend or client that works against Pusher works here unchanged and one that
+ * would be refused there is refused here. None has a flag: a larger limit would let an app write code
+ * that then fails on Pusher; what a connection may hold beyond these (subscriptions, presence data,
+ * payload) is held to Hubbub's own flags (--max-subscriptions, --max-presence-data, --max-payload).
  */
 const KiB = 1024;
 
@@ -36,3 +37,15 @@ export const PUSHER_MAX_BODY_BYTES = 512 * KiB;
  * (protocol.ts), so pusher-js does not come straight back and sign in again.
  */
 export const PUSHER_TERMINATED_CLOSE_CODE = CloseCode.Forbidden;
+
+/** Client events a connection may send per second (Pusher: 10); past it, `pusher:error` 4301. */
+export const PUSHER_CLIENT_EVENT_RATE = 10;
+
+/** Requests of a connection waiting for the one before them; past it, the client sends faster than it is answered and is closed. */
+export const PUSHER_MAX_QUEUED_REQUESTS = 100;
+
+/** Presence changes kept while a presence subscription reads its member list; past it, the subscriber is cut. */
+export const PUSHER_MAX_EARLY_PRESENCE = 1_000;
+
+/** Longest presence `user_id` or signed-in user id (Pusher: 128 characters). */
+export const PUSHER_MAX_USER_ID_LENGTH = 128;
