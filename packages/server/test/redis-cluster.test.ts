@@ -10,7 +10,8 @@ import type { StoredMessage } from '../src/core/engine.js';
 import { parseArgs } from '../src/cli/args.js';
 import { SERVE } from '../src/cli/options.js';
 import { RedisEngine } from '../src/engine/redis.js';
-import { parseClusterUrl, redactRedisUrl, redisUrlProblem } from '../src/engine/redis-url.js';
+import { parseClusterUrl, redisUrlProblem } from '../src/engine/redis-url.js';
+import { redactUrl } from '../src/core/redact-url.js';
 import { TestRedisCluster, redisClusterAvailable } from '../../../test/support/redis-cluster.js';
 import { freePort } from '../../../test/support/redis.js';
 import { until } from '../../../test/support/wait.js';
@@ -46,8 +47,8 @@ describe('--redis accepts a Redis Cluster', () => {
     expect(redisUrlProblem('redis+cluster://:secret@h:99999')).not.toContain('secret');
     expect(redisUrlProblem('http://h:1')).toMatch(/redis\+cluster:\/\/host:port,host:port/);
     expect(() => parseArgs(['--redis', 'memcached://x'], SERVE, {})).toThrow(/--redis/);
-    expect(redactRedisUrl('redis+cluster://user:secret@h:1,h:2')).toBe('redis+cluster://user:***@h:1,h:2');
-    expect(redactRedisUrl('redis://:secret@h:1')).toBe('redis://:***@h:1');
+    expect(redactUrl('redis+cluster://user:secret@h:1,h:2')).toBe('redis+cluster://user:***@h:1,h:2');
+    expect(redactUrl('redis://:secret@h:1')).toBe('redis://:***@h:1');
   });
 
   it('a cluster no seed of which answers fails start() with 50001, password hidden, and close() returns', async () => {

@@ -4,7 +4,7 @@ import { parseCapability } from '@hubbub/protocol';
 import { HubbubServer } from '../service/server.js';
 import { MemoryEngine } from '../engine/memory.js';
 import { RedisEngine } from '../engine/redis.js';
-import { redactRedisUrl } from '../engine/redis-url.js';
+import { redactUrl } from '../core/redact-url.js';
 import { parseWatchTable } from '../service/change-feed.js';
 import { ConfigError, loadConfig, type ConfigFile } from '../service/config-file.js';
 import { HubbubError } from '@hubbub/protocol';
@@ -119,7 +119,7 @@ async function serve(argv: string[]): Promise<number> {
   if (server.signingKeySource === 'dev-file') {
     logger.warn({ dataDir: v['data-dir'] }, 'JWT_SIGNING_KEY is not set: using a development signing key kept in the data dir');
   }
-  logger.info({ port: server.port, engine: server.engine.kind, redis: v.redis ? redactRedisUrl(v.redis as string) : undefined, store: server.store.kind }, `hubbub listening on http://localhost:${server.port}`);
+  logger.info({ port: server.port, engine: server.engine.kind, redis: v.redis ? redactUrl(v.redis as string) : undefined, store: server.store.kind }, `hubbub listening on http://localhost:${server.port}`);
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => process.exit(1), 10_000);

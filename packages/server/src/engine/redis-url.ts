@@ -1,3 +1,4 @@
+import { redactUrl } from '../core/redact-url.js';
 /**
  * What `--redis` names: one Redis (`redis://`, `rediss://`, parsed by ioredis itself) or a Redis Cluster
  * by some of its nodes (`redis+cluster://[user:password@]host:port,host:port[,…]`, `rediss+cluster://`
@@ -51,7 +52,7 @@ export function parseClusterUrl(url: string): ClusterTarget | string {
 export function redisUrlProblem(value: string): string | undefined {
   if (isClusterUrl(value)) {
     const target = parseClusterUrl(value);
-    return typeof target === 'string' ? `must be a Redis Cluster URL (redis+cluster://host:port,host:port…): ${JSON.stringify(redactRedisUrl(value))} ${target}` : undefined;
+    return typeof target === 'string' ? `must be a Redis Cluster URL (redis+cluster://host:port,host:port…): ${JSON.stringify(redactUrl(value))} ${target}` : undefined;
   }
   let url: URL | undefined;
   try {
@@ -60,25 +61,7 @@ export function redisUrlProblem(value: string): string | undefined {
     // not a URL at all: said below
   }
   if (url && SINGLE_PROTOCOLS.includes(url.protocol)) return undefined;
-  const shown = url ? redactRedisUrl(value) : '(not a URL)';
+  const shown = url ? redactUrl(value) : '(not a URL)';
   return `must be a Redis URL (redis:// or rediss://…) or a Redis Cluster's (redis+cluster://host:port,host:port…), got ${JSON.stringify(shown)}`;
 }
 
-/** The URL fit for logs and messages: any password replaced by `***`. */
-export function redactRedisUrl(url: string): string {
-  const m = CLUSTER_SCHEME.exec(url);
-  if (m) {
-    const at = m[2].lastIndexOf('@', m[2].search(/[/?#]|$/));
-    if (at < 0) return url;
-    const credentials = m[2].slice(0, at);
-    const colon = credentials.indexOf(':');
-    return colon < 0 ? url : `${m[1]}+cluster://${credentials.slice(0, colon)}:***${m[2].slice(at)}`;
-  }
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}

@@ -9,7 +9,8 @@ import { RedisHistory } from './redis-history.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { RedisListener } from './redis-listener.js';
 import { RedisPresence } from './redis-presence.js';
-import { isClusterUrl, redactRedisUrl } from './redis-url.js';
+import { isClusterUrl } from './redis-url.js';
+import { redactUrl } from '../core/redact-url.js';
 import { REDIS_NODE_TTL_MS } from '../core/defaults.js';
 
 export { DEFAULT_REDIS_PREFIX } from './redis-keys.js';
@@ -101,7 +102,7 @@ export class RedisEngine implements Engine {
     } catch (err) {
       this.everReady = false;
       this.disconnect();
-      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${redactRedisUrl(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
+      throw new HubbubError(ErrorCode.Bootstrap, `cannot reach Redis at ${redactUrl(this.options.url)} (${lastError?.message ?? (err as Error).message})`);
     } finally {
       clearTimeout(deadline);
       for (const link of this.links.links) link.off('error', remember);
