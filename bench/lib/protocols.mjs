@@ -41,6 +41,7 @@ export const protocols = {
   },
 };
 protocols['ws-batched'] = protocols.ws;
+protocols['ws-shared'] = protocols.ws;
 protocols.pusher = pusher;
 
 export const pathOf = (proto, cfg) => (typeof proto.path === 'function' ? proto.path(cfg) : proto.path);

@@ -1,6 +1,6 @@
 // Publishers: "flood" keeps a window of unacknowledged publishes in flight on each connection (as fast
-// as the server drains); "rate" publishes at a fixed total rate from many connections and measures
-// publish→ack. Every payload carries its publish time (`ts`, wall-clock ms with sub-ms resolution) for
+// as the server drains; window 0: no window at all, as fast as the socket takes them); "rate" publishes
+// at a fixed total rate from many connections and measures publish→ack. Every payload carries its publish time (`ts`, wall-clock ms with sub-ms resolution) for
 // the subscribers' end-to-end latency.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, now } from '../lib/rawws.mjs';
@@ -63,12 +63,25 @@ async function flood() {
         published++;
       }
     };
+    // window 0: unbounded, acks are only counted. Publishes go out in bursts of 256 a turn while the
+    // socket takes them; when it does not (the server stopped reading) the next burst waits for 'drain'.
+    // The only thing that slows such a publisher is the server: TCP backpressure or late acks.
+    const burst = () => {
+      if (now() >= stopAt) return;
+      for (let n = 0; n < 256; n++) {
+        const channel = cfg.channels[(next + k * 7919) % cfg.channels.length];
+        proto.publish(c, channel, { ts: now(), p: pad }, next++, c.ctx);
+        published++;
+      }
+      if (c.socket.writableNeedDrain) c.socket.once('drain', burst);
+      else setImmediate(burst);
+    };
     c.onAck = () => {
       done++;
       acked++;
-      pump();
+      if (cfg.window > 0) pump();
     };
-    c.pump = pump;
+    c.pump = cfg.window > 0 ? pump : burst;
   });
   process.on('message', (m) => {
     if (m.type === 'start') {

@@ -33,16 +33,17 @@ function open(i) {
     const c = connect(`ws://127.0.0.1:${port}${pathOf(proto, cfg)}`, {
       wantPayload: true,
       onOpen: (api) => {
-        proto.open(api, cfg, () => proto.subscribe(api, cfg.channels[i % cfg.channels.length], 1));
+        proto.open(api, cfg, () => {
+          if (!cfg.idle) proto.subscribe(api, cfg.channels[i % cfg.channels.length], 1);
+          // Idle: authenticated is ready; a dialect without authentication is ready once open.
+          else if (cfg.kind !== 'hubbub') ready();
+        });
       },
       onFrame: (text) => {
         if (c.onText) return c.onText(text);
         if (!c.ready) {
-          if (proto.ackOf(text) === 1) {
-            c.ready = true;
-            subscribed++;
-            if (!probe) c.setWantPayload(false);
-            resolve();
+          if (cfg.idle ? text.startsWith('{"t":"connected"') : proto.ackOf(text) === 1) {
+            ready();
           } else if (/"t":"err"|^44/.test(text) || proto.refused?.(text)) {
             reject(new Error(`subscribe refused: ${text.slice(0, 200)}`));
           }
@@ -55,6 +56,12 @@ function open(i) {
         }
       },
     });
+    function ready() {
+      c.ready = true;
+      subscribed++;
+      if (!probe) c.setWantPayload(false);
+      resolve();
+    }
     c.socket.on('error', reject);
     c.socket.on('close', () => {
       if (!c.ready) reject(new Error('closed before subscribing'));
