@@ -1,8 +1,10 @@
 /**
- * A chaos run inside the test suite: 3 `hubbub serve --redis` nodes, one Redis, 30 clients (SDK
- * publishers, subscribers and presence watchers, SSE readers) and about 75 s of seeded random faults (test/chaos/faults.ts),
- * then the checker over the whole history (test/chaos/checker.ts). The seed is printed; a failing run
- * prints its anomalies with the events around them and where its history and node logs were written.
+ * A chaos run inside the test suite: 3 `hubbub serve --redis` nodes, one Redis, 36 clients (Hubbub SDK
+ * publishers, subscribers and presence watchers, SSE readers; Foony SDK subscribers on binary WebSocket
+ * connections and long-polling, a Foony publisher, a REST publisher) and about 75 s of seeded random
+ * faults, some overlapping (test/chaos/faults.ts), then the checker over the whole history
+ * (test/chaos/checker.ts). The seed is printed; a failing run prints its anomalies with the events
+ * around them and where its history and node logs were written.
  * Reproduce with CHAOS_SEED=N (or `npm run chaos -- --seconds 75 --seed N`).
  */
 import { expect, it } from 'vitest';

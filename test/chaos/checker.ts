@@ -41,6 +41,9 @@ export interface Anomaly {
   around: ChaosEvent[];
 }
 
+/** How many anomalies get the events around them (formatAnomalies prints the first 20). */
+const CONTEXT_FOR = 100;
+
 export interface CheckOptions {
   /** How long presence may take to agree after the faults stop (docs/scale-out.md: node TTL plus a reaper round). */
   presenceBoundMs: number;
@@ -73,7 +76,10 @@ interface Publish {
 export function check(events: ChaosEvent[], options: CheckOptions): CheckSummary {
   const anomalies: Anomaly[] = [];
   const context = options.context ?? 6;
-  const around = (focus: ChaosEvent[], filter?: (e: ChaosEvent) => boolean): ChaosEvent[] => surrounding(events, focus, context, filter);
+  // Finding the events around one anomaly reads the whole history: past the first ones (more than a
+  // report prints) an anomaly keeps only its own events, so a run with thousands is still checked in seconds.
+  const around = (focus: ChaosEvent[], filter?: (e: ChaosEvent) => boolean): ChaosEvent[] =>
+    anomalies.length < CONTEXT_FOR ? surrounding(events, focus, context, filter) : focus;
   const publishes = collectPublishes(events);
 
   const owed = checkSubscribers(events, publishes, anomalies, around);

@@ -15,6 +15,10 @@ import { FaultProxy } from '../support/fault-proxy.js';
 export const SHORT_NAMESPACE = 'short';
 export const SHORT_HISTORY = 30;
 
+/** How a killed node is started again while it cannot: every half second, for up to a minute. */
+const RESTART_ATTEMPTS = 120;
+const RESTART_DELAY_MS = 500;
+
 export interface ClusterOptions {
   nodes: number;
   heartbeatMs: number;
@@ -44,6 +48,22 @@ export class ChaosNode {
   async start(): Promise<void> {
     this.server = await startServer(['--redis', `redis://127.0.0.1:${this.redisLink.port}`, ...this.args], { port: this.port, dataDir: this.dataDir });
     this.lives.push(this.server);
+  }
+
+  /**
+   * Start again after a kill, as a supervisor would: `hubbub serve` refuses to start while it cannot
+   * reach Redis (a kill overlapping a Redis restart), so try again until it is up.
+   */
+  async restart(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        if (attempt >= RESTART_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
+      }
+    }
   }
 
   logs(): string[] {
@@ -114,7 +134,7 @@ export class Cluster {
       node.door.heal();
       node.redisLink.heal();
     }
-    await Promise.all(this.nodes.filter((n) => !n.up).map((n) => n.start()));
+    await Promise.all(this.nodes.filter((n) => !n.up).map((n) => n.restart()));
   }
 
   async stop(): Promise<void> {

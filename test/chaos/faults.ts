@@ -1,7 +1,11 @@
 /**
  * The faults of a chaos run: a schedule drawn from the seed before the run starts (so the same seed
  * gives the same plan), and the code that applies each fault to the cluster and heals it again.
- * One fault at a time: each is applied, held, healed, then the cluster gets a breath before the next.
+ * Faults come one after another (each applied, held, healed, then a breath before the next), and some
+ * bring a second fault along that overlaps them: begun while the first is held, on another node (a
+ * node paused while another is cut from Redis, Redis restarting while a node's clients are partitioned).
+ * However they overlap, no more than a minority of the nodes is down (killed or stopped) at once, so a
+ * majority of the cluster keeps serving.
  */
 import type { Cluster } from './cluster.js';
 import type { HistoryRecorder } from './history.js';
@@ -33,7 +37,15 @@ export interface Fault {
   holdMs: number;
   /** For move-clients: the node they are sent to. */
   to?: number;
+  /** A second fault begun `afterMs` after this one, on another node; the pair is over when both healed. */
+  overlap?: { afterMs: number; fault: Fault };
 }
+
+/** How many planned faults bring a second one along (a share: one in OVERLAP_ONE_IN). */
+const OVERLAP_ONE_IN = 3;
+
+/** Faults that take a node out: a killed or stopped node serves nobody. */
+const DOWN_KINDS: readonly FaultKind[] = ['kill-node', 'pause-node'];
 
 export interface ScheduleOptions {
   seconds: number;
@@ -63,10 +75,43 @@ export function schedule(rng: Random, options: ScheduleOptions): Fault[] {
     const node = rng.int(0, options.nodes - 1);
     const fault: Fault = { gapMs: rng.int(1000, 4000), kind, node, holdMs: holdFor(kind, rng, options.heartbeatMs) };
     if (kind === 'move-clients') fault.to = (node + rng.int(1, options.nodes - 1)) % options.nodes;
+    if (rng.int(1, OVERLAP_ONE_IN) === 1) {
+      const overlap = overlapFor(fault, rng, options, kinds);
+      if (overlap) fault.overlap = overlap;
+    }
     faults.push(fault);
-    planned += fault.gapMs + fault.holdMs;
+    planned += fault.gapMs + spanOf(fault);
   }
   return faults;
+}
+
+/** From a fault's start to the heal of the last of it (its overlap included). */
+export function spanOf(fault: Fault): number {
+  return Math.max(fault.holdMs, fault.overlap ? fault.overlap.afterMs + fault.overlap.fault.holdMs : 0);
+}
+
+/**
+ * A second fault to overlap `first`, or none when no kind fits: on a node `first` leaves alone (not
+ * its node, not where it moves clients to), Redis restarted only once at a time, and nodes down at once
+ * no more than a minority.
+ */
+function overlapFor(first: Fault, rng: Random, options: ScheduleOptions, kinds: readonly FaultKind[]): Fault['overlap'] {
+  const minority = Math.floor((options.nodes - 1) / 2);
+  const busy = new Set([first.node, ...(first.to !== undefined ? [first.to] : [])]);
+  const free = Array.from({ length: options.nodes }, (_, i) => i).filter((n) => !busy.has(n));
+  const fits = kinds.filter((kind) => {
+    if (kind === 'restart-redis' && first.kind === 'restart-redis') return false;
+    if (DOWN_KINDS.includes(kind) && Number(DOWN_KINDS.includes(first.kind)) + 1 > minority) return false;
+    // Moving clients needs a third node to send them to, one the first fault leaves alone too.
+    if (kind === 'move-clients' && free.length < 2) return false;
+    return free.length > 0;
+  });
+  if (!fits.length) return undefined;
+  const kind = rng.pick(fits);
+  const node = rng.pick(free);
+  const fault: Fault = { gapMs: 0, kind, node, holdMs: holdFor(kind, rng, options.heartbeatMs) };
+  if (kind === 'move-clients') fault.to = rng.pick(free.filter((n) => n !== node));
+  return { afterMs: rng.int(0, Math.max(0, first.holdMs - 200)), fault };
 }
 
 function holdFor(kind: FaultKind, rng: Random, heartbeatMs: number): number {
@@ -88,13 +133,20 @@ function holdFor(kind: FaultKind, rng: Random, heartbeatMs: number): number {
 }
 
 export function describeFault(f: Fault): string {
-  return `${f.kind}${f.kind === 'restart-redis' ? '' : ` node ${f.node}`}${f.to !== undefined ? ` to node ${f.to}` : ''}${f.holdMs ? ` for ${f.holdMs} ms` : ''}`;
+  const one = `${f.kind}${f.kind === 'restart-redis' ? '' : ` node ${f.node}`}${f.to !== undefined ? ` to node ${f.to}` : ''}${f.holdMs ? ` for ${f.holdMs} ms` : ''}`;
+  return f.overlap ? `${one}, with ${describeFault(f.overlap.fault)} from ${f.overlap.afterMs} ms in` : one;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Apply one fault, hold it, heal it; every step goes into the history. */
+/** Apply a fault and its overlap, hold them, heal them; every step goes into the history. */
 export async function apply(fault: Fault, cluster: Cluster, history: HistoryRecorder): Promise<void> {
+  const { overlap } = fault;
+  if (!overlap) return applyOne(fault, cluster, history);
+  await Promise.all([applyOne(fault, cluster, history), sleep(overlap.afterMs).then(() => applyOne(overlap.fault, cluster, history))]);
+}
+
+async function applyOne(fault: Fault, cluster: Cluster, history: HistoryRecorder): Promise<void> {
   const node = cluster.nodes[fault.node]!;
   const target = fault.kind === 'restart-redis' ? 'redis' : `node ${fault.node}`;
   history.record({ kind: 'fault', fault: fault.kind, target, detail: `hold ${fault.holdMs} ms` });
@@ -102,7 +154,7 @@ export async function apply(fault: Fault, cluster: Cluster, history: HistoryReco
     case 'kill-node':
       await node.kill();
       await sleep(fault.holdMs);
-      await node.start();
+      await node.restart();
       break;
     case 'pause-node':
       node.pause();

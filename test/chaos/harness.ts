@@ -1,6 +1,8 @@
 /**
  * One chaos run: a cluster of `hubbub serve --redis` nodes (cluster.ts), SDK publishers and
- * subscribers and SSE readers on them (clients.ts), a seeded schedule of faults (faults.ts) applied
+ * subscribers and SSE readers on them (clients.ts), Foony SDK subscribers over WebSocket (binary
+ * dialect) and long-polling and a Foony publisher (foony-clients.ts), REST publishers
+ * (rest-publisher.ts), a seeded schedule of faults (faults.ts) applied
  * while traffic flows, then quiet: everything healed, traffic stopped, subscribers given time to catch
  * up, presence and every channel's history read. The checker (checker.ts) then reads the history.
  */
@@ -12,7 +14,9 @@ import { SIGNING_KEY } from '../support/server.js';
 import { check, formatAnomalies, type CheckSummary } from './checker.js';
 import { Cluster, SHORT_HISTORY, SHORT_NAMESPACE } from './cluster.js';
 import { PresenceWatcher, Publisher, SseReader, Subscriber, type ClientContext } from './clients.js';
-import { apply, describeFault, finalFault, schedule, type Fault, type FaultKind } from './faults.js';
+import { FoonyPublisher, FoonySubscriber } from './foony-clients.js';
+import { RestPublisher } from './rest-publisher.js';
+import { apply, describeFault, finalFault, schedule, spanOf, type Fault, type FaultKind } from './faults.js';
 import { HistoryRecorder } from './history.js';
 import { Random } from './random.js';
 
@@ -24,6 +28,14 @@ export interface ChaosOptions {
   publishers?: number;
   subscribers?: number;
   sseReaders?: number;
+  /** Foony SDK subscribers on binary WebSocket connections. */
+  binarySubscribers?: number;
+  /** Foony SDK subscribers long-polling. */
+  longPollSubscribers?: number;
+  /** Foony SDK publishers (binary WebSocket). */
+  foonyPublishers?: number;
+  /** Publishers over REST `POST /channels/:channel/messages`. */
+  restPublishers?: number;
   channels?: number;
   heartbeatMs?: number;
   nodeTtlMs?: number;
@@ -37,7 +49,10 @@ export interface ChaosOptions {
 export interface ChaosResult {
   seed: number;
   faults: Fault[];
+  /** Faults applied, each of an overlapping pair counted. */
   applied: number;
+  /** Of them, the ones applied while another was held. */
+  overlapped: number;
   summary: CheckSummary;
   /** Where the history (and node logs) of a run with anomalies were written. */
   reportDir?: string;
@@ -62,11 +77,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const ctx: ClientContext = { history, token, wsUrl: (n) => cluster.wsUrl(n), httpUrl: (n) => cluster.httpUrl(n), nodes, heartbeatMs };
   // One channel with a short history, the others keeping all a run publishes.
   const channels = [...Array.from({ length: options.channels ?? 4 }, (_, i) => `chaos-${i}`), `${SHORT_NAMESPACE}:chaos`];
-  const publishers: Publisher[] = [];
-  const subscribers: Subscriber[] = [];
+  const publishers: Array<Publisher | FoonyPublisher | RestPublisher> = [];
+  const subscribers: Array<Subscriber | FoonySubscriber> = [];
   const readers: SseReader[] = [];
   const watchers: PresenceWatcher[] = [];
   let applied = 0;
+  let overlapped = 0;
   try {
     const picks = rng.fork();
     for (let i = 0; i < (options.subscribers ?? 16); i++) {
@@ -80,14 +96,38 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     for (let i = 0; i < nodes; i++) watchers.push(await PresenceWatcher.open(`watch-${i}`, i, PRESENCE_CHANNEL, ctx));
     for (let i = 0; i < (options.publishers ?? 8); i++) publishers.push(await Publisher.open(`pub-${i}`, i % nodes, channels, rng.fork(), ctx));
-    log(`${subscribers.length} subscribers, ${readers.length} SSE readers, ${watchers.length} presence watchers, ${publishers.length} publishers on ${channels.length} channels`);
+    // The other dialects' clients draw after the Hubbub SDK's, so those keep the choices a seed gave them before.
+    const foonyPicks = rng.fork();
+    const someChannels = () => {
+      const mine = channels.filter(() => foonyPicks.next() < 0.5);
+      return mine.length ? mine : [foonyPicks.pick(channels)];
+    };
+    for (let i = 0; i < (options.binarySubscribers ?? 2); i++) subscribers.push(await FoonySubscriber.open(`bin-${i}`, (i + 1) % nodes, someChannels(), 'websocket', ctx));
+    for (let i = 0; i < (options.longPollSubscribers ?? 2); i++) subscribers.push(await FoonySubscriber.open(`lp-${i}`, (i + 2) % nodes, someChannels(), 'long-polling', ctx));
+    for (let i = 0; i < (options.foonyPublishers ?? 1); i++) publishers.push(FoonyPublisher.open(`foony-pub-${i}`, (i + 1) % nodes, channels, rng.fork(), ctx));
+    for (let i = 0; i < (options.restPublishers ?? 1); i++) publishers.push(new RestPublisher(`rest-${i}`, (i + 2) % nodes, channels, rng.fork(), ctx));
+    const count = (kind: string, n: number) => `${n} ${kind}`;
+    log(
+      [
+        count('subscribers', subscribers.filter((s) => s instanceof Subscriber).length),
+        count('binary (Foony) subscribers', options.binarySubscribers ?? 2),
+        count('long-poll subscribers', options.longPollSubscribers ?? 2),
+        count('SSE readers', readers.length),
+        count('presence watchers', watchers.length),
+        count('publishers', publishers.filter((p) => p instanceof Publisher).length),
+        count('Foony publishers', publishers.filter((p) => p instanceof FoonyPublisher).length),
+        count('REST publishers', publishers.filter((p) => p instanceof RestPublisher).length),
+      ].join(', ') + ` on ${channels.length} channels`,
+    );
     for (const p of publishers) p.start();
 
     const deadline = performance.now() + options.seconds * 1000;
     for (const fault of faults) {
       await sleep(fault.gapMs);
-      if (performance.now() + fault.holdMs > deadline) break;
-      log(`  fault ${++applied}: ${describeFault(fault)}`);
+      if (performance.now() + spanOf(fault) > deadline) break;
+      applied += fault.overlap ? 2 : 1;
+      if (fault.overlap) overlapped++;
+      log(`  fault ${applied}: ${describeFault(fault)}`);
       await apply(fault, cluster, history);
     }
     await sleep(Math.max(0, deadline - performance.now()));
@@ -98,7 +138,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const quietAt = performance.now();
     history.record({ kind: 'note', text: 'quiet: faults over, everything healed' });
     log('quiet: waiting for publishes to settle and subscribers to catch up');
-    const expected = subscribers.filter((s) => s.present).map((s) => s.name);
+    const expected = subscribers.filter((s) => s instanceof Subscriber && s.present).map((s) => s.name);
     const giveUp = quietAt + presenceBound(nodeTtlMs) + 5000;
     const rest = restPresence(cluster.httpUrl(0));
     const presence = Promise.all([
@@ -126,7 +166,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const errors = Object.entries(summary.errors).map(([code, n]) => `${code}×${n}`).join(' ') || 'none';
   const presence = history.events.filter((e) => e.kind === 'presence').map((e) => `${e.observer} ${e.actual.length}/${e.expected.length} after ${e.sinceQuietMs} ms`);
   const lines = [
-    `chaos seed ${options.seed}: ${applied} faults applied, ${summary.publishes} publishes (${summary.acknowledged} acked; failed attempts: ${errors}), ` +
+    `chaos seed ${options.seed}: ${applied} faults applied (${overlapped} while another was held), ${summary.publishes} publishes (${summary.acknowledged} acked; failed attempts: ${errors}), ` +
       `${summary.deliveries} deliveries, ${summary.owed} owed deliveries checked, ${summary.discontinuities} discontinuities, presence (${presence.join(', ')}): ${summary.anomalies.length} anomalies`,
   ];
   let reportDir: string | undefined;
@@ -137,7 +177,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (summary.anomalies.length) lines.push(formatAnomalies(summary.anomalies));
     lines.push(`history and node logs in ${reportDir}; rerun with --seed ${options.seed}`);
   }
-  return { seed: options.seed, faults, applied, summary, reportDir, report: lines.join('\n') };
+  return { seed: options.seed, faults, applied, overlapped, summary, reportDir, report: lines.join('\n') };
 }
 
 /** docs/scale-out.md: members held through a dead node leave within the node TTL plus a reaper round; clients need a reconnect on top. */
@@ -151,7 +191,7 @@ function token(clientId: string): Promise<string> {
 }
 
 /** Stop the publishers; one whose publish is still in flight after the timeout is noted, not waited for. */
-async function settled(publishers: Publisher[], history: HistoryRecorder, timeoutMs: number): Promise<void> {
+async function settled(publishers: Array<{ stop(): Promise<void> }>, history: HistoryRecorder, timeoutMs: number): Promise<void> {
   const stopped = Promise.all(publishers.map((p) => p.stop())).then(() => true);
   if (!(await Promise.race([stopped, sleep(timeoutMs).then(() => false)]))) {
     history.record({ kind: 'note', text: `publishes still in flight ${timeoutMs} ms after the faults` });

@@ -1,5 +1,6 @@
 /**
- * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3] [--faults KIND,…] [--keep]`:
+ * `npm run chaos -- --seconds N --seed S [--nodes 3] [--publishers 8] [--subscribers 16] [--sse 3]
+ *   [--binary 2] [--longpoll 2] [--foony-publishers 1] [--rest 1] [--faults KIND,…] [--keep]`:
  * one chaos run from the command line (scripts/chaos.mjs bundles and starts this). Prints the seed
  * first, the report last; exits 1 when the checker found anomalies.
  */
@@ -35,6 +36,10 @@ export async function main(args: string[]): Promise<number> {
     publishers: flag(args, 'publishers'),
     subscribers: flag(args, 'subscribers'),
     sseReaders: flag(args, 'sse'),
+    binarySubscribers: flag(args, 'binary'),
+    longPollSubscribers: flag(args, 'longpoll'),
+    foonyPublishers: flag(args, 'foony-publishers'),
+    restPublishers: flag(args, 'rest'),
     kinds: kinds(args),
     keep: args.includes('--keep'),
     log: write,

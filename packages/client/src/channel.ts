@@ -6,6 +6,7 @@ import {
   type MessageFrame,
   type ServerFrame,
 } from '@hubbub/protocol';
+import { DEFAULTS } from './defaults.js';
 import { Waiters } from './deferred.js';
 import { Emitter } from './emitter.js';
 import { Presence, type PresenceOwner } from './presence.js';
@@ -136,7 +137,8 @@ export class Channel {
 
   /**
    * Start receiving messages; resolves once the server acknowledged the subscription. While the
-   * connection is down it waits for it; it rejects when the server refuses or the connection fails.
+   * connection is down it waits for it, and while the server cannot reach its engine (50001) it asks
+   * again; it rejects when the server refuses otherwise or the connection fails.
    */
   attach(): Promise<void> {
     this.wanted = true;
@@ -186,6 +188,15 @@ export class Channel {
       this.attachingOn = undefined;
       // The socket went while waiting: the next `connected` attaches again.
       if (conn.generation !== generation || conn.state !== 'connected') return;
+      if (err.code === ErrorCode.Bootstrap) {
+        // The node cannot reach its engine for now (a retryable 50001, e.g. its Redis link coming back
+        // after a restart): still attaching, cursor kept, asked again on this connection. Failing here
+        // would end the subscription for good, through every later reconnect, with no discontinuity told.
+        conn.clock.setTimeout(() => {
+          if (this.wanted && this.state === 'attaching' && this.attachingOn === undefined && conn.generation === generation && conn.state === 'connected') this.subscribe();
+        }, DEFAULTS.reattachDelayMs);
+        return;
+      }
       this.state = 'failed';
       this.errorReason = err;
       this.attached.reject(err);

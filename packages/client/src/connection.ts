@@ -48,7 +48,8 @@ export class Connection {
   /** The token the socket and REST calls carry. */
   readonly tokens: TokenSource;
 
-  private readonly clock: Clock;
+  /** Time as the SDK uses it (injected in tests): the channels schedule their retries on it too. */
+  readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat;
   private readonly retries: RetryCounts;

@@ -8,6 +8,8 @@ export const DEFAULTS = {
   reconnectJitter: 0.2,
   /** `RealtimeClient` gives up (state `disconnected`) after this many attempts in a row. */
   realtimeClientReconnectionAttempts: 10,
+  /** A channel whose attach the server could not serve for now (50001: its engine unreachable) asks again after this. */
+  reattachDelayMs: 1000,
   /** A socket that has not reached `connected` by then is given up and retried with backoff. */
   connectTimeoutMs: 15_000,
   /** Renewals in a row that may fail (refused token, failing authCallback) before the connection fails. */
