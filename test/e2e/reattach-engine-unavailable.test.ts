@@ -74,4 +74,28 @@ describe.runIf(redisAvailable())('a (re)attach refused because the engine is una
     expect(attaches).toEqual([false, false]);
     expect(states).not.toContain('failed');
   }, 40_000);
+
+  it('a presence watch refused meanwhile is asked again: members who enter after the outage are seen', async () => {
+    const watcher = client(`ws://127.0.0.1:${door.port}`, { token: bob });
+    const presence = watcher.channels.get('engine-away-presence').presence;
+    const seen: string[] = [];
+    presence.on('enter', (m) => seen.push(m.clientId));
+    await presence.get();
+
+    await redis.kill();
+    const reconnected = new Promise<void>((resolve) => watcher.connection.on('connected', () => resolve()));
+    door.cut();
+    await reconnected;
+    await redis.restart();
+    const member = client(server.url, { token: alice });
+    await until(async () => {
+      try {
+        await member.channels.get('engine-away-presence').presence.enter({ here: true });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'entering after the restart', 15_000);
+    await until(() => seen.includes('alice'), 'the watcher sees the member who entered after the outage', 15_000);
+  }, 40_000);
 });

@@ -6,7 +6,6 @@ import {
   type MessageFrame,
   type ServerFrame,
 } from '@hubbub/protocol';
-import { DEFAULTS } from './defaults.js';
 import { Waiters } from './deferred.js';
 import { Emitter } from './emitter.js';
 import { Presence, type PresenceOwner } from './presence.js';
@@ -188,15 +187,9 @@ export class Channel {
       this.attachingOn = undefined;
       // The socket went while waiting: the next `connected` attaches again.
       if (conn.generation !== generation || conn.state !== 'connected') return;
-      if (err.code === ErrorCode.Bootstrap) {
-        // The node cannot reach its engine for now (a retryable 50001, e.g. its Redis link coming back
-        // after a restart): still attaching, cursor kept, asked again on this connection. Failing here
-        // would end the subscription for good, through every later reconnect, with no discontinuity told.
-        conn.clock.setTimeout(() => {
-          if (this.wanted && this.state === 'attaching' && this.attachingOn === undefined && conn.generation === generation && conn.state === 'connected') this.subscribe();
-        }, DEFAULTS.reattachDelayMs);
-        return;
-      }
+      // A 50001 (the node's engine out of reach for now, e.g. its Redis link coming back after a restart) is
+      // asked again, cursor kept: failing would end the subscription for good, with no discontinuity told.
+      if (conn.retriesUnavailable(err, generation, () => this.wanted && this.state === 'attaching' && this.attachingOn === undefined && this.subscribe())) return;
       this.state = 'failed';
       this.errorReason = err;
       this.attached.reject(err);

@@ -48,8 +48,7 @@ export class Connection {
   /** The token the socket and REST calls carry. */
   readonly tokens: TokenSource;
 
-  /** Time as the SDK uses it (injected in tests): the channels schedule their retries on it too. */
-  readonly clock: Clock;
+  private readonly clock: Clock;
   private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat;
   private readonly retries: RetryCounts;
@@ -89,6 +88,16 @@ export class Connection {
     this.dropSocket(CloseCode.Normal, 'closed by client');
     this.outbox.failAll(new HubbubError(ErrorCode.Unavailable, 'connection closed'));
     this.setState('closed');
+  }
+
+  /**
+   * A request the server could not serve for now (50001: its engine out of reach) is asked again on
+   * this same socket after a while; true when `err` is one and `again` is scheduled.
+   */
+  retriesUnavailable(err: HubbubError, generation: number, again: () => unknown): boolean {
+    if (err.code !== ErrorCode.Bootstrap) return false;
+    this.clock.setTimeout(() => this.generation === generation && this.state === 'connected' && again(), DEFAULTS.reattachDelayMs);
+    return true;
   }
 
   /**

@@ -168,6 +168,7 @@ export class Presence {
       if (this.syncingOn !== generation) return;
       this.syncingOn = undefined;
       if (conn.generation !== generation || conn.state !== 'connected') return; // the next `connected` syncs again
+      if (conn.retriesUnavailable(err, generation, () => this.wanted && this.syncingOn === undefined && this.subscribe())) return;
       this.wanted = false;
       this.synced.reject(err);
     });

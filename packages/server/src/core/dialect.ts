@@ -62,6 +62,12 @@ export interface DialectPolicy {
   directMessages: boolean;
   /** A message over `maxFrameBytes` is refused request by request (41300) and the connection kept. */
   refusesOversizedPerRequest: boolean;
+  /**
+   * The client never asks again after a (re)subscribe refused because the engine is out of reach for
+   * now (50001): the answer is followed by a try-again-later close, so it reconnects and resumes from
+   * its cursor. (Hubbub's SDK retries the attach itself.)
+   */
+  reconnectsWhenUnavailable: boolean;
 }
 
 /** The dialects a node speaks, tried in order on a connection's first message. */

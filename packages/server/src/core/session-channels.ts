@@ -1,4 +1,5 @@
-import { allows, assertAllowed, type Capability, type FetchFrame, type HistoryFrame, type MessageFrame, type PublishFrame, type SubscribeFrame } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, allows, assertAllowed, type Capability, type FetchFrame, type HistoryFrame, type MessageFrame, type PublishFrame, type SubscribeFrame } from '@hubbub/protocol';
+import { CloseCode } from './close-codes.js';
 import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
 import type { Recovery, StoredMessage } from './engine.js';
 import { channelKeyOf, messageFrame } from './outbound.js';
@@ -81,6 +82,10 @@ export class SessionChannels {
       sub.pending = undefined;
       this.subscriptions.delete(frame.channel);
       s.ctx.router.unsubscribe(key, sub);
+      if (err instanceof HubbubError && err.code === ErrorCode.Bootstrap && s.dialect.policy.reconnectsWhenUnavailable) {
+        // After the error frame (sent as this throw is answered, within this turn), not before it.
+        setImmediate(() => s.wire.close(CloseCode.TryAgainLater, 'engine unavailable: reconnect and resume'));
+      }
       throw err;
     }
   }

@@ -33,5 +33,7 @@ export const foonyBinary: Dialect = {
     directMessages: false,
     // It resends a publish forever when its connection is closed for it: refuse the request instead.
     refusesOversizedPerRequest: true,
+    // Its restore of a subscription after a reconnect is never retried when refused: make it reconnect.
+    reconnectsWhenUnavailable: true,
   },
 };

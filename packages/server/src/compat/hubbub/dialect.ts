@@ -22,6 +22,7 @@ export const hubbubJson: Dialect = {
     directMessages: true,
     // The transport closes a text message past its limit (1009); the SDK refuses one before sending.
     refusesOversizedPerRequest: false,
+    reconnectsWhenUnavailable: false,
   },
 };
 

@@ -33,6 +33,7 @@ export const pusherJson: Dialect = {
     unsubscribeLeavesPresence: true,
     directMessages: false,
     refusesOversizedPerRequest: false,
+    reconnectsWhenUnavailable: false,
   },
 };
 
