@@ -3,15 +3,15 @@
  *
  * - Publisher: an SDK connection publishing with message ids of its own choosing, stable across the
  *   SDK's resends and across its own retries after an error (the exactly-once promise of
- *   docs/protocol.md). It sends through the SDK's request path (what `channel.publish` does) so that it
- *   gets the ack's serial, which `publish()` does not return.
+ *   docs/protocol.md), through the public `channel.publish(name, data, { messageId })`, whose result
+ *   carries the serial and whether the id was a duplicate.
  * - Subscriber: an SDK connection attached to some channels, resuming by itself after every drop,
  *   optionally present on the presence channel (re-entering after reconnects).
  * - SseReader: a stream over some channels that reconnects with Last-Event-ID to any node, as an
  *   EventSource does, and drops a stream that went silent for longer than the heartbeat promises.
  */
 import { Realtime } from '@hubbub/client';
-import { HubbubError, type AckFrame } from '@hubbub/protocol';
+import { HubbubError } from '@hubbub/protocol';
 import { SseClient, type SseEvent } from '../support/sse-client.js';
 import type { HistoryRecorder } from './history.js';
 import type { Random } from './random.js';
@@ -72,8 +72,8 @@ export class Publisher {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       history.record({ kind: 'invoke', process: this.name, channel, msgId, attempt });
       try {
-        const ack = (await this.rt.conn.request({ t: 'pub', channel, name: 'm', data: { op: msgId }, messageId: msgId }, { resend: true })) as AckFrame;
-        history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, serial: ack.seq, ...(ack.duplicate ? { duplicate: true } : {}) });
+        const result = await this.rt.channels.get(channel).publish('m', { op: msgId }, { messageId: msgId });
+        history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, serial: result.serial, ...(result.duplicate ? { duplicate: true } : {}) });
         return;
       } catch (err) {
         history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: err instanceof HubbubError ? err.code : -1 });
