@@ -38,3 +38,11 @@ export const MAX_FRAMES_BEHIND_AUTH = 32;
 
 /** Frames one message may carry (a batch publish of many members is one frame); more closes the connection. */
 export const MAX_FRAMES_PER_MESSAGE = 512;
+
+/**
+ * Requests read from one connection and not yet handled, past which its transport stops reading it
+ * (TCP then slows the client, its acks pace it); reading resumes once a quarter of either is left.
+ * Frames, and bytes of the messages that carried them (characters, for text).
+ */
+export const MAX_INPUT_BACKLOG_FRAMES = 256;
+export const MAX_INPUT_BACKLOG_BYTES = 1 * MiB;

@@ -1,4 +1,4 @@
-import { HEARTBEAT_MS, MAX_PAYLOAD_BYTES } from './defaults.js';
+import { HEARTBEAT_MS, MAX_INPUT_BACKLOG_BYTES, MAX_INPUT_BACKLOG_FRAMES, MAX_PAYLOAD_BYTES } from './defaults.js';
 
 /** What one connection may make the server hold or do; every bound has a flag (docs/server.md). */
 export interface SessionLimits {
@@ -33,6 +33,13 @@ export interface SessionLimits {
    * resume with `resumeConnectionId`; a quick reconnect then causes no leave/enter churn.
    */
   presenceResumeMs: number;
+  /**
+   * Requests read and not yet handled (frames, and bytes of their messages) past which the
+   * connection is no longer read until a quarter of either is left: backpressure through TCP
+   * (or a held long-poll send) rather than a queue that grows with what a client writes.
+   */
+  inputBacklogFrames: number;
+  inputBacklogBytes: number;
 }
 
 export const DEFAULT_LIMITS: SessionLimits = {
@@ -51,4 +58,6 @@ export const DEFAULT_LIMITS: SessionLimits = {
   maxFrameBytes: MAX_PAYLOAD_BYTES,
   maxAuthFrameBytes: 32 * 1024,
   presenceResumeMs: 5_000,
+  inputBacklogFrames: MAX_INPUT_BACKLOG_FRAMES,
+  inputBacklogBytes: MAX_INPUT_BACKLOG_BYTES,
 };

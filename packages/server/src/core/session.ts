@@ -8,6 +8,7 @@ import type { Identity } from './identity.js';
 import { processLog, type Log } from './log.js';
 import { channelKeyOf, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
+import { RequestQueue } from './request-queue.js';
 import { SessionChannels } from './session-channels.js';
 import { SessionPresence } from './session-presence.js';
 import type { LiveSession } from './session-registry.js';
@@ -35,8 +36,8 @@ export class Session implements SessionScope, LiveSession {
   private refused = false;
   /** Messages received after the auth frame but before its answer. */
   private waitingForAuth = 0;
-  /** Frames are handled one at a time, in arrival order, so per-channel order is kept. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Frames are handled one at a time, in arrival order, so per-channel order is kept; a full backlog pauses reading. */
+  private readonly requests: RequestQueue;
   private readonly channels = new SessionChannels(this);
   private readonly presence = new SessionPresence(this);
   private readonly topics = new SessionTopics(this);
@@ -52,6 +53,7 @@ export class Session implements SessionScope, LiveSession {
     /** Fixed by the endpoint the connection came in on; else picked by its first message. */
     dialect?: Dialect,
   ) {
+    this.requests = new RequestQueue(wire, ctx.limits);
     if (dialect) this.speak(dialect);
     this.authTimer = setTimeout(() => this.close(CloseCode.AuthTimeout, 'no auth frame in time'), ctx.limits.authTimeoutMs);
   }
@@ -102,7 +104,8 @@ export class Session implements SessionScope, LiveSession {
     }
     const frames = dialect.decode(data, MAX_FRAMES_PER_MESSAGE + 1);
     if (frames.length > MAX_FRAMES_PER_MESSAGE) return this.violate(`more than ${MAX_FRAMES_PER_MESSAGE} frames in one message`);
-    for (const frame of frames) this.enqueue(frame);
+    const last = frames.length - 1;
+    for (let i = 0; i <= last; i++) this.enqueue(frames[i]!, i === last ? data.length : 0);
   }
 
   /**
@@ -126,7 +129,7 @@ export class Session implements SessionScope, LiveSession {
       return this.violate(`send an auth frame first, not ${JSON.stringify(frame.t)}`, CloseCode.ProtocolViolation, ErrorCode.BadAuth, requestIdOf(frame));
     }
     this.authStarted = true;
-    this.enqueue(frame);
+    this.enqueue(frame, size);
   }
 
   private speak(dialect: Dialect): void {
@@ -139,7 +142,7 @@ export class Session implements SessionScope, LiveSession {
   private violate(message: string, closeCode: number = CloseCode.ProtocolViolation, code: number = ErrorCode.BadFrame, id?: number): void {
     if (this.refused) return;
     this.refused = true;
-    this.chain = this.chain.then(() => {
+    this.requests.then(() => {
       if (this.chosen) this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
       this.close(closeCode, message.slice(0, 120));
     });
@@ -150,22 +153,20 @@ export class Session implements SessionScope, LiveSession {
     const limit = this.ctx.limits.maxFrameBytes;
     const err = new HubbubError(ErrorCode.TooLarge, `message of ${data.length} bytes is over the limit of ${limit}`);
     const frames = this.chosen!.decode(data, MAX_OVERSIZE_REFUSALS + 1);
-    for (const frame of frames.slice(0, MAX_OVERSIZE_REFUSALS)) {
+    const answered = frames.slice(0, MAX_OVERSIZE_REFUSALS);
+    for (const frame of answered) {
       const id = frame instanceof FrameError ? frame.requestId : requestIdOf(frame);
-      this.chain = this.chain.then(() => this.fail(err, id));
-      if (!(frame instanceof FrameError) && frame.t === 'auth') this.chain = this.chain.then(() => this.close(CloseCode.TooBig, 'auth too large'));
+      this.requests.push(() => this.fail(err, id), frame === answered.at(-1) ? data.length : 0, (e) => this.fail(e, id));
+      if (!(frame instanceof FrameError) && frame.t === 'auth') this.requests.then(() => this.close(CloseCode.TooBig, 'auth too large'));
     }
     // An honest client's oversized message is a few publishes; hundreds of refusals would amplify.
     if (frames.length > MAX_OVERSIZE_REFUSALS) this.violate(`more than ${MAX_OVERSIZE_REFUSALS} requests in an oversized message`, CloseCode.TooBig, ErrorCode.TooLarge);
   }
 
-  /** Frames are handled in turn, and errors answered in turn, so replies keep the order of requests. */
-  private enqueue(frame: ClientFrame | FrameError): void {
-    if (frame instanceof FrameError) {
-      this.chain = this.chain.then(() => this.fail(frame, frame.requestId));
-      return;
-    }
-    this.chain = this.chain.then(() => this.handle(frame)).catch((err) => this.fail(err, requestIdOf(frame)));
+  /** Handled in turn, errors answered in turn; a message's bytes count against the backlog until its last frame is done. */
+  private enqueue(frame: ClientFrame | FrameError, bytes: number): void {
+    if (frame instanceof FrameError) return this.requests.push(() => this.fail(frame, frame.requestId), bytes, (err) => this.fail(err, frame.requestId));
+    this.requests.push(() => this.handle(frame), bytes, (err) => this.fail(err, requestIdOf(frame)));
   }
 
   deliver(frame: Outbound): void {
@@ -379,7 +380,7 @@ export class Session implements SessionScope, LiveSession {
   private refuse(err: unknown): void {
     const expired = err instanceof HubbubError && err.code === ErrorCode.AuthExpired;
     const code = expired ? CloseCode.AuthExpired : CloseCode.AuthRefused;
-    this.chain = this.chain.then(() => this.close(code, expired ? 'token expired' : 'credentials refused'));
+    this.requests.then(() => this.close(code, expired ? 'token expired' : 'credentials refused'));
   }
 
   /** Answer a failed frame with an error frame; the connection stays up. */

@@ -36,4 +36,12 @@ export interface Wire {
    * in memory whole.
    */
   drain?(timeoutMs: number): Promise<boolean>;
+  /**
+   * Stop reading from the peer until `resume`: the session has a full backlog of its requests. What
+   * the transport already holds may still arrive (at most one read's worth). While paused, the
+   * transport must not take the peer's silence for a dead connection: it is the server not reading.
+   * Sending is unaffected. A transport without these never stops reading.
+   */
+  pause?(): void;
+  resume?(): void;
 }

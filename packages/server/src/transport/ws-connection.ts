@@ -56,6 +56,8 @@ export class WsConnection implements Wire, Evictable {
   private batch?: OutputBatch;
   private queuedBytes = 0;
   private scheduled = false;
+  /** Its session asked for no more reads (a full backlog of its requests); see `pause`. */
+  private readingPaused = false;
   private readonly raw?: Socket;
   /** Its place in the connection budget: pending until `authenticated()`. */
   readonly ticket: AdmissionTicket;
@@ -119,9 +121,34 @@ export class WsConnection implements Wire, Evictable {
     if (framed) this.enqueue(framed);
   }
 
+  /**
+   * Stop reading the socket: the kernel's buffers fill and TCP slows the client. ws may still emit
+   * what it has already read (one read's worth).
+   */
+  pause(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.ws.pause();
+  }
+
+  /** Read again; the silence while paused was the server's, so the heartbeat starts afresh. */
+  resume(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    this.lastSeen = Date.now();
+    this.ws.resume();
+  }
+
+  /** Not read since its session paused it: its silence is the server's, not a sign of a dead peer. */
+  get paused(): boolean {
+    return this.readingPaused;
+  }
+
   /** Queued frames go out first. A socket that never authenticated leaves the budget now and is cut soon. */
   close(code: number, reason: string): void {
     this.flush();
+    // The peer's close frame must be read for the closing handshake to end; what else it sent is ignored.
+    this.resume();
     this.ws.close(this.closeCodeFor(code), reason);
     if (this.ticket.authenticated) return;
     this.ticket.release();

@@ -258,6 +258,8 @@ export class WsTransport implements WsConnectionHost {
     const now = Date.now();
     const { heartbeatMs } = this.options;
     for (const [ws, { conn }] of this.connections) {
+      // A socket its session stopped reading cannot show it is alive (its pongs are not read).
+      if (conn.paused) continue;
       const quiet = now - conn.lastSeen;
       // Pinged once quiet for an interval (and again half an interval later): an idle socket costs
       // a ping and a pong per interval, and a dead one is still found within two.

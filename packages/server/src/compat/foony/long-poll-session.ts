@@ -69,6 +69,14 @@ export class LpSession implements Evictable {
       this.scheduleRelease();
       return false;
     },
+    // A full backlog of requests: the next `/lp/send` is not read until the session has worked it off.
+    pause: () => {
+      this.sendsPaused = true;
+    },
+    resume: () => {
+      this.sendsPaused = false;
+      this.releaseSends();
+    },
     // A replay waits here between pieces until a poll has taken most of what is queued.
     drain: (timeoutMs) => {
       if (this.queuedBytes <= this.options.maxQueuedBytes / 4) return Promise.resolve(true);
@@ -78,12 +86,34 @@ export class LpSession implements Evictable {
           clearTimeout(timer);
           resolve(ok);
         });
+        // The session now waits for the client to poll: a client that polls only after its send is
+        // answered would wait for the session for ever. An unmet drain ends the session in `timeoutMs`.
+        this.releaseSends();
       });
     },
   };
 
   /** Replays waiting for the queue to be polled away. */
   private drains: Array<(ok: boolean) => void> = [];
+  /** The session's backlog is full: sends wait, unread, in `sendsHeld` (see `sendable`). */
+  private sendsPaused = false;
+  private sendsHeld: Array<() => void> = [];
+
+  /**
+   * Undefined when a `/lp/send` may be read now; else a promise that resolves once it may (the backlog
+   * has drained, or the session ended). The HTTP analogue of a socket no longer read: the request
+   * body stays in the kernel and the client's send waits for its 204, which paces the SDK.
+   */
+  sendable(): Promise<void> | undefined {
+    if (!this.sendsPaused || this.drains.length > 0) return undefined;
+    return new Promise<void>((resolve) => this.sendsHeld.push(resolve));
+  }
+
+  private releaseSends(): void {
+    const held = this.sendsHeld;
+    this.sendsHeld = [];
+    for (const resolve of held) resolve();
+  }
 
   private settleDrains(ok: boolean): void {
     const waiting = this.drains;
@@ -235,6 +265,8 @@ export class LpSession implements Evictable {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.settleDrains(false);
+    this.sendsPaused = false;
+    this.releaseSends();
     this.ticket.release();
     this.lp.forget(this);
     clearTimeout(this.idleTimer);

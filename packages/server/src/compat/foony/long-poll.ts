@@ -131,6 +131,8 @@ export class LongPollTransport implements LongPollHost {
   }
 
   private async serve(op: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A send to a session with a full backlog waits, unread, until the session has worked it off.
+    if (op === 'send') await this.sessionOf(req)?.sendable();
     // A connect carries one `auth` record, and its session has not authenticated: it gets the small bound.
     const body = await readRequestBody(req, op === 'connect' ? this.options.maxConnectBodyBytes : this.options.maxBodyBytes);
     if (body === 'aborted') return;
@@ -141,8 +143,7 @@ export class LongPollTransport implements LongPollHost {
     }
     this.counters.bytesIn += body.length;
     if (op === 'connect') return this.connect(req, res, body);
-    const token = req.headers[SESSION_HEADER];
-    const session = typeof token === 'string' ? this.sessions.get(token) : undefined;
+    const session = this.sessionOf(req);
     if (!session || session.state === 'connecting' || session.state === 'ended') return this.written(res, 410);
     if (op === 'poll') return session.onPoll(res);
     if (op === 'disconnect') {
@@ -154,6 +155,11 @@ export class LongPollTransport implements LongPollHost {
     if (body.length > 0) this.counters.framesIn++;
     session.onSend(body);
     this.written(res, 204);
+  }
+
+  private sessionOf(req: IncomingMessage): LpSession | undefined {
+    const token = req.headers[SESSION_HEADER];
+    return typeof token === 'string' ? this.sessions.get(token) : undefined;
   }
 
   private connect(req: IncomingMessage, res: ServerResponse, body: Buffer): void {

@@ -3,6 +3,7 @@ import { HubbubError, allows } from '@hubbub/protocol';
 import { processLog, type Log } from '../../core/log.js';
 import { channelKeyOf, type Outbound } from '../../core/outbound.js';
 import { TokenBucket } from '../../core/rate-limit.js';
+import { RequestQueue } from '../../core/request-queue.js';
 import type { Peer } from '../../core/router.js';
 import type { LiveSession, SessionRegistry } from '../../core/session-registry.js';
 import type { SessionContext } from '../../core/session-scope.js';
@@ -14,7 +15,7 @@ import type { PusherPinger } from './pinger.js';
 import { PusherChannels, type ChannelOwner, type PusherKey } from './pusher-channels.js';
 import { PusherCode, pusherError, pusherEvent, readInbound, type PusherInbound } from './protocol.js';
 import { userSignedText, verifySignature } from './signatures.js';
-import { PUSHER_CLIENT_EVENT_RATE, PUSHER_MAX_QUEUED_REQUESTS, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
+import { PUSHER_CLIENT_EVENT_RATE, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
 
 /** What every Pusher connection of a node shares. */
 export interface PusherContext {
@@ -36,13 +37,12 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
   readonly presenceView = 'client' as const;
   readonly dialect = pusherJson;
   connectionId = '';
-  /** When the client last sent anything, and when the server's ping to it went unanswered since. */
-  lastActivity = Date.now();
-  pingSentAt?: number;
+  private lastReceived = Date.now();
+  private pinged?: number;
   private closed = false;
   private user?: string;
-  private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
+  /** Requests in turn; a full backlog stops reading the socket (see `enqueue`). */
+  private readonly requests: RequestQueue;
   private bucket?: TokenBucket;
   private readonly channels = new PusherChannels(this);
 
@@ -50,7 +50,21 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     private readonly pusher: PusherContext,
     readonly wire: Wire,
     readonly key: PusherKey,
-  ) {}
+  ) {
+    this.requests = new RequestQueue(wire, pusher.session.limits);
+  }
+
+  /**
+   * When the client last sent anything, and when the server's ping to it went unanswered since (for
+   * the pinger). While its socket is not read the client cannot show it is alive, so it counts as active.
+   */
+  get lastActivity(): number {
+    return this.requests.paused ? Date.now() : this.lastReceived;
+  }
+
+  get pingSentAt(): number | undefined {
+    return this.requests.paused ? undefined : this.pinged;
+  }
 
   get ctx(): SessionContext {
     return this.pusher.session;
@@ -103,8 +117,8 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
 
   receive(data: string | Buffer): void {
     if (this.closed) return;
-    this.lastActivity = Date.now();
-    this.pingSentAt = undefined;
+    this.lastReceived = Date.now();
+    this.pinged = undefined;
     const msg = typeof data === 'string' ? readInbound(data) : undefined;
     if (!msg) return this.sendText(pusherError(null, 'send one JSON event per text message: {"event", "channel"?, "data"}'));
     switch (msg.event) {
@@ -113,18 +127,18 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
       case 'pusher:pong':
         return;
       case 'pusher:subscribe':
-        return this.enqueue(() => this.channels.subscribe(msg.data));
+        return this.enqueue(() => this.channels.subscribe(msg.data), data.length);
       case 'pusher:unsubscribe':
-        return this.enqueue(() => this.channels.unsubscribe(channelOf(msg.data)));
+        return this.enqueue(() => this.channels.unsubscribe(channelOf(msg.data)), data.length);
       case 'pusher:signin':
-        return this.enqueue(() => this.signin(msg.data));
+        return this.enqueue(() => this.signin(msg.data), data.length);
     }
     if (!msg.event.startsWith('client-')) return this.sendText(pusherError(null, `unknown event ${JSON.stringify(msg.event.slice(0, 64))}`));
     // Counted as they arrive, so a flood is refused before it queues.
     if (!(this.bucket ??= new TokenBucket(PUSHER_CLIENT_EVENT_RATE, PUSHER_CLIENT_EVENT_RATE)).take()) {
       return this.sendText(pusherError(PusherCode.ClientEventRateLimit, `client event rejected: over ${PUSHER_CLIENT_EVENT_RATE} per second`));
     }
-    this.enqueue(() => this.clientEvent(msg));
+    this.enqueue(() => this.clientEvent(msg), data.length);
   }
 
   deliver(out: Outbound): void {
@@ -149,7 +163,7 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
 
   /** The server's `pusher:ping` to an idle client; no answer in time closes it (see PusherPinger). */
   ping(): void {
-    this.pingSentAt = Date.now();
+    this.pinged = Date.now();
     this.sendText(pusherEvent('pusher:ping', undefined, {}));
   }
 
@@ -182,16 +196,15 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     this.ctx.notify?.(this.app, 'client.disconnected', { clientId: this.clientId, connectionId: this.connectionId });
   }
 
-  /** Requests are answered in turn (a client event after its subscribe), a bounded number waiting. */
-  private enqueue(task: () => Promise<void> | void): void {
-    if (++this.queued > PUSHER_MAX_QUEUED_REQUESTS) {
-      this.sendText(pusherError(PusherCode.OverCapacity, `more than ${PUSHER_MAX_QUEUED_REQUESTS} requests waiting: slow down`));
-      return this.close(PusherCode.OverCapacity, 'too many requests waiting');
-    }
-    this.chain = this.chain
-      .then(() => (this.closed ? undefined : task()))
-      .catch((err) => this.fail(err))
-      .finally(() => this.queued--);
+  /**
+   * Requests are answered in turn (a client event after its subscribe). Past the session limits'
+   * backlog the socket is no longer read until it drains, as for Hubbub's own sessions: pusher-js
+   * resubscribes every channel at once when it reconnects, so closing a connection for a long queue
+   * would close an honest client with many channels, and it would only reconnect and do it again.
+   * Pings are answered as they are read and client events are rate-limited as they are read; neither waits here.
+   */
+  private enqueue(task: () => Promise<void> | void, bytes: number): void {
+    this.requests.push(() => (this.closed ? undefined : task()), bytes, (err) => this.fail(err));
   }
 
   /** `client-` events: on private and presence channels, once subscribed, as the key's capability allows. */
