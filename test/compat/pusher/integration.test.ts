@@ -198,6 +198,9 @@ describe('the Pusher HTTP API and webhooks on pusher-js connections, one node', 
     expect(hooks('member_added', 'presence-members')).toEqual([{ name: 'member_added', channel: 'presence-members', user_id: 'xena' }]);
     expect(hooks('member_removed', 'presence-members')).toEqual([{ name: 'member_removed', channel: 'presence-members', user_id: 'xena' }]);
     expect(hooks('channel_occupied', 'presence-members')).toHaveLength(1);
+    // As Pusher sends them: the last member leaves, then the channel is vacated.
+    const order = rx.events().filter((e) => e.channel === 'presence-members').map((e) => e.name);
+    expect(order.indexOf('member_removed')).toBeLessThan(order.indexOf('channel_vacated'));
     expect(rx.requests.every((r) => r.valid)).toBe(true);
   });
 });

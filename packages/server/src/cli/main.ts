@@ -88,6 +88,7 @@ async function serve(argv: string[]): Promise<number> {
     webhookMaxQueueBytes: v['webhook-max-queue-bytes'] as number,
     webhookMaxDataBytes: v['webhook-max-data'] as number,
     maxBufferedBytes: v['max-buffered'] as number,
+    pusherMaxPresenceMembers: v['pusher-max-presence-members'] as number,
     port: v.port as number,
     host: v.host as string,
     dataDir: v['data-dir'] as string,

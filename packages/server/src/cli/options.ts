@@ -3,6 +3,7 @@
  * table that drives parsing, `--help`, config checks and the docs' flag tables (scripts/docs.mjs).
  */
 import { DEFAULT_LIMITS } from '../core/session-limits.js';
+import { PUSHER_MAX_PRESENCE_MEMBERS } from '../compat/pusher/defaults.js';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, REDIS_NODE_TTL_MS } from '../core/defaults.js';
 import { DEFAULT_REDIS_PREFIX } from '../engine/redis.js';
 import { redisUrlProblem } from '../engine/redis-url.js';
@@ -64,6 +65,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'max-presence', env: 'HUBBUB_MAX_PRESENCE', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.maxPresenceChannels, value: 'N', help: 'Channels one connection may be present on at once; past it: 42900' },
   { name: 'presence-rate', env: 'HUBBUB_PRESENCE_RATE', type: 'number', integer: true, min: 1, default: DEFAULT_LIMITS.presenceRate, value: 'N', help: 'Presence enters and updates per second per connection (burst 2x); past it: 42900' },
   { name: 'max-presence-data', env: 'HUBBUB_MAX_PRESENCE_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_LIMITS.maxPresenceBytes, value: 'BYTES', help: 'Presence data (as JSON) plus its encoding label, per member; past it: 41300' },
+  { name: 'pusher-max-presence-members', env: 'HUBBUB_PUSHER_MAX_PRESENCE_MEMBERS', type: 'number', integer: true, min: 1, default: PUSHER_MAX_PRESENCE_MEMBERS, value: 'N', help: 'Members (user ids) one presence- channel may have for Pusher clients, every node and protocol counted (Pusher: 100); past it a Pusher subscribe of a new user gets pusher:subscription_error 403. Keep N x 2 x --max-presence-data under --max-buffered' },
   { name: 'history-limit', env: 'HUBBUB_HISTORY_LIMIT', type: 'number', integer: true, min: 0, default: DEFAULT_RETENTION.historyLimit, value: 'N', help: 'Messages kept per channel for history and recovery' },
   { name: 'history-ttl', env: 'HUBBUB_HISTORY_TTL', type: 'duration', default: formatDuration(DEFAULT_RETENTION.historyTtlMs), value: 'DURATION', help: 'How long messages are kept per channel' },
   { name: 'max-history-per-app', env: 'HUBBUB_MAX_HISTORY_PER_APP', type: 'number', integer: true, min: 0, default: DEFAULT_RETENTION.maxHistoryBytesPerApp, value: 'BYTES', help: 'Bytes of history one app may keep over all its channels (memory engine); past it publishes get 42900 until history ages out' },

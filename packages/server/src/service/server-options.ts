@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** Connections not yet authenticated, at once (default `DEFAULT_MAX_PENDING_CONNECTIONS`); past it the oldest is closed. */
   maxPendingConnections?: number;
   maxBufferedBytes: number;
+  /** Distinct members of one presence channel a Pusher client may join (default PUSHER_MAX_PRESENCE_MEMBERS). */
+  pusherMaxPresenceMembers?: number;
   /** When set, WebSocket upgrades and CORS answer only these origins (else CORS allows any: `*`). */
   allowedOrigins?: string[];
   /** Turns on `/admin`; the page and its stream need this key. */

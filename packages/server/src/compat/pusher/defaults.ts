@@ -3,16 +3,20 @@ import { CloseCode } from '../../core/close-codes.js';
 /**
  * The Pusher dialect's limits. Those Pusher itself sets (its HTTP API's, client events, user ids) are
  * Pusher's values, so a backend or client that works against Pusher works here unchanged and one that
- * would be refused there is refused here. None has a flag: a larger limit would let an app write code
- * that then fails on Pusher; what a connection may hold beyond these (subscriptions, presence data,
- * payload) is held to Hubbub's own flags (--max-subscriptions, --max-presence-data, --max-payload).
+ * would be refused there is refused here. None but the presence cap has a flag: a larger limit would let
+ * an app write code that then fails on Pusher; what a connection may hold beyond these (subscriptions,
+ * presence data, payload) is held to Hubbub's own flags (--max-subscriptions, --max-presence-data,
+ * --max-payload).
  */
 const KiB = 1024;
 
 /** A request's `auth_timestamp` may be this far from the server's clock, either way (Pusher: 600 s). */
 export const PUSHER_TIMESTAMP_WINDOW_S = 600;
 
-/** Bytes of `data` in one event (Pusher: 10 KB); past it the request is answered 413. */
+/**
+ * Bytes of `data` in one event (Pusher: 10 KB): past it an HTTP API request is answered 413, and a
+ * client event (its `data` as the JSON text the client sent) gets `pusher:error` and goes nowhere.
+ */
 export const PUSHER_MAX_EVENT_DATA_BYTES = 10 * KiB;
 
 /** Events in one `batch_events` request (Pusher: 10); past it, 413. */
@@ -21,8 +25,16 @@ export const PUSHER_MAX_BATCH_EVENTS = 10;
 /** Channels one event names (Pusher: 100); past it, 400. */
 export const PUSHER_MAX_EVENT_CHANNELS = 100;
 
-/** Longest event name (Pusher: 200 characters). */
+/** Longest event name, from the HTTP API or a client event (Pusher: 200 characters). */
 export const PUSHER_MAX_EVENT_NAME_LENGTH = 200;
+
+/**
+ * Members (distinct user ids, every protocol's, on every node) of one presence channel (Pusher: 100;
+ * `--pusher-max-presence-members`). Past it a Pusher subscribe of a new user is refused; the member
+ * list a joiner is sent stays near this many times `--max-presence-data` (about 0.9 MB at the
+ * defaults, under `--max-buffered`'s 4 MiB), and each arrival goes to at most this many members.
+ */
+export const PUSHER_MAX_PRESENCE_MEMBERS = 100;
 
 /**
  * Largest request body read at all: the biggest valid batch (10 events of 10 KB data, each naming
@@ -40,9 +52,6 @@ export const PUSHER_TERMINATED_CLOSE_CODE = CloseCode.Forbidden;
 
 /** Client events a connection may send per second (Pusher: 10); past it, `pusher:error` 4301. */
 export const PUSHER_CLIENT_EVENT_RATE = 10;
-
-/** Requests of a connection waiting for the one before them; past it, the client sends faster than it is answered and is closed. */
-export const PUSHER_MAX_QUEUED_REQUESTS = 100;
 
 /** Presence changes kept while a presence subscription reads its member list; past it, the subscriber is cut. */
 export const PUSHER_MAX_EARLY_PRESENCE = 1_000;

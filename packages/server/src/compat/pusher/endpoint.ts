@@ -10,6 +10,8 @@ export interface PusherEndpointOptions {
   /** The active key with this key id (a Pusher app key), with its secret; undefined when there is none. */
   findKey(keyId: string): PusherKey | undefined;
   activityTimeoutMs: number;
+  /** Distinct members of one presence channel (default PUSHER_MAX_PRESENCE_MEMBERS). */
+  maxPresenceMembers?: number;
 }
 
 /** What the WebSocket transport feeds a connection's messages to. */
@@ -46,7 +48,7 @@ export class PusherEndpoint {
     const keyId = keyIdOf(parsed.pathname);
     const key = keyId === undefined ? undefined : this.options.findKey(keyId);
     if (!key) return refuse(wire, PusherCode.AppNotFound, 'no app has this key');
-    const session = new PusherSession({ session: this.options.session, pinger: this.pinger, activityTimeoutMs: this.options.activityTimeoutMs }, wire, key);
+    const session = new PusherSession({ session: this.options.session, pinger: this.pinger, activityTimeoutMs: this.options.activityTimeoutMs, maxPresenceMembers: this.options.maxPresenceMembers }, wire, key);
     return session.open() ? session : REFUSED;
   }
 }

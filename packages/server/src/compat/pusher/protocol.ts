@@ -1,3 +1,5 @@
+import { PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
+
 /**
  * Pusher Channels protocol 7, as pusher-js speaks it (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/):
  * one JSON event per text message, `{event, channel?, data}`, where `data` is usually JSON text.
@@ -63,6 +65,15 @@ export function subscriptionError(channel: string, status: number, error: string
 /** Names Pusher keeps for itself: never relayed from another protocol, never accepted from a client. */
 export function isReservedEvent(name: string): boolean {
   return name.startsWith('pusher:') || name.startsWith('pusher_internal:');
+}
+
+/**
+ * A presence `user_id` or signed-in user `id` as its text: a string of 1-128 characters, or an
+ * integer (PHP and Laravel backends send numbers) as its decimal string, so 42 and "42" are one user.
+ */
+export function pusherUserId(raw: unknown): string | undefined {
+  const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
+  return typeof id === 'string' && id.length > 0 && id.length <= PUSHER_MAX_USER_ID_LENGTH ? id : undefined;
 }
 
 /** A client event as pusher-js sends it. */

@@ -5,7 +5,7 @@ import { clientOutcome } from '../../core/presence-views.js';
 import { goLive, type Peer, type Subscription } from '../../core/router.js';
 import type { SessionContext } from '../../core/session-scope.js';
 import { SERVER_TO_USER_PREFIX, channelKind, isCacheChannel, isValidPusherChannel, type PusherChannelKind } from './channel-names.js';
-import { pusherError, pusherEvent, subscriptionError } from './protocol.js';
+import { pusherError, pusherEvent, pusherUserId, subscriptionError } from './protocol.js';
 import { channelSignedText, verifySignature } from './signatures.js';
 import { PUSHER_MAX_EARLY_PRESENCE, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
 
@@ -27,6 +27,8 @@ export interface ChannelOwner extends Peer {
   /** The signed-in user (`pusher:signin`), if any. */
   readonly userId: string | undefined;
   sendText(text: string): void;
+  /** Distinct members a presence channel may have before a new user is refused. */
+  readonly maxPresenceMembers: number;
   /** Send a shared frame now (past the early-presence hold). */
   deliverNow(out: Outbound): void;
   /** Cut a connection that does not keep up. */
@@ -72,6 +74,10 @@ export class PusherChannels {
     if (existing) return this.succeeded(channel, existing);
     const checked = this.check(channel, auth, channelData);
     if ('status' in checked) return s.sendText(subscriptionError(channel, checked.status, checked.error));
+    if (checked.userId !== undefined && (await this.isFull(channel, checked.userId))) {
+      if (s.isClosed) return;
+      return s.sendText(subscriptionError(channel, 403, `presence channel is full: at most ${s.maxPresenceMembers} members; a user already present may still join`));
+    }
     const kind = channelKind(channel);
     const held: HeldChannel = { kind, sub: { peer: s }, ...(checked.userId !== undefined ? { userId: checked.userId, early: [] } : {}) };
     const key = channelKeyOf(s.key.app, channel);
@@ -100,7 +106,7 @@ export class PusherChannels {
 
   /** The connection went: everything it held goes. */
   release(): void {
-    for (const [channel, held] of this.held) this.releaseOne(channel, held);
+    for (const [channel, held] of this.held) this.releaseOne(channel, held, true);
     this.held.clear();
   }
 
@@ -141,6 +147,16 @@ export class PusherChannels {
     return member;
   }
 
+  /**
+   * Whether a new user would take the channel past its cap. The count is the engine's, so every node
+   * and protocol is in it; joins racing on different nodes may pass it by as many as race.
+   */
+  private async isFull(channel: string, userId: string): Promise<boolean> {
+    const { members } = await this.s.ctx.engine.presenceSync(channelKeyOf(this.s.key.app, channel));
+    const ids = new Set(members.map((m) => m.clientId));
+    return !ids.has(userId) && ids.size >= this.s.maxPresenceMembers;
+  }
+
   /** Watch the channel's presence, then enter it: what happens meanwhile is kept until the member list is sent. */
   private async enter(channel: string, key: string, held: HeldChannel, userInfo: unknown): Promise<void> {
     const { s } = this;
@@ -155,8 +171,7 @@ export class PusherChannels {
     if (held.userId === undefined) return s.sendText(pusherEvent('pusher_internal:subscription_succeeded', channel, {}));
     const { members, pseq } = await s.ctx.engine.presenceSync(channelKeyOf(s.key.app, channel));
     if (s.isClosed || this.held.get(channel) !== held) return;
-    const hash: Record<string, unknown> = {};
-    for (const m of members) hash[m.clientId] = m.data ?? null;
+    const hash = memberHash(members, held.userId, s.maxPresenceMembers);
     const ids = Object.keys(hash);
     s.sendText(pusherEvent('pusher_internal:subscription_succeeded', channel, { presence: { ids, hash, count: ids.length } }));
     const early = held.early ?? [];
@@ -178,23 +193,51 @@ export class PusherChannels {
     if (!live) s.closeSlow('too many events arrived while the cache was read');
   }
 
-  private releaseOne(channel: string, held: HeldChannel): void {
+  /**
+   * Let go of one channel. When the connection is gone, a presence channel's subscription is let go
+   * of after its leave, so the last member's `member_removed` comes before `channel_vacated` (the
+   * order Pusher's webhooks have); a live connection lets go at once, or events would reach it after
+   * its unsubscribe, twice if it subscribed again meanwhile.
+   */
+  private releaseOne(channel: string, held: HeldChannel, closing = false): void {
     const { s } = this;
     const key = channelKeyOf(s.key.app, channel);
-    s.ctx.router.unsubscribe(key, held.sub);
+    const unsubscribe = () => s.ctx.router.unsubscribe(key, held.sub);
+    if (held.userId === undefined || !closing) unsubscribe();
     if (held.userId === undefined) return;
     s.ctx.router.unsubscribePresence(key, s);
     const userId = held.userId;
-    s.ctx.engine.presenceLeave(key, userId, s.connectionId).then(
-      (outcome) => {
-        if (clientOutcome(outcome).action === 'leave') s.ctx.notify?.(s.key.app, 'presence.leave', { channel, clientId: userId });
-      },
-      (err) => (s.ctx.log ?? processLog).error({ err, channel }, 'a Pusher presence leave failed'),
-    );
+    s.ctx.engine
+      .presenceLeave(key, userId, s.connectionId)
+      .then(
+        (outcome) => {
+          if (clientOutcome(outcome).action === 'leave') s.ctx.notify?.(s.key.app, 'presence.leave', { channel, clientId: userId });
+        },
+        (err) => (s.ctx.log ?? processLog).error({ err, channel }, 'a Pusher presence leave failed'),
+      )
+      .finally(() => {
+        if (closing) unsubscribe();
+      });
   }
 }
 
-/** `{user_id, user_info}` from signed channel data; a numeric user id is read as its text, as Pusher does. */
+/**
+ * The member list a joiner is sent: at most `max` members, its own user first, so the list stays
+ * within the cap's bytes even when more are present (Hubbub SDK members are not held to the cap, and
+ * racing joins may pass it).
+ */
+function memberHash(members: ReadonlyArray<{ clientId: string; data?: unknown }>, own: string, max: number): Record<string, unknown> {
+  const hash = new Map<string, unknown>();
+  const mine = members.find((m) => m.clientId === own);
+  if (mine) hash.set(own, mine.data ?? null);
+  for (const m of members) {
+    if (hash.size >= max) break;
+    if (!hash.has(m.clientId)) hash.set(m.clientId, m.data ?? null);
+  }
+  return Object.fromEntries(hash);
+}
+
+/** `{user_id, user_info}` from signed channel data; a numeric user id is read as its decimal text, as Pusher does. */
 function parseMember(channelData: string): { userId: string; userInfo?: unknown } | undefined {
   let value: unknown;
   try {
@@ -205,7 +248,7 @@ function parseMember(channelData: string): { userId: string; userInfo?: unknown 
   }
   if (typeof value !== 'object' || value === null) return undefined;
   const { user_id: raw, user_info: userInfo } = value as { user_id?: unknown; user_info?: unknown };
-  const userId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > PUSHER_MAX_USER_ID_LENGTH) return undefined;
+  const userId = pusherUserId(raw);
+  if (userId === undefined) return undefined;
   return userInfo === undefined ? { userId } : { userId, userInfo };
 }

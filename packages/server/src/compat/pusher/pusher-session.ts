@@ -8,14 +8,19 @@ import type { Peer } from '../../core/router.js';
 import type { LiveSession, SessionRegistry } from '../../core/session-registry.js';
 import type { SessionContext } from '../../core/session-scope.js';
 import type { Wire } from '../../core/wire.js';
-import { SERVER_TO_USER_PREFIX } from './channel-names.js';
 import { pusherJson } from './dialect.js';
 import { dataFromPusher } from './event-data.js';
 import type { PusherPinger } from './pinger.js';
 import { PusherChannels, type ChannelOwner, type PusherKey } from './pusher-channels.js';
-import { PusherCode, pusherError, pusherEvent, readInbound, type PusherInbound } from './protocol.js';
+import { PusherCode, pusherError, pusherEvent, pusherUserId, readInbound, type PusherInbound } from './protocol.js';
 import { userSignedText, verifySignature } from './signatures.js';
-import { PUSHER_CLIENT_EVENT_RATE, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
+import {
+  PUSHER_CLIENT_EVENT_RATE,
+  PUSHER_MAX_EVENT_DATA_BYTES,
+  PUSHER_MAX_EVENT_NAME_LENGTH,
+  PUSHER_MAX_PRESENCE_MEMBERS,
+  PUSHER_MAX_USER_ID_LENGTH,
+} from './defaults.js';
 
 /** What every Pusher connection of a node shares. */
 export interface PusherContext {
@@ -23,6 +28,8 @@ export interface PusherContext {
   pinger: PusherPinger;
   /** Advertised as `activity_timeout`: the client pings after this long without a message, and so does the server. */
   activityTimeoutMs: number;
+  /** Distinct members of one presence channel (default PUSHER_MAX_PRESENCE_MEMBERS). */
+  maxPresenceMembers?: number;
 }
 
 
@@ -87,6 +94,10 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     return this.key.name;
   }
 
+  get maxPresenceMembers(): number {
+    return this.pusher.maxPresenceMembers ?? PUSHER_MAX_PRESENCE_MEMBERS;
+  }
+
   get expiresAt(): undefined {
     return undefined;
   }
@@ -134,6 +145,8 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
         return this.enqueue(() => this.signin(msg.data), data.length);
     }
     if (!msg.event.startsWith('client-')) return this.sendText(pusherError(null, `unknown event ${JSON.stringify(msg.event.slice(0, 64))}`));
+    const refused = clientEventProblem(msg);
+    if (refused) return this.sendText(pusherError(null, `client event rejected: ${refused}`));
     // Counted as they arrive, so a flood is refused before it queues.
     if (!(this.bucket ??= new TokenBucket(PUSHER_CLIENT_EVENT_RATE, PUSHER_CLIENT_EVENT_RATE)).take()) {
       return this.sendText(pusherError(PusherCode.ClientEventRateLimit, `client event rejected: over ${PUSHER_CLIENT_EVENT_RATE} per second`));
@@ -233,8 +246,9 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
     if (typeof userData !== 'string' || Buffer.byteLength(userData) > this.ctx.limits.maxPresenceBytes) return refuse(`user_data must be JSON text of at most ${this.ctx.limits.maxPresenceBytes} bytes`);
     if (!verifySignature(auth, this.key.keyId, this.key.secret, userSignedText(this.connectionId, userData))) return refuse('invalid signature for this socket and user_data');
     const id = userIdOf(userData);
-    if (id === undefined) return refuse(`user_data must be a JSON object with an "id" of 1-${PUSHER_MAX_USER_ID_LENGTH} characters`);
-    if (this.user !== undefined && this.user !== id) this.channels.unsubscribe(`${SERVER_TO_USER_PREFIX}${this.user}`);
+    if (id === undefined) return refuse(`user_data must be a JSON object with an "id": 1-${PUSHER_MAX_USER_ID_LENGTH} characters, or an integer`);
+    // pusher-js signs a socket in once; a second sign-in would leave the first user's channel and its terminate_connections behind.
+    if (this.user !== undefined) return this.sendText(pusherError(null, `signin refused: this connection is already signed in as ${JSON.stringify(this.user)}; connect again to sign in as another user`));
     this.user = id;
     this.sendText(pusherEvent('pusher:signin_success', undefined, { user_data: userData }));
   }
@@ -259,8 +273,15 @@ function userIdOf(userData: string): string | undefined {
     // Signed but not JSON: refused like a user without an id.
     return undefined;
   }
-  const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
-  return typeof id === 'string' && id.length > 0 && id.length <= PUSHER_MAX_USER_ID_LENGTH ? id : undefined;
+  return pusherUserId(typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined);
+}
+
+/** Why a client event is refused before it is queued: Pusher's bounds on its name and data. */
+function clientEventProblem(msg: PusherInbound): string | undefined {
+  if (msg.event.length > PUSHER_MAX_EVENT_NAME_LENGTH) return `the event name is over ${PUSHER_MAX_EVENT_NAME_LENGTH} characters`;
+  const text = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data ?? null);
+  if (Buffer.byteLength(text) > PUSHER_MAX_EVENT_DATA_BYTES) return `data is over ${PUSHER_MAX_EVENT_DATA_BYTES} bytes`;
+  return undefined;
 }
 
 /** Pusher's socket id form, `\d+.\d+`; random, so ids from different nodes do not meet. */

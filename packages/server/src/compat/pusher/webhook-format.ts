@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { dataToPusher } from './event-data.js';
+import { clientEventText } from './event-data.js';
 
 /**
  * Webhooks in Pusher Channels' format, for apps whose backend verifies them with a `pusher` server
@@ -49,7 +49,7 @@ export function pusherWebhookEvent(type: string, data: unknown, maxDataBytes: nu
 function clientEvent(channel: string, message: Record<string, unknown>, maxDataBytes: number): PusherWebhookEvent | undefined {
   const { name } = message;
   if (typeof name !== 'string' || !name.startsWith(CLIENT_EVENT_PREFIX)) return undefined;
-  const text = dataToPusher(message.data);
+  const text = clientEventText(message.data);
   const bytes = Buffer.byteLength(text);
   // Past the bound the event still says who sent what where, like a Standard Webhooks `dataOmitted`.
   const event: PusherWebhookEvent =
