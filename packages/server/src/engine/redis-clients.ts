@@ -1,11 +1,12 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { optionalDependency } from '../core/optional-dependency.js';
 import { ErrorCode, HubbubError } from '@hubbub/protocol';
-import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, publishScript, type FanOutCommand } from './redis-scripts.js';
+import { PRESENCE_ENTER_SCRIPT, PRESENCE_LEAVE_SCRIPT, PRESENCE_SYNC_SCRIPT, publishBatchScript, type FanOutCommand } from './redis-scripts.js';
 
 /** The command link, with the engine's scripts as commands (see redis-scripts.ts for their arguments). */
 export type RedisCommands = (Redis | Cluster) & {
-  hubbubPublish(...args: Array<string | number>): Promise<[number, number, string]>;
+  /** `numkeys`, then the keys and arguments of publishBatchScript. */
+  hubbubPublishBatch(...args: Array<string | number>): Promise<number[]>;
   hubbubPresenceEnter(...args: Array<string | number>): Promise<[string, number, string, string, string]>;
   hubbubPresenceLeave(...args: Array<string | number>): Promise<[string, string, number, string, string, string, string]>;
   hubbubPresenceSync(...args: string[]): Promise<[number, ...string[]]>;
@@ -33,6 +34,11 @@ export interface RedisLinks {
   readonly links: ReadonlyArray<Redis | Cluster>;
   /** Where keys live, for the few commands that look across keys (KEYS): the Redis, or each master. */
   keyHolders(): Redis[];
+  /**
+   * Whether one script call may hold publishes of different channels: on one Redis, yes; on a cluster
+   * a call's keys must share a slot, so a batch holds one channel's publishes.
+   */
+  readonly batchAcrossChannels: boolean;
   /** Announce on a channel's pub/sub outside a script (presence changes). */
   publish(channel: string, payload: string): Promise<unknown>;
 }
@@ -49,7 +55,8 @@ export function loadIoredis(): typeof import('ioredis') {
 
 /** The engine's scripts as commands of `cmd`, publishing with `fanOut`. */
 export function defineScripts(cmd: Redis | Cluster, fanOut: FanOutCommand): RedisCommands {
-  cmd.defineCommand('hubbubPublish', { numberOfKeys: 5, lua: publishScript(fanOut) });
+  // No fixed key count: a batch holds as many publishes as its turn had.
+  cmd.defineCommand('hubbubPublishBatch', { lua: publishBatchScript(fanOut) });
   cmd.defineCommand('hubbubPresenceEnter', { numberOfKeys: 2, lua: PRESENCE_ENTER_SCRIPT });
   cmd.defineCommand('hubbubPresenceLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_SCRIPT });
   cmd.defineCommand('hubbubPresenceSync', { numberOfKeys: 2, lua: PRESENCE_SYNC_SCRIPT });
@@ -78,6 +85,7 @@ export function createSingleLinks(url: string): RedisLinks {
     cmd,
     links: [cmd, sub],
     keyHolders: () => [cmd],
+    batchAcrossChannels: true,
     publish: (channel, payload) => cmd.publish(channel, payload),
     sub: {
       subscribe: async (channels) => {
@@ -95,6 +103,11 @@ export async function orUnavailable<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${(err as Error).message}`, 503);
+    throw unavailable(err as Error);
   }
+}
+
+/** The error a caller hears when Redis failed it (see `orUnavailable`). */
+export function unavailable(err: Error): HubbubError {
+  return new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${err.message}`, 503);
 }

@@ -24,6 +24,10 @@ export function createClusterLinks(url: string): RedisLinks {
     // Fail fast while the cluster is down: a publish must say it failed, not wait in a queue.
     enableOfflineQueue: false,
     enableAutoPipelining: true,
+    // A batch call's key count is its first argument, which ioredis's auto-pipelining does not read:
+    // it would put calls of different shards in one pipeline. Each goes on its own (already one per
+    // channel and turn, see redis-publish-batch.ts).
+    autoPipeliningIgnoredCommands: ['hubbubPublishBatch'],
     shardedSubscribers: true,
     clusterRetryStrategy: redisRetryDelay,
     // A promoted replica is found within this even when no command hits the old master.
@@ -45,6 +49,7 @@ export function createClusterLinks(url: string): RedisLinks {
     cmd: cluster,
     links: [cluster],
     keyHolders: () => (cluster as unknown as InstanceType<typeof Cluster>).nodes('master'),
+    batchAcrossChannels: false,
     publish: (channel, payload) => cluster.spublish(channel, payload),
     sub: {
       // SSUBSCRIBE takes channels of one slot per call: one call per channel, pipelined by ioredis.

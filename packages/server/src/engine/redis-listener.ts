@@ -6,10 +6,16 @@ import type { RedisKeys } from './redis-keys.js';
 import { decodePresenceChange } from './redis-presence-wire.js';
 
 interface ListenState {
+  channelKey: string;
   lastSeq: number;
   epoch?: string;
-  /** Deliveries of this channel run one after another, in serial order. */
+  /**
+   * Work on this channel that waits for Redis (the first position, a gap or catch-up fetched from
+   * history), with the deliveries that arrived meanwhile queued behind it, in serial order.
+   */
   chain: Promise<void>;
+  /** Links of `chain` not yet run: while there are any, a message joins the chain instead of going out at once. */
+  waiting: number;
   ready: Promise<void>;
 }
 
@@ -21,6 +27,8 @@ interface ListenState {
 export class RedisListener {
   /** Channels listened to, with the last serial delivered here: a jump means messages to fetch. */
   private readonly listening = new Map<string, ListenState>();
+  /** The same, by pub/sub channel: what each message is looked up by. */
+  private readonly byPubsub = new Map<string, ListenState>();
   private events?: EngineEvents;
 
   constructor(
@@ -40,26 +48,31 @@ export class RedisListener {
   listen(channelKey: string, connected: Promise<void> | undefined): Promise<void> {
     const existing = this.listening.get(channelKey);
     if (existing) return existing.ready;
-    const state: ListenState = { lastSeq: 0, chain: Promise.resolve(), ready: Promise.resolve() };
+    const pubsub = this.keys.channel(channelKey).pubsub;
+    const state: ListenState = { channelKey, lastSeq: 0, chain: Promise.resolve(), waiting: 1, ready: Promise.resolve() };
     this.listening.set(channelKey, state);
+    this.byPubsub.set(pubsub, state);
     // Subscribe first, then read the position: anything published after that read arrives by pub/sub,
     // and a later jump in serials is recognised as a gap to fetch.
     state.ready = (connected ?? Promise.resolve())
-      .then(() => this.sub.subscribe([this.keys.channel(channelKey).pubsub]))
+      .then(() => this.sub.subscribe([pubsub]))
       .then(() => this.history.position(channelKey))
       .then((p) => {
         state.lastSeq = p.seq;
         state.epoch = p.epoch;
       })
-      .catch((err) => this.log.debug({ err, channelKey }, 'listen incomplete (Redis did not answer): the subscriber link subscribes again when it reconnects'));
+      .catch((err) => this.log.debug({ err, channelKey }, 'listen incomplete (Redis did not answer): the subscriber link subscribes again when it reconnects'))
+      .finally(() => state.waiting--);
     state.chain = state.ready;
     return state.ready;
   }
 
   unlisten(channelKey: string): void {
     if (!this.listening.delete(channelKey)) return;
+    const pubsub = this.keys.channel(channelKey).pubsub;
+    this.byPubsub.delete(pubsub);
     void this.sub
-      .unsubscribe(this.keys.channel(channelKey).pubsub)
+      .unsubscribe(pubsub)
       .catch((err) => this.log.debug({ err, channelKey }, 'unsubscribe failed (Redis did not answer): what still arrives for the channel is dropped here'));
   }
 
@@ -68,31 +81,58 @@ export class RedisListener {
     // Subscriptions that failed while Redis was away are made again here (the client covers the rest).
     const keys = [...this.listening.keys()].map((ck) => this.keys.channel(ck).pubsub);
     await this.sub.subscribe(keys).catch((err) => this.log.debug({ err }, 'subscribing again failed (Redis did not answer): the next reconnect of the subscriber link retries'));
-    for (const [ck, state] of this.listening) {
-      state.chain = state.chain.then(() => this.catchUp(ck, state));
-    }
+    for (const state of this.listening.values()) this.enqueue(state, () => this.catchUp(state.channelKey, state));
+  }
+
+  /** Run `work` on the channel after what is queued there; messages arriving meanwhile wait behind it. */
+  private enqueue(state: ListenState, work: () => Promise<void> | void): void {
+    state.waiting++;
+    state.chain = state.chain
+      .then(work)
+      .catch((err) => this.deliveryFailed(state, err))
+      .finally(() => state.waiting--);
+  }
+
+  private deliveryFailed(state: ListenState, err: unknown): void {
+    this.log.warn({ err, channelKey: state.channelKey }, 'delivering a message from Redis failed: the channel goes on with the next one');
   }
 
   private onPubSub(pubsubChannel: string, payload: string): void {
-    const channelKey = this.keys.channelKeyOf(pubsubChannel);
     // What was on its way when this node stopped listening is not wanted here.
-    if (channelKey === undefined || !this.listening.has(channelKey)) return;
-    if (payload[0] === 'p') {
-      this.events?.presence(channelKey, decodePresenceChange(payload.slice(1)));
+    const state = this.byPubsub.get(pubsubChannel);
+    if (state === undefined) return;
+    if (payload.charCodeAt(0) === 112 /* p */) {
+      this.events?.presence(state.channelKey, decodePresenceChange(payload.slice(1)));
       return;
     }
+    // One parse per message on this node; the object is what fan-out encodes for every subscriber.
     const message = JSON.parse(payload.slice(1)) as StoredMessage;
-    const state = this.listening.get(channelKey)!;
-    // Keep delivery in serial order even when a gap must first be fetched from history.
-    state.chain = state.chain.then(() => this.deliverInOrder(channelKey, state, message));
+    // The usual case: nothing waits for Redis and the serial is the next one, so it goes out at once,
+    // in the turn it arrived in, without a promise.
+    if (state.waiting === 0 && (message.seq === undefined || message.seq <= state.lastSeq + 1 || state.lastSeq === 0)) {
+      try {
+        this.deliverNow(state, message);
+      } catch (err) {
+        // Thrown back into the Redis client it would break its reading of the link for every channel.
+        this.deliveryFailed(state, err);
+      }
+      return;
+    }
+    // Keep delivery in serial order when a gap must first be fetched from history, or while earlier work waits.
+    this.enqueue(state, () => this.deliverInOrder(state, message));
   }
 
-  private async deliverInOrder(channelKey: string, state: { lastSeq: number }, message: StoredMessage): Promise<void> {
-    if (message.seq === undefined) return this.events?.message(channelKey, message);
+  /** A message that needs no fetch first: delivered unless already delivered. */
+  private deliverNow(state: ListenState, message: StoredMessage): void {
+    if (message.seq === undefined) return this.events?.message(state.channelKey, message);
     if (message.seq <= state.lastSeq) return;
-    if (message.seq > state.lastSeq + 1 && state.lastSeq > 0) await this.fillGap(channelKey, state, message.seq - 1);
     state.lastSeq = message.seq;
-    this.events?.message(channelKey, message);
+    this.events?.message(state.channelKey, message);
+  }
+
+  private async deliverInOrder(state: ListenState, message: StoredMessage): Promise<void> {
+    if (message.seq !== undefined && message.seq > state.lastSeq + 1 && state.lastSeq > 0) await this.fillGap(state.channelKey, state, message.seq - 1);
+    this.deliverNow(state, message);
   }
 
   /** Deliver, from history, what this node missed on a channel (e.g. while its Redis link was down). */

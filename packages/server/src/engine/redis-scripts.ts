@@ -7,33 +7,57 @@
 /** How a script fans out: classic pub/sub on one Redis, sharded pub/sub (the channel's shard only) on a cluster. */
 export type FanOutCommand = 'PUBLISH' | 'SPUBLISH';
 
+/** Keys of one publish in a batch, and its arguments after the batch's own two. */
+export const PUBLISH_KEYS = 5;
+export const PUBLISH_ARGS = 4;
+
 /**
- * KEYS: seq, epoch, history stream, dedup record, pub/sub channel (all under the channel's hash tag,
- * so on a cluster they share one slot, the shard channel included)
- * ARGV: message JSON without seq, epoch candidate, history limit, retention ms, dedup window ms, ephemeral (0/1)
- * Returns [seq (0 for ephemeral), duplicate (0/1), epoch]
+ * A turn's publishes in one call, each one step of its own in call order (so a later one sees an
+ * earlier one's dedup record and serial).
+ * KEYS, per publish: seq, epoch, history stream, dedup record, pub/sub channel (all under the channel's
+ * hash tag, so on a cluster they share one slot, the shard channel included; a cluster batch holds one
+ * channel's publishes only).
+ * ARGV: epoch candidate, dedup window ms; then per publish: message JSON without seq, history limit,
+ * retention ms, ephemeral (0/1).
+ * Returns one integer per publish: seq * 2 + duplicate (seq 0 for ephemeral), or -1 when its history
+ * entry was refused (the stream is ahead of the serial): only that publish fails, nothing of it was sent.
+ * The reply is integers alone, the cheapest for every node to read; the epoch is not in it: a publisher
+ * never needs it.
  */
-export const publishScript = (fanOut: FanOutCommand): string => `
-local seen = redis.call('GET', KEYS[4])
-if seen then
-  return {tonumber(seen), 1, redis.call('GET', KEYS[2]) or ''}
+export const publishBatchScript = (fanOut: FanOutCommand): string => `
+local out = {}
+local window = ARGV[2]
+for i = 0, #KEYS / ${PUBLISH_KEYS} - 1 do
+  local k = i * ${PUBLISH_KEYS}
+  local a = 2 + i * ${PUBLISH_ARGS}
+  local seen = redis.call('GET', KEYS[k + 4])
+  if seen then
+    out[i + 1] = tonumber(seen) * 2 + 1
+  else
+    redis.call('SET', KEYS[k + 2], ARGV[1], 'NX')
+    local retention = tonumber(ARGV[a + 3])
+    local seq = 0
+    local body = ARGV[a + 1]
+    local kept = true
+    if ARGV[a + 4] == '0' then
+      seq = redis.call('INCR', KEYS[k + 1])
+      body = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
+      local added = redis.pcall('XADD', KEYS[k + 3], 'MAXLEN', ARGV[a + 2], seq .. '-0', 'm', body)
+      kept = type(added) ~= 'table' or added.err == nil
+      if kept then redis.call('PEXPIRE', KEYS[k + 3], retention) end
+    end
+    redis.call('PEXPIRE', KEYS[k + 1], retention * 2)
+    redis.call('PEXPIRE', KEYS[k + 2], retention * 2)
+    if kept then
+      redis.call('SET', KEYS[k + 4], seq, 'PX', window)
+      redis.call('${fanOut}', KEYS[k + 5], 'm' .. body)
+      out[i + 1] = seq * 2
+    else
+      out[i + 1] = -1
+    end
+  end
 end
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local retention = tonumber(ARGV[4])
-local seq = 0
-local body = ARGV[1]
-if ARGV[6] == '0' then
-  seq = redis.call('INCR', KEYS[1])
-  body = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], seq .. '-0', 'm', body)
-  redis.call('PEXPIRE', KEYS[3], retention)
-end
-redis.call('PEXPIRE', KEYS[1], retention * 2)
-redis.call('PEXPIRE', KEYS[2], retention * 2)
-redis.call('SET', KEYS[4], seq, 'PX', ARGV[5])
-redis.call('${fanOut}', KEYS[5], 'm' .. body)
-return {seq, 0, epoch}
+return out
 `;
 
 /**

@@ -9,6 +9,7 @@ import { RedisHistory } from './redis-history.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { RedisListener } from './redis-listener.js';
 import { RedisPresence } from './redis-presence.js';
+import { RedisPublishBatcher } from './redis-publish-batch.js';
 import { isClusterUrl } from './redis-url.js';
 import { redactUrl } from '../core/redact-url.js';
 import { REDIS_NODE_TTL_MS } from '../core/defaults.js';
@@ -59,6 +60,7 @@ export class RedisEngine implements Engine {
   private readonly messageHistory: RedisHistory;
   private readonly presence: RedisPresence;
   private readonly listener: RedisListener;
+  private readonly publishes: RedisPublishBatcher;
   private timers: NodeJS.Timeout[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   private everReady = false;
@@ -75,6 +77,12 @@ export class RedisEngine implements Engine {
     this.messageHistory = new RedisHistory(this.cmd, this.keys, this.retention);
     this.presence = new RedisPresence(this.cmd, this.keys, { nodeId: this.nodeId, nodeTtlMs: this.nodeTtlMs, log: this.log, publish: this.links.publish });
     this.listener = new RedisListener(this.links.sub, this.keys, this.messageHistory, this.log);
+    this.publishes = new RedisPublishBatcher({
+      run: (...args) => this.cmd.hubbubPublishBatch(...args),
+      acrossChannels: this.links.batchAcrossChannels,
+      dedupWindowMs: this.retention.dedupWindowMs,
+      epochCandidate: () => this.epochCandidate(),
+    });
   }
 
   async start(events: EngineEvents): Promise<void> {
@@ -148,33 +156,30 @@ export class RedisEngine implements Engine {
     await orUnavailable(() => this.cmd.ping());
   }
 
-  async publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
+  publish(channelKey: string, draft: MessageDraft): Promise<PublishResult> {
     const keys = this.keys.channel(channelKey);
     const bounds = retentionFor(this.retention, channelKey);
     const { connectionId, dedupScope, ...rest } = draft;
-    const body = JSON.stringify({ ...rest, ...(connectionId ? { connectionId } : {}), timestamp: Date.now() });
-    const [seq, duplicate] = await orUnavailable(() =>
-      this.cmd.hubbubPublish(
-        keys.seq,
-        keys.epoch,
-        keys.history,
-        // Neither a client id nor a dedup scope holds `|`: the first one ends the scope.
-        `${keys.dedup}${dedupScope ?? draft.clientId ?? ''}|${draft.messageId}`,
-        keys.pubsub,
-        body,
-        this.epochCandidate(),
-        bounds.historyLimit,
-        Math.max(bounds.historyTtlMs, 1000),
-        this.retention.dedupWindowMs,
-        draft.ephemeral ? 1 : 0,
-      ),
-    );
-    return { seq: seq > 0 ? seq : undefined, duplicate: duplicate === 1 };
+    let body: string;
+    try {
+      body = JSON.stringify({ ...rest, ...(connectionId ? { connectionId } : {}), timestamp: Date.now() });
+    } catch (err) {
+      return Promise.reject(err as Error); // data JSON cannot hold: the caller hears it as from any publish
+    }
+    return this.publishes.publish({
+      channelKey,
+      // Neither a client id nor a dedup scope holds `|`: the first one ends the scope.
+      keys: [keys.seq, keys.epoch, keys.history, `${keys.dedup}${dedupScope ?? draft.clientId ?? ''}|${draft.messageId}`, keys.pubsub],
+      body,
+      historyLimit: bounds.historyLimit,
+      retentionMs: Math.max(bounds.historyTtlMs, 1000),
+      ephemeral: draft.ephemeral === true,
+    });
   }
 
   /**
-   * A new stream's epoch, should this publish start one: unique per node (the node id) and per call
-   * (a counter), without the cost of random bytes on every publish.
+   * A new stream's epoch, should a publish of a script call start one: unique per node (the node id)
+   * and per call (a counter), without the cost of random bytes on every call.
    */
   private epochCandidate(): string {
     return `${this.nodeId}.${(this.epochs++).toString(36)}`;
