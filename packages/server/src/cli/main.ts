@@ -112,6 +112,8 @@ async function serve(argv: string[]): Promise<number> {
       presenceRate: v['presence-rate'] as number,
       presenceBurst: 2 * (v['presence-rate'] as number),
       maxPresenceBytes: v['max-presence-data'] as number,
+      inputBacklogFrames: v['max-input-backlog'] as number,
+      inputBacklogBytes: v['max-input-backlog-bytes'] as number,
       authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
       presenceResumeMs: parseDuration(v['presence-resume'], '--presence-resume'),
     },
