@@ -45,8 +45,9 @@ export function stopper(proc) {
 }
 
 /**
- * A server under test. With `pusherKey` (Hubbub only), an API key of the bench's app made in its data
- * dir first by `hubbub keys create`, returned as Pusher credentials (`pusher`: appId, key, secret).
+ * A server under test. With `pusherKey` (Hubbub only), a Pusher key of the bench's app made in its data
+ * dir first by `hubbub keys create --format pusher` (only such a key opens `/app/{key}`), returned as
+ * Pusher credentials (`pusher`: appId, key, secret).
  */
 export async function startServer(server, extra = [], { pusherKey = false, port = 0, dataDir: keptDir } = {}) {
   let dataDir = keptDir;
@@ -54,7 +55,7 @@ export async function startServer(server, extra = [], { pusherKey = false, port 
   if (server.kind === 'hubbub') dataDir ??= mkdtempSync(join(tmpdir(), 'hubbub-bench-'));
   if (pusherKey) {
     if (!dataDir) throw new Error(`${server.name} has no Pusher keys`);
-    pusher = pusherCredentials(execFileSync(process.execPath, [CLI, 'keys', 'create', '--app', 'bench', '--data-dir', dataDir]).toString());
+    pusher = pusherCredentials(execFileSync(process.execPath, [CLI, 'keys', 'create', '--app', 'bench', '--format', 'pusher', '--data-dir', dataDir]).toString());
   }
   const argv = server.kind === 'hubbub'
     ? [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--publish-rate', '10000000', '--max-connections', '100000', '--max-subscriptions', '10', ...extra, ...(process.env.BENCH_HUBBUB_ARGS?.split(' ').filter(Boolean) ?? [])]

@@ -7,7 +7,7 @@ const json = JSON.stringify;
 const SUBSCRIBED = '{"event":"pusher_internal:subscription_succeeded"';
 
 export const pusher = {
-  /** The key is Hubbub's key id, which a Pusher client takes as its app key. */
+  /** The key is the id of a Pusher key (`keys create --format pusher`), which a Pusher client takes as its app key. */
   path: (cfg) => `/app/${cfg.pusher.key}?protocol=7&client=hubbub-bench&version=1.0`,
   // The server speaks first (`pusher:connection_established`); the client sends nothing before it.
   open(c, ctx, done) {
@@ -45,10 +45,14 @@ export function signedTrigger({ appId, key, secret }, event) {
   return [`${path}?${query}&auth_signature=${signature}`, body];
 }
 
-/** `APP.KEYID:SECRET`, as `hubbub keys create` prints it, read as Pusher credentials. */
+/** The `PUSHER_APP_ID`, `PUSHER_APP_KEY`, `PUSHER_APP_SECRET` lines `hubbub keys create --format pusher` prints. */
 export function pusherCredentials(output) {
-  const hubbubKey = output.trim().split('\n').at(-1).trim();
-  const m = /^([^.]+)\.([^:]+):(.+)$/.exec(hubbubKey);
-  if (!m) throw new Error(`hubbub keys create printed ${JSON.stringify(hubbubKey)}, not APP.KEYID:SECRET`);
-  return { appId: m[1], key: m[2], secret: m[3] };
+  const env = {};
+  for (const line of output.trim().split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) env[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  const { PUSHER_APP_ID: appId, PUSHER_APP_KEY: key, PUSHER_APP_SECRET: secret } = env;
+  if (!appId || !key || !secret) throw new Error(`hubbub keys create --format pusher printed ${JSON.stringify(output)}, not the three PUSHER_APP_ lines`);
+  return { appId, key, secret };
 }

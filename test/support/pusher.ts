@@ -69,15 +69,30 @@ export function parsePusherEnv(text: string): PusherCredentials {
 }
 
 /**
- * `hubbub keys create --app APP` (with a capability, if given) in the data dir of a server not yet
- * started, or running (keys are re-read), read as Pusher credentials.
+ * `hubbub keys create --app APP --format pusher` (with a capability, if given) in the data dir of a
+ * server not yet started, or running (keys are re-read), read from the env lines it prints: only a key
+ * made so answers pusher-js at `/app/{key}`.
  */
 export async function createPusherApp(dataDir: string, appId = 'pusherapp', capability?: unknown): Promise<PusherApp> {
+  const args = ['keys', 'create', '--app', appId, '--format', 'pusher', '--data-dir', dataDir];
+  if (capability !== undefined) args.push('--capability', JSON.stringify(capability));
+  const { code, stdout, stderr } = await runCli(args);
+  if (code !== 0) throw new Error(`hubbub keys create failed (${code}): ${stderr}`);
+  const { appId: app, key, secret } = parsePusherEnv(stdout);
+  if (!app || !key || !secret) throw new Error(`hubbub keys create --format pusher printed ${JSON.stringify(stdout)}, not the three PUSHER_APP_ lines`);
+  return pusherCredentials(`${app}.${key}:${secret}`);
+}
+
+/**
+ * `hubbub keys create --app APP` without `--format pusher`: an ordinary Hubbub key (its id travels in
+ * tokens), read as Pusher credentials to show what it may and may not open.
+ */
+export async function createHubbubKey(dataDir: string, appId = 'pusherapp', capability?: unknown): Promise<PusherApp> {
   const args = ['keys', 'create', '--app', appId, '--data-dir', dataDir];
   if (capability !== undefined) args.push('--capability', JSON.stringify(capability));
   const { code, stdout, stderr } = await runCli(args);
   if (code !== 0) throw new Error(`hubbub keys create failed (${code}): ${stderr}`);
-  return pusherCredentials(stdout.trim().split('\n').at(-1)!.trim());
+  return pusherCredentials(stdout.trim());
 }
 
 export async function revokeKey(dataDir: string, keyName: string): Promise<void> {
@@ -126,6 +141,21 @@ export interface RawRequest {
   query?: (signed: string) => string;
   /** Send this body instead of the one that was signed. */
   sentBody?: string;
+}
+
+/**
+ * `/apps/{appId}{path}?{signed query}`, signed by the SDK's own signer for `body` (text), to send by
+ * hand; `agoS` signs as if it were that many seconds ago.
+ */
+export function signedPath(app: PusherCredentials, req: { method: 'GET' | 'POST'; path: string; params?: Record<string, unknown>; body?: string; agoS?: number }): string {
+  const path = `/apps/${app.appId}${req.path}`;
+  const realNow = Date.now;
+  if (req.agoS !== undefined) Date.now = () => realNow() - req.agoS! * 1000;
+  try {
+    return `${path}?${createSignedQueryString(new Token(app.key, app.secret), { method: req.method, path, params: req.params, body: req.body })}`;
+  } finally {
+    Date.now = realNow;
+  }
 }
 
 /** A request signed by the SDK's own signer, changed as the test says, and its answer. */

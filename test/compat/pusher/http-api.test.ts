@@ -114,6 +114,16 @@ describe('trigger through the pusher SDK reaches Hubbub subscribers', () => {
     expect(other.got.map((m) => m.name)).toEqual(['skip-me', 'for-all']);
     expect(excluded.got.map((m) => m.name)).toEqual(['for-all']);
   });
+
+  it('a socket_id that is neither a Pusher socket id nor a Hubbub connection id: 400', async () => {
+    for (const socketId of ['abc', '123', '1.2.3', '12.ab', 'x'.repeat(26), 'x'.repeat(28), '']) {
+      const res = await signedRequest(server, creds, { method: 'POST', path: '/events', body: { name: 'e', data: '{}', channel: 'exclusion', socket_id: socketId } });
+      expect(res.status, JSON.stringify(socketId)).toBe(400);
+      expect(res.text).toContain('socket_id');
+    }
+    // One no connection has, in Pusher's form, is fine: it leaves out nobody.
+    expect((await signedRequest(server, creds, { method: 'POST', path: '/events', body: { name: 'e', data: '{}', channel: 'exclusion', socket_id: '123.456' } })).status).toBe(200);
+  });
 });
 
 describe('channel reads', () => {

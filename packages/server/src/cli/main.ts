@@ -176,7 +176,8 @@ async function keys(argv: string[]): Promise<number> {
   if (action === 'create') {
     if (!v.app) throw new UsageError('keys create needs --app');
     const capability = v.capability === undefined ? undefined : parseCapability(v.capability);
-    const { key, record } = store.create(v.app as string, capability);
+    // A Pusher key's id is public (every page running pusher-js shows it): only such keys open `/app/{keyId}`.
+    const { key, record } = store.create(v.app as string, capability, { pusher: v.format === 'pusher' });
     // A Pusher app's id, key and secret are the key's app, id and secret: all shell- and dotenv-safe characters.
     if (v.format === 'pusher') return print(`PUSHER_APP_ID=${record.app}\nPUSHER_APP_KEY=${record.keyId}\nPUSHER_APP_SECRET=${record.secret}\n`);
     return print(`${key}\n`);
@@ -185,7 +186,8 @@ async function keys(argv: string[]): Promise<number> {
     const rows = store.list().map((r) => {
       const state = r.revokedAt ? `revoked ${r.revokedAt}` : `created ${r.createdAt}`;
       // Keys from before secrets were kept authenticate, but cannot sign or verify `kid` tokens.
-      return `${r.app}.${r.keyId}\t${state}${r.secret === undefined ? '\thash only: cannot sign tokens' : ''}`;
+      const pusher = r.pusher ? '\tpusher: key id public, opens /app/{keyId}' : '';
+      return `${r.app}.${r.keyId}\t${state}${pusher}${r.secret === undefined ? '\thash only: cannot sign tokens' : ''}`;
     });
     return print(rows.length ? `${rows.join('\n')}\n` : 'no keys\n');
   }

@@ -90,6 +90,6 @@ export const DEVTOKEN: OptionSpec[] = [
 export const KEYS: OptionSpec[] = [
   { name: 'app', env: 'HUBBUB_APP', type: 'string', check: appIdProblem, help: 'App the key belongs to (keys create)' },
   { name: 'capability', env: 'HUBBUB_CAPABILITY', type: 'string', value: 'JSON', help: 'Limit the key (and tokens it mints) to these channels and operations' },
-  { name: 'format', env: 'HUBBUB_KEY_FORMAT', type: 'string', default: 'hubbub', value: 'FORMAT', choices: KEY_FORMATS, help: 'How keys create prints the key: APP.KEYID:SECRET (hubbub), or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET lines for a Pusher or Laravel app\'s .env (pusher)' },
+  { name: 'format', env: 'HUBBUB_KEY_FORMAT', type: 'string', default: 'hubbub', value: 'FORMAT', choices: KEY_FORMATS, help: 'How keys create prints the key: APP.KEYID:SECRET (hubbub), or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET lines for a Pusher or Laravel app\'s .env (pusher). Only a key made with pusher opens Pusher connections (/app/KEYID), and its key id is public' },
   DATA_DIR,
 ];

@@ -19,6 +19,13 @@ export interface ApiKeyRecord {
    */
   secretSha256?: string;
   capability?: Capability;
+  /**
+   * A Pusher app key (`keys create --format pusher`): only these answer at `/app/{keyId}`. A Pusher
+   * client names its app by the key id alone and every page running pusher-js shows it, so the id of
+   * such a key is public; other keys' ids travel inside tokens (`key` claim, `kid` header) and must
+   * not open anything by themselves.
+   */
+  pusher?: true;
   createdAt: string;
   revokedAt?: string;
 }
@@ -65,12 +72,13 @@ export class KeyStore {
 
   constructor(private readonly file: string) {}
 
-  create(app: string, capability?: Capability): { key: string; record: ApiKeyRecord } {
+  create(app: string, capability?: Capability, options: { pusher?: boolean } = {}): { key: string; record: ApiKeyRecord } {
     if (!isValidAppId(app)) throw new HubbubError(ErrorCode.BadFrame, 'app must be 1-64 of [A-Za-z0-9_-]');
     const keyId = randomBytes(6).toString('base64url').replace(/[-_]/g, 'x');
     const secret = randomBytes(24).toString('base64url');
     const record: ApiKeyRecord = { app, keyId, secret, createdAt: new Date().toISOString() };
     if (capability) record.capability = capability;
+    if (options.pusher) record.pusher = true;
     this.save([...this.load(), record]);
     return { key: `${app}.${keyId}:${secret}`, record };
   }
@@ -113,13 +121,14 @@ export class KeyStore {
   }
 
   /**
-   * The active key whose key id is `keyId`, with its secret: a Pusher client names its app by the key
-   * id alone (`/app/{keyId}`). Undefined when there is none, it was revoked, only a hash of its secret
-   * is kept (it cannot check signatures), or two apps' active keys share the id (which one is meant
+   * The active Pusher key (made with `--format pusher`) whose key id is `keyId`, with its secret: a
+   * Pusher client names its app by the key id alone (`/app/{keyId}`). Undefined when there is none, it
+   * is not a Pusher key (its id is no credential), it was revoked, only a hash of its secret is kept
+   * (it cannot check signatures), or two apps' active Pusher keys share the id (which one is meant
    * cannot be told).
    */
-  byKeyId(keyId: string): (VerifiedKey & { secret: string }) | undefined {
-    const matches = this.load().filter((r) => r.keyId === keyId && !r.revokedAt);
+  pusherKey(keyId: string): (VerifiedKey & { secret: string }) | undefined {
+    const matches = this.load().filter((r) => r.keyId === keyId && r.pusher === true && !r.revokedAt);
     const record = matches.length === 1 ? matches[0] : undefined;
     if (record?.secret === undefined) return undefined;
     return { ...view(record), secret: record.secret };

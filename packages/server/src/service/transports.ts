@@ -64,8 +64,14 @@ export function createTransports(parts: TransportParts): Transports {
     log,
   };
   const openSession = (wire: Wire, req: IncomingMessage, dialect?: Dialect) => new Session(sessionContext, wire, req.socket.remoteAddress, dialect);
-  // pusher-js connects to `/app/{key}`: the same sessions' router, engine and registry, in Pusher's protocol.
-  const pusher = new PusherEndpoint({ session: sessionContext, findKey: (keyId) => parts.keys.byKeyId(keyId), activityTimeoutMs: options.heartbeatMs, maxPresenceMembers: options.pusherMaxPresenceMembers });
+  // pusher-js connects to `/app/{key}`: the same sessions' router, engine and registry, in Pusher's
+  // protocol. Only keys made as Pusher keys answer there: any other key's id is not a credential.
+  const pusher = new PusherEndpoint({
+    session: sessionContext,
+    findKey: (keyId) => parts.keys.pusherKey(keyId),
+    activityTimeoutMs: options.heartbeatMs,
+    maxPresenceMembers: options.pusherMaxPresenceMembers,
+  });
   const openWebSocket = (wire: Wire, req: IncomingMessage) => (isPusherPath(req.url) ? pusher.open(wire, req.url!) : openSession(wire, req));
   // One budget for both transports: --max-connections authenticated, a smaller one for the rest.
   const admission = new Admission({

@@ -6,7 +6,7 @@ import { assertPusherChannel, channelKind, isValidPusherChannel } from './channe
 import { dataFromPusher } from './event-data.js';
 import { PUSHER_MAX_BODY_BYTES, PUSHER_TIMESTAMP_WINDOW_S } from './defaults.js';
 import { batchOf, eventOf, infoOf, jsonBody, type EventInfo, type PusherEvent } from './http-events.js';
-import { verifySignedRequest } from './request-signing.js';
+import { assertBodyMd5Given, verifyBody, verifySignedQuery } from './request-signing.js';
 
 /** An API key as the Pusher HTTP API uses it: Pusher's key is the `KEYID` of `APP.KEYID`, its secret the key's. */
 export interface PusherKey {
@@ -154,25 +154,29 @@ export class PusherHttpApi {
   }
 
   /**
-   * Read the body (bounded), then check the signature against the key `APP.KEYID` that the path's app
-   * and `auth_key` name together: a key of another app is an unknown key here.
+   * Check everything the request line decides before reading a byte of the body: the key `APP.KEYID`
+   * that the path's app and `auth_key` name together (a key of another app is an unknown key here),
+   * the signature, which covers `body_md5`, and the timestamp. An unauthenticated request is answered
+   * from its headers; only a signed one has its body read (bounded), and checked against `body_md5`.
    */
   private async authenticate(req: IncomingMessage, app: string): Promise<Authenticated> {
-    const body = await readRequestBody(req, PUSHER_MAX_BODY_BYTES);
-    if (body === 'too-large') throw new HubbubError(ErrorCode.TooLarge, `request body over ${PUSHER_MAX_BODY_BYTES} bytes`);
-    if (body === 'aborted') throw new HubbubError(ErrorCode.BadFrame, 'the request body did not arrive whole');
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     let key: PusherKey | undefined;
-    const { params } = verifySignedRequest(
-      { method: req.method ?? 'GET', rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), body },
+    const verified = verifySignedQuery(
+      { method: req.method ?? 'GET', rawPath: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1) },
       {
         secretOf: (keyId) => (key = this.backend.key(`${app}.${keyId}`)).secret,
         nowS: Math.floor(this.nowMs() / 1000),
         windowS: PUSHER_TIMESTAMP_WINDOW_S,
       },
     );
-    return { key: key!, params, body };
+    assertBodyMd5Given(verified, declaresBody(req));
+    const body = await readRequestBody(req, PUSHER_MAX_BODY_BYTES);
+    if (body === 'too-large') throw new HubbubError(ErrorCode.TooLarge, `request body over ${PUSHER_MAX_BODY_BYTES} bytes`);
+    if (body === 'aborted') throw new HubbubError(ErrorCode.BadFrame, 'the request body did not arrive whole');
+    verifyBody(verified, body);
+    return { key: key!, params: verified.params, body };
   }
 
   private async publish(key: PusherKey, event: PusherEvent): Promise<PusherReply | undefined> {
@@ -191,4 +195,9 @@ export class PusherHttpApi {
     if (info.includes('user_count') && channelKind(channel) === 'presence') answer.user_count = (await this.backend.presenceMembers(channelKeyOf(app, channel))).length;
     return answer;
   }
+}
+
+/** Does the request announce a body (a length over 0, or chunks)? Known from its headers alone. */
+function declaresBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }

@@ -22,8 +22,12 @@ export interface PusherEvent {
   info: EventInfo[];
 }
 
-/** Pusher's socket ids (`123.456`), and Hubbub's own connection ids for its SDK's connections. */
-const SOCKET_ID = /^(?:\d{1,20}\.\d{1,20}|[A-Za-z0-9_-]{1,64})$/;
+/**
+ * Pusher's socket ids (`123.456`, what pusher-js and Echo send), and Hubbub's own connection ids, so a
+ * backend can leave out a Hubbub SDK connection: 27 base64url characters (core/connection-ids.ts).
+ * Anything else is refused (400) as Pusher refuses it, rather than read as an id no connection has.
+ */
+const SOCKET_ID = /^(?:\d{1,20}\.\d{1,20}|[A-Za-z0-9_-]{27})$/;
 /** Event names Pusher's protocol keeps for itself: a backend must not make clients see them. */
 const RESERVED_EVENT = /^pusher(?:_internal)?:/;
 

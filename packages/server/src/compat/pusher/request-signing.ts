@@ -9,13 +9,17 @@ import { ErrorCode, HubbubError } from '@hubbub/protocol';
  * binds the body to the signature, `auth_timestamp` (Unix seconds) bounds how long a request replays.
  */
 
-/** A request as it arrived, before anything was decoded. */
-export interface SignedRequest {
+/** A request's line as it arrived, before anything was decoded: all the signature covers, `body_md5` included. */
+export interface SignedQuery {
   method: string;
   /** The path as sent, still percent-encoded. */
   rawPath: string;
   /** The query string as sent, without `?`. */
   rawQuery: string;
+}
+
+/** A request as it arrived, body and all. */
+export interface SignedRequest extends SignedQuery {
   body: Buffer;
 }
 
@@ -54,12 +58,21 @@ export function bodyMd5(body: Buffer): string {
   return createHash('md5').update(body).digest('hex');
 }
 
-/**
- * Check a request's signature, then its timestamp, then its body, in that order: once the signature
- * holds, the timestamp and `body_md5` are the backend's own, so their errors say what is wrong.
- * Throws 401 (40101) for anything a credential decides, 400 (40000) for a query that cannot be read.
- */
+/** Check a whole request: its query (`verifySignedQuery`), then its body against `body_md5`. */
 export function verifySignedRequest(req: SignedRequest, options: SigningOptions): VerifiedRequest {
+  const verified = verifySignedQuery(req, options);
+  verifyBody(verified, req.body);
+  return verified;
+}
+
+/**
+ * Check what the request line alone decides: the parameters, the key, the signature, then the
+ * timestamp. Everything a credential decides is in the query (the signature covers `body_md5`), so a
+ * server can refuse before it reads a byte of the body. Once the signature holds, the timestamp is
+ * the backend's own, so its error says what is wrong. Throws 401 (40101) for anything a credential
+ * decides, 400 (40000) for a query that cannot be read.
+ */
+export function verifySignedQuery(req: SignedQuery, options: SigningOptions): VerifiedRequest {
   const pairs = queryPairs(req.rawQuery);
   const params = new Map<string, string>();
   let signature: string | undefined;
@@ -85,13 +98,22 @@ export function verifySignedRequest(req: SignedRequest, options: SigningOptions)
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(options.nowS - ts) > options.windowS) {
     throw refused(`auth_timestamp ${timestamp} is more than ${options.windowS} s from the server's time ${options.nowS}: check the backend's clock`);
   }
-  const md5 = params.get('body_md5');
-  if (req.body.length > 0 && md5 === undefined) throw refused('a request with a body needs body_md5');
-  if (md5 !== undefined && md5.toLowerCase() !== bodyMd5(req.body)) throw refused('body_md5 does not match the body');
 
   const decoded = new Map<string, string>();
   for (const [k, v] of params) decoded.set(k, decodeOrRefuse(v));
   return { keyName: decoded.get('auth_key')!, params: decoded };
+}
+
+/** Refuse (401) a request with a body but no `body_md5`: before the body is read, from what it declares. */
+export function assertBodyMd5Given(verified: VerifiedRequest, declaresBody: boolean): void {
+  if (declaresBody && !verified.params.has('body_md5')) throw refused('a request with a body needs body_md5');
+}
+
+/** Check the body a verified query announced: `body_md5` must be given when there is one, and match. */
+export function verifyBody(verified: VerifiedRequest, body: Buffer): void {
+  const md5 = verified.params.get('body_md5');
+  assertBodyMd5Given(verified, body.length > 0);
+  if (md5 !== undefined && md5.toLowerCase() !== bodyMd5(body)) throw refused('body_md5 does not match the body');
 }
 
 /**
@@ -99,7 +121,7 @@ export function verifySignedRequest(req: SignedRequest, options: SigningOptions)
  * it sends them (unencoded); other SDKs percent-encode what they send and sign the decoded text, and
  * form-style encoders write a space as `+`. Each reading is checked in constant time.
  */
-function signatureMatches(req: SignedRequest, pairs: Array<[string, string]>, secret: string, signature: string): boolean {
+function signatureMatches(req: SignedQuery, pairs: Array<[string, string]>, secret: string, signature: string): boolean {
   const paths = unique([decodeOrRefuse(req.rawPath), req.rawPath]);
   const readings = [readParams(pairs, false)];
   if (req.rawQuery.includes('+')) readings.push(readParams(pairs, true));
