@@ -38,14 +38,34 @@ export const pusherJson: Dialect = {
 };
 
 /**
- * A message as a channel event. A batch (one publish of several members) and names Pusher reserves
- * have no form: pusher-js would read a reserved name as its own protocol.
+ * A message as a channel event. A batch (one publish of several members) is not one event: see
+ * `batchEvents`. Names Pusher reserves have no form: pusher-js would read one as its own protocol.
  */
 function messageEvent(frame: MessageFrame): string | undefined {
-  if (frame.messages !== undefined || isReservedEvent(frame.name)) return undefined;
+  if (frame.messages !== undefined) return undefined;
+  return channelEvent(frame, frame.name, frame.data);
+}
+
+function channelEvent(frame: MessageFrame, name: string, data: unknown): string | undefined {
+  if (isReservedEvent(name)) return undefined;
   // Pusher adds the sender's user id to client events on presence channels only.
-  const userId = frame.clientId !== undefined && frame.name.startsWith('client-') && channelKind(frame.channel) === 'presence' ? { user_id: frame.clientId } : undefined;
-  return pusherEvent(frame.name, frame.channel, dataToPusher(frame.data), userId);
+  const userId = frame.clientId !== undefined && name.startsWith('client-') && channelKind(frame.channel) === 'presence' ? { user_id: frame.clientId } : undefined;
+  return pusherEvent(name, frame.channel, dataToPusher(data), userId);
+}
+
+/** What `batchEvents` keeps in an Outbound's memo. */
+const BATCH = {};
+
+/**
+ * A batch (one publish of several members, as Foony's SDK sends even a single publish) as one Pusher
+ * event per member, in order: Pusher has one event per WebSocket message. Made once per frame, shared
+ * by every Pusher subscriber; undefined for a message that is not a batch.
+ */
+export function batchEvents(out: Outbound): readonly string[] | undefined {
+  const frame = out.frame;
+  if (frame.t !== 'msg' || frame.messages === undefined) return undefined;
+  const members = frame.messages;
+  return out.memo(BATCH, () => members.flatMap((m) => channelEvent(frame, m.name, m.data) ?? []));
 }
 
 /** Members by user id: one added on its first connection, removed with its last; an update has no Pusher form. */

@@ -8,7 +8,7 @@ import type { Peer } from '../../core/router.js';
 import type { LiveSession, SessionRegistry } from '../../core/session-registry.js';
 import type { SessionContext } from '../../core/session-scope.js';
 import type { Wire } from '../../core/wire.js';
-import { pusherJson } from './dialect.js';
+import { batchEvents, pusherJson } from './dialect.js';
 import { dataFromPusher } from './event-data.js';
 import type { PusherPinger } from './pinger.js';
 import { PusherChannels, type ChannelOwner, type PusherKey } from './pusher-channels.js';
@@ -165,6 +165,11 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
 
   deliverNow(out: Outbound): void {
     if (this.closed) return;
+    const batch = batchEvents(out);
+    if (batch) {
+      for (const text of batch) this.wire.sendText(text);
+      return;
+    }
     if (this.wire.sendShared) return this.wire.sendShared(out, pusherJson);
     const text = out.encodedFor(pusherJson);
     if (typeof text === 'string') this.wire.sendText(text);
