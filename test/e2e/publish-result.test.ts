@@ -52,13 +52,29 @@ describe('channel.publish() result and caller-chosen message ids', () => {
     expect(result.duplicate).toBe(false);
   });
 
-  it('a message id that is not 1-128 characters is refused with 40001 before anything is sent', async () => {
+  it('a message id that is not 1-128 UTF-16 code units of well-formed text is refused with 40001, nothing stored', async () => {
     const channel = client(server.url, { token }).channels.get('results:d');
-    for (const messageId of ['', 'x'.repeat(129), 42 as unknown as string]) {
+    // A lone surrogate would become U+FFFD once stored: '\ud800' and '\udc00' would be one id.
+    for (const messageId of ['', 'x'.repeat(129), 42 as unknown as string, '\ud800', 'a\udc00', '\udc00\ud800']) {
       const error = await channel.publish('n', 1, { messageId }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HubbubError);
       expect((error as HubbubError).code).toBe(ErrorCode.BadFrame);
     }
     expect(await channel.history()).toEqual([]);
+  });
+
+  it('REST refuses a lone surrogate in a message id with 400, and a surrogate pair is an id of its own', async () => {
+    const post = (id: string) =>
+      fetch(`${server.http}/channels/results:e/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id, name: 'n', data: id }),
+      });
+    expect((await post('\ud800')).status).toBe(400);
+    expect((await post('\udc00')).status).toBe(400);
+    const pair = await post('\ud83d\ude00');
+    expect(pair.status).toBe(200);
+    const other = await post('\ud83d\ude01');
+    expect(((await other.json()) as { duplicate?: boolean }).duplicate).not.toBe(true);
   });
 });

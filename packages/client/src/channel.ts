@@ -121,9 +121,6 @@ export class Channel {
   async publish(name: string, data?: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     if (typeof name !== 'string') throw new HubbubError(ErrorCode.BadFrame, 'publish needs an event name');
     const messageId = options.messageId ?? this.owner.nextMessageId();
-    if (typeof messageId !== 'string' || messageId.length < 1 || messageId.length > 128) {
-      throw new HubbubError(ErrorCode.BadFrame, 'messageId must be a string of 1-128 characters');
-    }
     // Attaching is a side effect here (as in on()): its failure shows in `state` and `errorReason`; what the
     // caller awaits is the publish's own ack, below.
     void this.attach().catch(() => {});

@@ -1,5 +1,5 @@
 import { ErrorCode, HubbubError } from './errors.js';
-import { isValidChannelName, isValidClientId } from './names.js';
+import { MESSAGE_ID_RULE, isValidChannelName, isValidClientId, isValidMessageId } from './names.js';
 import { parseFilter } from './filter.js';
 import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth.js';
 import type { BatchMember, ClientFrame, ServerFrame } from './frames.js';
@@ -71,8 +71,8 @@ export function decodeClientFrame(text: string): ClientFrame {
     case 'pub': {
       const reqId = needId();
       const channel = needChannel();
-      if (typeof f.messageId !== 'string' || f.messageId.length < 1 || f.messageId.length > 128) {
-        bad('"messageId" must be a string of 1-128 characters');
+      if (!isValidMessageId(f.messageId)) {
+        bad(`"messageId" must be a string of ${MESSAGE_ID_RULE}`);
       }
       const messages = f.messages === undefined ? undefined : batch(f.messages, bad);
       if (!messages && typeof f.name !== 'string') bad('"name" must be a string');

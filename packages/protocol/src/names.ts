@@ -7,6 +7,21 @@ const CLIENT_ID = /^[A-Za-z0-9._:@+-]{1,128}$/;
 const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const MAX_CHANNEL_NAME_LENGTH = 255;
+export const MAX_MESSAGE_ID_LENGTH = 128;
+
+/**
+ * A UTF-16 surrogate without its other half. Stored or compared as UTF-8 it becomes U+FFFD, so two
+ * different ids holding one would be the same id: a publish would be acked as a duplicate it is not.
+ * (No lookbehind: older browsers cannot parse it.)
+ */
+const LONE_SURROGATE = /(?:^|[^\ud800-\udbff])[\udc00-\udfff]|[\ud800-\udbff](?![\udc00-\udfff])/;
+
+/** Message ids (the dedup id): 1-128 UTF-16 code units of well-formed text. */
+export function isValidMessageId(id: unknown): id is string {
+  return typeof id === 'string' && id.length >= 1 && id.length <= MAX_MESSAGE_ID_LENGTH && !LONE_SURROGATE.test(id);
+}
+
+export const MESSAGE_ID_RULE = `1-${MAX_MESSAGE_ID_LENGTH} UTF-16 code units of well-formed text`;
 
 export function isValidChannelName(name: unknown): name is string {
   // Empty hierarchy segments (`a..b`) are refused: a dot always separates two names.

@@ -6,13 +6,12 @@
 
 import { FrameError } from '../codec.js';
 import type { BatchMember, ClientFrame } from '../frames.js';
-import { isValidChannelName } from '../names.js';
+import { MESSAGE_ID_RULE, isValidChannelName, isValidMessageId } from '../names.js';
 import { AUTH_VERSION, BinaryOpcode as Op, FLAG_EPHEMERAL, presenceActionFromClient } from './opcodes.js';
 import { Malformed, Reader, parseJson, readUvarint, varintEnd } from './reader.js';
 
 /** Batch members accepted in one binary `pub` (the SDK's `publish([...])`/`batchPublish` go to 1000). */
 export const MAX_BINARY_BATCH = 1000;
-const MAX_MESSAGE_ID = 128;
 const CHANNEL_RULE = 'invalid channel name: use 1-255 of [A-Za-z0-9._:-], not starting or ending with "."';
 
 /** Does the first record's opcode say `auth`? Read without decoding the record (it may be too big to). */
@@ -102,8 +101,8 @@ function decodeClientRecord(buf: Uint8Array, start: number, end: number): Client
         r.skip();
         r.skip();
         const messageId = r.str();
-        if (messageId.length < 1 || messageId.length > MAX_MESSAGE_ID) {
-          throw new Malformed('"messageId" must be a string of 1-128 characters');
+        if (!isValidMessageId(messageId)) {
+          throw new Malformed(`"messageId" must be a string of ${MESSAGE_ID_RULE}`);
         }
         r.uvarint(); // reserved (was a per-message TTL): read and ignored
         const count = r.uvarint();

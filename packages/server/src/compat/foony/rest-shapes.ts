@@ -1,4 +1,4 @@
-import { ErrorCode, HubbubError, type BatchMember } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, MESSAGE_ID_RULE, isValidMessageId, type BatchMember } from '@hubbub/protocol';
 import type { StoredMessage, TimedPresenceMember } from '../../core/engine.js';
 import type { KeyToken } from './token-claims.js';
 
@@ -56,8 +56,8 @@ export function checkPublishItem(raw: unknown): void {
   if (m.ephemeral !== undefined && typeof m.ephemeral !== 'boolean') throw new HubbubError(ErrorCode.BadFrame, '"ephemeral" must be true or false');
   for (const field of ['id', 'messageId'] as const) {
     const v = m[field];
-    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 128)) {
-      throw new HubbubError(ErrorCode.BadFrame, `"${field}" must be a string of 1-128 characters`);
+    if (v !== undefined && !isValidMessageId(v)) {
+      throw new HubbubError(ErrorCode.BadFrame, `"${field}" must be a string of ${MESSAGE_ID_RULE}`);
     }
   }
   if (m.id !== undefined && m.messageId !== undefined && m.id !== m.messageId) {
