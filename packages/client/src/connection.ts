@@ -111,7 +111,8 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const req: PendingRequest = { body, resolve, reject, resend, onReply };
       if (this.state === 'connected') this.outbox.transmit(req);
-      else if (queue) this.outbox.queue(req);
+      // Without automatic reconnects, nothing would ever send what waits on a dropped connection.
+      else if (queue && (this.options.autoReconnect || this.state !== 'disconnected')) this.outbox.queue(req);
       else reject(new HubbubError(ErrorCode.Unavailable, `not connected (${this.state})`));
     });
   }

@@ -37,6 +37,18 @@ describe('queued publishes', () => {
     expect(later.some((r) => r.settled())).toBe(false);
   });
 
+  it('autoReconnect false: a publish made after the drop rejects with 50300 instead of waiting for ever', async () => {
+    const rig = realtimeRig({ autoReconnect: false });
+    const socket = await handshake(rig.sockets);
+    socket.serverClose(1006);
+    await settle();
+    expect(rig.client.connection.state).toBe('disconnected');
+    const after = outcome(rig.client.channels.get('room').publish('n', 1));
+    await settle();
+    expect(after.error()).toBeInstanceOf(HubbubError);
+    expect((after.error() as HubbubError).code).toBe(50300);
+  });
+
   it('queueMessages false rejects a publish made while not connected at once with 50300', async () => {
     const rig = realtimeRig({ queueMessages: false });
     const early = outcome(rig.client.channels.get('room').publish('n', 1));

@@ -71,7 +71,8 @@ export class SessionChannels {
         }
         // Nothing replayed: the cursor stands, unless it belongs to a stream that was reset.
         lastSent = lastReplayed ?? Math.min(from, first!.seq);
-        ack = { seq: last!.seq, epoch: first!.epoch, resumed: first!.resumed };
+        // A cursor past the end (forged, or from writes a failover lost) cannot be a clean resume.
+        ack = { seq: last!.seq, epoch: first!.epoch, resumed: first!.resumed && frame.lastSerial <= last!.seq };
       } else {
         ack = await s.ctx.engine.position(key);
         lastSent = ack.seq;
