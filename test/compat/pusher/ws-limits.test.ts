@@ -139,6 +139,21 @@ describe.runIf(redisAvailable())('the presence cap across two --redis nodes', ()
     await expect(subscribed(onB, 'presence-nodes')).rejects.toMatchObject({ detail: { status: 403 } });
     await subscribed(clients.make(app, b.port, { signer: backend(app, b.port), presence: { user_id: 'ra' } }), 'presence-nodes');
   });
+
+  it('joins racing on both nodes pass the cap by at most one per node', async () => {
+    // Found by an outside attack: 1000 joins at once over two nodes were all admitted, and each read
+    // a member list thousands long. Joins now go one at a time per channel on each node.
+    const channel = 'presence-race';
+    const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => rawSocket(i % 2 ? a.port : b.port, app)));
+    sockets.forEach(({ raw, socketId }, i) => {
+      const channelData = JSON.stringify({ user_id: `racer-${i}` });
+      raw.send('pusher:subscribe', { channel, auth: sign(app, `${socketId}:${channel}:${channelData}`), channel_data: channelData });
+    });
+    const answers = await Promise.all(sockets.map(({ raw }) => raw.next((e) => e.channel === channel && e.event.includes('subscription_'), 'an answer')));
+    const admitted = answers.filter((e) => e.event === 'pusher_internal:subscription_succeeded').length;
+    expect(admitted).toBeGreaterThanOrEqual(2);
+    expect(admitted).toBeLessThanOrEqual(3);
+  });
 });
 
 describe('client events, sign-in and user ids', () => {

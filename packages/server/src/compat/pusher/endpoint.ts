@@ -1,5 +1,6 @@
 import type { SessionContext } from '../../core/session-scope.js';
 import type { Wire } from '../../core/wire.js';
+import { JoinGate } from './join-gate.js';
 import { PusherPinger } from './pinger.js';
 import type { PusherKey } from './pusher-channels.js';
 import { PusherSession } from './pusher-session.js';
@@ -34,6 +35,7 @@ export function isPusherPath(url: string | undefined): boolean {
  */
 export class PusherEndpoint {
   private readonly pinger: PusherPinger;
+  private readonly presenceJoins = new JoinGate();
 
   constructor(private readonly options: PusherEndpointOptions) {
     this.pinger = new PusherPinger(options.activityTimeoutMs);
@@ -48,7 +50,7 @@ export class PusherEndpoint {
     const keyId = keyIdOf(parsed.pathname);
     const key = keyId === undefined ? undefined : this.options.findKey(keyId);
     if (!key) return refuse(wire, PusherCode.AppNotFound, 'no app has this key');
-    const session = new PusherSession({ session: this.options.session, pinger: this.pinger, activityTimeoutMs: this.options.activityTimeoutMs, maxPresenceMembers: this.options.maxPresenceMembers }, wire, key);
+    const session = new PusherSession({ session: this.options.session, pinger: this.pinger, activityTimeoutMs: this.options.activityTimeoutMs, maxPresenceMembers: this.options.maxPresenceMembers, presenceJoins: this.presenceJoins }, wire, key);
     return session.open() ? session : REFUSED;
   }
 }

@@ -8,6 +8,7 @@ import { SERVER_TO_USER_PREFIX, channelKind, isCacheChannel, isValidPusherChanne
 import { pusherError, pusherEvent, pusherUserId, subscriptionError } from './protocol.js';
 import { channelSignedText, verifySignature } from './signatures.js';
 import { PUSHER_MAX_EARLY_PRESENCE, PUSHER_MAX_USER_ID_LENGTH } from './defaults.js';
+import type { JoinGate } from './join-gate.js';
 
 /** An app key as a Pusher client names it (`/app/{keyId}`), with what it signs with and may do. */
 export interface PusherKey {
@@ -29,6 +30,8 @@ export interface ChannelOwner extends Peer {
   sendText(text: string): void;
   /** Distinct members a presence channel may have before a new user is refused. */
   readonly maxPresenceMembers: number;
+  /** This node's presence joins, one at a time per channel. */
+  readonly presenceJoins: JoinGate;
   /** Send a shared frame now (past the early-presence hold). */
   deliverNow(out: Outbound): void;
   /** Cut a connection that does not keep up. */
@@ -74,13 +77,24 @@ export class PusherChannels {
     if (existing) return this.succeeded(channel, existing);
     const checked = this.check(channel, auth, channelData);
     if ('status' in checked) return s.sendText(subscriptionError(channel, checked.status, checked.error));
-    if (checked.userId !== undefined && (await this.isFull(channel, checked.userId))) {
+    const key = channelKeyOf(s.key.app, channel);
+    if (checked.userId === undefined) return this.open(channel, key, checked);
+    const userId = checked.userId;
+    await s.presenceJoins.run(key, async () => {
       if (s.isClosed) return;
-      return s.sendText(subscriptionError(channel, 403, `presence channel is full: at most ${s.maxPresenceMembers} members; a user already present may still join`));
-    }
+      if (await this.isFull(channel, userId)) {
+        if (s.isClosed) return;
+        return s.sendText(subscriptionError(channel, 403, `presence channel is full: at most ${s.maxPresenceMembers} members; a user already present may still join`));
+      }
+      await this.open(channel, key, checked);
+    });
+  }
+
+  /** Hold the channel: a router subscription, presence entered for a member, the answer, a cache's last event. */
+  private async open(channel: string, key: string, checked: { userId?: string; userInfo?: unknown }): Promise<void> {
+    const { s } = this;
     const kind = channelKind(channel);
     const held: HeldChannel = { kind, sub: { peer: s }, ...(checked.userId !== undefined ? { userId: checked.userId, early: [] } : {}) };
-    const key = channelKeyOf(s.key.app, channel);
     const cache = isCacheChannel(channel);
     // A cache channel's live events wait while its last event is read, so none comes before it.
     if (cache) held.sub.pending = [];
@@ -149,7 +163,8 @@ export class PusherChannels {
 
   /**
    * Whether a new user would take the channel past its cap. The count is the engine's, so every node
-   * and protocol is in it; joins racing on different nodes may pass it by as many as race.
+   * and protocol is in it; joins go one at a time per node (JoinGate), so nodes racing each other may
+   * pass it by at most one join each.
    */
   private async isFull(channel: string, userId: string): Promise<boolean> {
     const { members } = await this.s.ctx.engine.presenceSync(channelKeyOf(this.s.key.app, channel));

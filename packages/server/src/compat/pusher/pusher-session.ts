@@ -21,6 +21,7 @@ import {
   PUSHER_MAX_PRESENCE_MEMBERS,
   PUSHER_MAX_USER_ID_LENGTH,
 } from './defaults.js';
+import type { JoinGate } from './join-gate.js';
 
 /** What every Pusher connection of a node shares. */
 export interface PusherContext {
@@ -30,6 +31,8 @@ export interface PusherContext {
   activityTimeoutMs: number;
   /** Distinct members of one presence channel (default PUSHER_MAX_PRESENCE_MEMBERS). */
   maxPresenceMembers?: number;
+  /** The node's presence joins, one at a time per channel. */
+  presenceJoins: JoinGate;
 }
 
 
@@ -96,6 +99,10 @@ export class PusherSession implements ChannelOwner, Peer, LiveSession {
 
   get maxPresenceMembers(): number {
     return this.pusher.maxPresenceMembers ?? PUSHER_MAX_PRESENCE_MEMBERS;
+  }
+
+  get presenceJoins(): JoinGate {
+    return this.pusher.presenceJoins;
   }
 
   get expiresAt(): undefined {
