@@ -1,28 +1,10 @@
 // Bare `ws`, the practical limit on Node: frame each message once, queue per socket, and write each
 // socket's queue once per event-loop turn (cork/uncork → writev).
 import { WebSocketServer } from 'ws';
+import { frame } from './frame.mjs';
 
 const wss = new WebSocketServer({ port: Number(process.env.PORT ?? 0), perMessageDeflate: false });
 const channels = new Map();
-
-function frame(text) {
-  const payload = Buffer.from(text);
-  const n = payload.length;
-  const h = n < 126 ? 2 : n < 65536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(h + n);
-  out[0] = 0x81;
-  if (n < 126) out[1] = n;
-  else if (n < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(n, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(0, 2);
-    out.writeUInt32BE(n, 6);
-  }
-  payload.copy(out, h);
-  return out;
-}
 
 const dirty = new Set();
 let scheduled = false;

@@ -15,6 +15,7 @@ import { HubbubError } from '@hubbub/protocol';
 import { SseClient, type SseEvent } from '../support/sse-client.js';
 import type { HistoryRecorder } from './history.js';
 import type { Random } from './random.js';
+import { PublishLoop, sleep, type Attempt } from './publish-loop.js';
 
 export interface ClientContext {
   history: HistoryRecorder;
@@ -25,61 +26,32 @@ export interface ClientContext {
   heartbeatMs: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** How many times a publisher tries one message id before it gives up on it. */
-const ATTEMPTS = 4;
-
-export class Publisher {
-  private stopped = false;
-  private loop?: Promise<void>;
-  private count = 0;
-
+export class Publisher extends PublishLoop {
   private constructor(
-    readonly name: string,
+    name: string,
     private readonly rt: Realtime,
-    private readonly channels: string[],
-    private readonly rng: Random,
-    private readonly ctx: ClientContext,
-  ) {}
+    channels: string[],
+    rng: Random,
+    ctx: ClientContext,
+  ) {
+    super(name, channels, rng, ctx);
+  }
 
   static async open(name: string, node: number, channels: string[], rng: Random, ctx: ClientContext): Promise<Publisher> {
     const rt = new Realtime({ endpoint: ctx.wsUrl(node), token: await ctx.token(name), reconnectDelayMs: 200, reconnectMaxDelayMs: 2000 });
     return new Publisher(name, rt, channels, rng, ctx);
   }
 
-  start(): void {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        await this.publishOne(this.rng.pick(this.channels), `${this.name}-${this.count++}`);
-        await sleep(this.rng.int(20, 150));
-      }
-    })();
-  }
-
-  /** Stop publishing; resolves once the publish in flight has settled. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
-  }
-
   close(): void {
     this.rt.close();
   }
 
-  private async publishOne(channel: string, msgId: string): Promise<void> {
-    const { history } = this.ctx;
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-      history.record({ kind: 'invoke', process: this.name, channel, msgId, attempt });
-      try {
-        const result = await this.rt.channels.get(channel).publish('m', { op: msgId }, { messageId: msgId });
-        history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, serial: result.serial, ...(result.duplicate ? { duplicate: true } : {}) });
-        return;
-      } catch (err) {
-        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: err instanceof HubbubError ? err.code : -1 });
-        if (this.stopped && attempt > 1) return;
-        await sleep(200 * attempt);
-      }
+  protected async attempt(channel: string, msgId: string): Promise<Attempt> {
+    try {
+      const result = await this.rt.channels.get(channel).publish('m', { op: msgId }, { messageId: msgId });
+      return { ok: true, serial: result.serial, duplicate: result.duplicate };
+    } catch (err) {
+      return { ok: false, code: err instanceof HubbubError ? err.code : -1 };
     }
   }
 }

@@ -17,11 +17,8 @@ import * as foony from 'foony-realtime-0.16';
 import type { HistoryRecorder } from './history.js';
 import type { ClientContext } from './clients.js';
 import type { Random } from './random.js';
+import { PublishLoop, type Attempt } from './publish-loop.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** How many times a publisher tries one message id before it gives up on it. */
-const ATTEMPTS = 4;
 /** An attempt still unanswered after this long counts as failed (never settled: code 0) and is retried. */
 const ATTEMPT_TIMEOUT_MS = 8000;
 
@@ -90,65 +87,38 @@ export class FoonySubscriber {
   }
 }
 
-export class FoonyPublisher {
-  private stopped = false;
-  private loop?: Promise<void>;
-  private count = 0;
-
+export class FoonyPublisher extends PublishLoop {
   private constructor(
-    readonly name: string,
+    name: string,
     private readonly rt: foony.Realtime,
-    private readonly channels: string[],
-    private readonly rng: Random,
-    private readonly ctx: ClientContext,
-  ) {}
+    channels: string[],
+    rng: Random,
+    ctx: ClientContext,
+  ) {
+    super(name, channels, rng, ctx);
+  }
 
   static open(name: string, node: number, channels: string[], rng: Random, ctx: ClientContext): FoonyPublisher {
     return new FoonyPublisher(name, realtime(name, node, 'websocket', ctx), channels, rng, ctx);
-  }
-
-  start(): void {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        await this.publishOne(this.rng.pick(this.channels), `${this.name}-${this.count++}`);
-        await sleep(this.rng.int(20, 150));
-      }
-    })();
-  }
-
-  /** Stop publishing; resolves once the publish in flight has settled. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
   }
 
   close(): void {
     this.rt.close();
   }
 
-  private async publishOne(channel: string, msgId: string): Promise<void> {
-    const { history } = this.ctx;
+  protected async attempt(channel: string, msgId: string): Promise<Attempt> {
     const requests = this.rt.connection as unknown as FoonyRequests;
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-      history.record({ kind: 'invoke', process: this.name, channel, msgId, attempt });
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ATTEMPT_TIMEOUT_MS)));
-      try {
-        const ack = await Promise.race([requests.request({ t: 'pub', channel, name: 'm', data: { op: msgId }, messageId: msgId }), timeout]);
-        if (ack !== 'timeout') {
-          history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, ...(ack.seq ? { serial: ack.seq } : {}) });
-          return;
-        }
-        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: 0 });
-      } catch (err) {
-        // The SDK rejects with the server's error frame (its code) or, when the connection dropped, a bare Error.
-        const code = (err as { code?: unknown }).code;
-        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: typeof code === 'number' ? code : -1 });
-      } finally {
-        clearTimeout(timer);
-      }
-      if (this.stopped && attempt > 1) return;
-      await sleep(200 * attempt);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ATTEMPT_TIMEOUT_MS)));
+    try {
+      const ack = await Promise.race([requests.request({ t: 'pub', channel, name: 'm', data: { op: msgId }, messageId: msgId }), timeout]);
+      return ack === 'timeout' ? { ok: false, code: 0 } : { ok: true, serial: ack.seq };
+    } catch (err) {
+      // The SDK rejects with the server's error frame (its code) or, when the connection dropped, a bare Error.
+      const code = (err as { code?: unknown }).code;
+      return { ok: false, code: typeof code === 'number' ? code : -1 };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -7,41 +7,26 @@
  */
 import type { ClientContext } from './clients.js';
 import type { Random } from './random.js';
+import { PublishLoop, type Attempt } from './publish-loop.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** How many times one id is tried (each on the next node) before the publisher gives up on it. */
-const ATTEMPTS = 4;
 /** A request unanswered after this long is abandoned (code 0: never settled) and tried elsewhere. */
 const REQUEST_TIMEOUT_MS = 5000;
 
-export class RestPublisher {
-  private stopped = false;
-  private loop?: Promise<void>;
-  private count = 0;
+export class RestPublisher extends PublishLoop {
+  private auth = '';
 
   constructor(
-    readonly name: string,
+    name: string,
     private readonly firstNode: number,
-    private readonly channels: string[],
-    private readonly rng: Random,
-    private readonly ctx: ClientContext,
-  ) {}
-
-  start(): void {
-    this.loop = (async () => {
-      const auth = `Bearer ${await this.ctx.token(this.name)}`;
-      while (!this.stopped) {
-        await this.publishOne(this.rng.pick(this.channels), `${this.name}-${this.count++}`, auth);
-        await sleep(this.rng.int(20, 150));
-      }
-    })();
+    channels: string[],
+    rng: Random,
+    ctx: ClientContext,
+  ) {
+    super(name, channels, rng, ctx);
   }
 
-  /** Stop publishing; resolves once the publish in flight has settled. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
+  protected override async prepare(): Promise<void> {
+    this.auth = `Bearer ${await this.ctx.token(this.name)}`;
   }
 
   /** Stop without waiting (a run that failed): the attempt in flight times out on its own. */
@@ -49,30 +34,21 @@ export class RestPublisher {
     this.stopped = true;
   }
 
-  private async publishOne(channel: string, msgId: string, auth: string): Promise<void> {
-    const { history } = this.ctx;
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-      const node = (this.firstNode + attempt - 1) % this.ctx.nodes;
-      history.record({ kind: 'invoke', process: this.name, channel, msgId, attempt });
-      try {
-        const res = await fetch(`${this.ctx.httpUrl(node)}/channels/${encodeURIComponent(channel)}/messages`, {
-          method: 'POST',
-          headers: { authorization: auth, 'content-type': 'application/json' },
-          body: JSON.stringify({ name: 'm', data: { op: msgId }, id: msgId }),
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        });
-        const body = (await res.json()) as { serial?: number; duplicate?: boolean; error?: { code?: number } };
-        if (res.ok) {
-          history.record({ kind: 'ok', process: this.name, channel, msgId, attempt, ...(body.serial ? { serial: body.serial } : {}), ...(body.duplicate ? { duplicate: true } : {}) });
-          return;
-        }
-        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: body.error?.code ?? res.status });
-      } catch (err) {
-        // A timeout is an answer never heard (0); a refused or reset connection (-1) may still have been taken: both are indeterminate.
-        history.record({ kind: 'err', process: this.name, channel, msgId, attempt, code: (err as Error).name === 'TimeoutError' ? 0 : -1 });
-      }
-      if (this.stopped && attempt > 1) return;
-      await sleep(200 * attempt);
+  /** Each attempt on the next node. */
+  protected async attempt(channel: string, msgId: string, attempt: number): Promise<Attempt> {
+    const node = (this.firstNode + attempt - 1) % this.ctx.nodes;
+    try {
+      const res = await fetch(`${this.ctx.httpUrl(node)}/channels/${encodeURIComponent(channel)}/messages`, {
+        method: 'POST',
+        headers: { authorization: this.auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'm', data: { op: msgId }, id: msgId }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const body = (await res.json()) as { serial?: number; duplicate?: boolean; error?: { code?: number } };
+      return res.ok ? { ok: true, serial: body.serial, duplicate: body.duplicate } : { ok: false, code: body.error?.code ?? res.status };
+    } catch (err) {
+      // A timeout is an answer never heard (0); a refused or reset connection (-1) may still have been taken: both are indeterminate.
+      return { ok: false, code: (err as Error).name === 'TimeoutError' ? 0 : -1 };
     }
   }
 }
