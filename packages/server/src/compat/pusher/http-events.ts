@@ -6,6 +6,7 @@ import {
   PUSHER_MAX_EVENT_DATA_BYTES,
   PUSHER_MAX_EVENT_NAME_LENGTH,
 } from './defaults.js';
+import { isReservedEvent } from './protocol.js';
 
 /** What `info` may ask of a channel an event went to. */
 export type EventInfo = 'subscription_count' | 'user_count';
@@ -28,8 +29,6 @@ export interface PusherEvent {
  * Anything else is refused (400) as Pusher refuses it, rather than read as an id no connection has.
  */
 const SOCKET_ID = /^(?:\d{1,20}\.\d{1,20}|[A-Za-z0-9_-]{27})$/;
-/** Event names Pusher's protocol keeps for itself: a backend must not make clients see them. */
-const RESERVED_EVENT = /^pusher(?:_internal)?:/;
 
 /** Parse a request body as JSON; 400 when it is not, or nests too deep. */
 export function jsonBody(body: Buffer): unknown {
@@ -82,7 +81,7 @@ function checkedEvent(raw: Record<string, unknown>, channels: unknown[], where: 
   if (typeof name !== 'string' || name.length === 0 || name.length > PUSHER_MAX_EVENT_NAME_LENGTH) {
     throw badRequest(`${where} needs a "name" of 1-${PUSHER_MAX_EVENT_NAME_LENGTH} characters`);
   }
-  if (RESERVED_EVENT.test(name)) throw badRequest(`${where}: event names starting "pusher:" or "pusher_internal:" belong to the protocol`);
+  if (isReservedEvent(name)) throw badRequest(`${where}: event names starting "pusher:" or "pusher_internal:" belong to the protocol`);
   if (typeof data !== 'string') throw badRequest(`${where} needs "data" as a string (JSON text, or any text)`);
   const bytes = Buffer.byteLength(data, 'utf8');
   if (bytes > PUSHER_MAX_EVENT_DATA_BYTES) {
