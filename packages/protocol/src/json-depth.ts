@@ -1,3 +1,5 @@
+import { ErrorCode, HubbubError } from './errors.js';
+
 /**
  * Nesting limit for JSON the server accepts. V8 parses deep JSON iteratively but stringifies it
  * recursively, so a 20 KB `[[[[…]]]]` would be accepted and then blow the stack when stored,
@@ -25,4 +27,20 @@ export function exceedsJsonDepth(text: string, limit: number = MAX_JSON_DEPTH): 
     }
   }
   return false;
+}
+
+/**
+ * An HTTP request body read as JSON: an empty body is `{}`; text that is not JSON, or nests deeper
+ * than MAX_JSON_DEPTH, is refused with 40001. Shared by every HTTP API of the server.
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text.length === 0) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HubbubError(ErrorCode.BadFrame, 'request body is not valid JSON');
+  }
+  if (exceedsJsonDepth(text)) throw new HubbubError(ErrorCode.BadFrame, `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  return body;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, HubbubError, MAX_JSON_DEPTH, exceedsJsonDepth } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, parseJsonBody } from '@hubbub/protocol';
 import { processLog, type Log } from '../core/log.js';
 
 export type Handler = (req: IncomingMessage, params: string[]) => Promise<unknown>;
@@ -71,16 +71,7 @@ export class HttpApi {
       if (size > this.maxBodyBytes) throw tooLarge(this.maxBodyBytes);
       chunks.push(chunk as Buffer);
     }
-    if (size === 0) return {};
-    const text = Buffer.concat(chunks).toString('utf8');
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new HubbubError(ErrorCode.BadFrame, 'request body is not valid JSON');
-    }
-    if (exceedsJsonDepth(text)) throw new HubbubError(ErrorCode.BadFrame, `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
-    return body;
+    return parseJsonBody(size === 0 ? '' : Buffer.concat(chunks).toString('utf8'));
   }
 }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, HubbubError, MAX_JSON_DEPTH, exceedsJsonDepth } from '@hubbub/protocol';
+import { ErrorCode, HubbubError, parseJsonBody } from '@hubbub/protocol';
 import { assertPusherChannel } from './channel-names.js';
 import {
   PUSHER_MAX_BATCH_EVENTS,
@@ -32,16 +32,7 @@ const SOCKET_ID = /^(?:\d{1,20}\.\d{1,20}|[A-Za-z0-9_-]{27})$/;
 
 /** Parse a request body as JSON; 400 when it is not, or nests too deep. */
 export function jsonBody(body: Buffer): unknown {
-  if (body.length === 0) return {};
-  const text = body.toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw badRequest('request body is not valid JSON');
-  }
-  if (exceedsJsonDepth(text)) throw badRequest(`request body nests deeper than ${MAX_JSON_DEPTH} levels`);
-  return parsed;
+  return parseJsonBody(body.toString('utf8'));
 }
 
 /** `POST /events`: `{name, data, channel | channels, socket_id?, info?}`. */
