@@ -58,8 +58,8 @@ const BATCH = {};
 
 /**
  * A batch (one publish of several members, as the binary dialect's SDK sends even a single
- * publish) as one Pusher event per member, in order: Pusher has one event per WebSocket message. Made once per frame, shared
- * by every Pusher subscriber; undefined for a message that is not a batch.
+ * publish) as one Pusher event per member, in order: Pusher has one event per WebSocket message.
+ * Made once per frame, shared by every Pusher subscriber; undefined for a message that is not a batch.
  */
 export function batchEvents(out: Outbound): readonly string[] | undefined {
   const frame = out.frame;
