@@ -41,8 +41,8 @@ export interface ServerOptions {
   restReadRate: number;
   /** An HTTP socket silent both ways this long is closed (default 30 s). */
   httpIdleTimeoutMs?: number;
-  /** Authenticated connections one app may hold (of --max-connections). */
-  maxConnectionsPerApp: number;
+  /** Authenticated connections one app may hold (of --max-connections); unset: all of them. */
+  maxConnectionsPerApp?: number;
   /** Most sync documents one app holds, and the largest one in bytes of JSON. */
   maxDocumentsPerApp: number;
   maxDocumentBytes: number;
@@ -93,7 +93,6 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   restPublishRate: DEFAULT_REST_PUBLISH_RATE,
   restPublishBurst: DEFAULT_REST_PUBLISH_BURST,
   restReadRate: DEFAULT_REST_READ_RATE,
-  maxConnectionsPerApp: MAX_CONNECTIONS,
   maxDocumentsPerApp: DEFAULT_DOCUMENT_LIMITS.maxPerApp,
   maxDocumentBytes: DEFAULT_DOCUMENT_LIMITS.maxBytes,
   limits: {},
@@ -103,6 +102,7 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
 /** The options `start` runs with: the defaults under what was given, refused before anything opens when they cannot work together. */
 export function resolveServerOptions(partial: Partial<ServerOptions>): ServerOptions {
   const options = { ...DEFAULT_SERVER_OPTIONS, ...partial };
+  options.maxConnectionsPerApp ??= options.maxConnections;
   if (options.watchTables?.length && !options.postgres) {
     throw new HubbubError(ErrorCode.Bootstrap, '--watch-table needs --postgres: the change feed reads PostgreSQL (pass --postgres URL / DATABASE_URL, or drop --watch-table)');
   }
