@@ -15,7 +15,8 @@ type PublishAck = { t: 'ack'; id: number; seq?: number; duplicate?: boolean };
  * sees the stream in serial order, without a gap or a repeat.
  */
 export class SessionChannels {
-  private readonly subscriptions = new Map<string, Subscription>();
+  /** Made on the first subscribe: most of an idle server's connections never make one. */
+  private subscriptions?: Map<string, Subscription>;
   /** Cursors are from a process whose serials did not survive a restart (see `markCursorsStale`). */
   private staleCursors = false;
   private resynced?: Set<string>;
@@ -23,7 +24,7 @@ export class SessionChannels {
   constructor(private readonly s: SessionScope) {}
 
   get count(): number {
-    return this.subscriptions.size;
+    return this.subscriptions?.size ?? 0;
   }
 
   /**
@@ -39,7 +40,7 @@ export class SessionChannels {
     const { s } = this;
     assertAllowed(s.identity.capability, frame.channel, 'subscribe');
     const key = s.key(frame.channel);
-    const existing = this.subscriptions.get(frame.channel);
+    const existing = this.subscriptions?.get(frame.channel);
     if (!existing) s.assertSubscriptionRoom();
     if (existing && frame.lastSerial === undefined) {
       const pos = await s.ctx.engine.position(key);
@@ -48,7 +49,7 @@ export class SessionChannels {
     const sub: Subscription = existing ?? { peer: s, pending: [] };
     sub.pending ??= [];
     if (!existing) {
-      this.subscriptions.set(frame.channel, sub);
+      (this.subscriptions ??= new Map()).set(frame.channel, sub);
       await s.ctx.router.subscribe(key, sub);
     }
     try {
@@ -81,7 +82,7 @@ export class SessionChannels {
       s.send({ t: 'ack', id: frame.id, ...ack });
     } catch (err) {
       sub.pending = undefined;
-      this.subscriptions.delete(frame.channel);
+      this.subscriptions?.delete(frame.channel);
       s.ctx.router.unsubscribe(key, sub);
       if (err instanceof HubbubError && err.code === ErrorCode.Bootstrap && s.dialect.policy.reconnectsWhenUnavailable) {
         // After the error frame (sent as this throw is answered, within this turn), not before it.
@@ -93,9 +94,9 @@ export class SessionChannels {
 
   /** Stop delivering the channel; true when there was a subscription. */
   unsubscribe(channel: string): boolean {
-    const sub = this.subscriptions.get(channel);
+    const sub = this.subscriptions?.get(channel);
     if (!sub) return false;
-    this.subscriptions.delete(channel);
+    this.subscriptions?.delete(channel);
     this.s.ctx.router.unsubscribe(this.s.key(channel), sub);
     return true;
   }
@@ -166,7 +167,7 @@ export class SessionChannels {
   /** After a renewal that grants less: the channels no longer allowed, unsubscribed. */
   narrow(capability: Capability | undefined): string[] {
     const dropped: string[] = [];
-    for (const channel of [...this.subscriptions.keys()]) {
+    for (const channel of [...(this.subscriptions?.keys() ?? [])]) {
       if (allows(capability, channel, 'subscribe')) continue;
       this.unsubscribe(channel);
       dropped.push(channel);
@@ -175,7 +176,7 @@ export class SessionChannels {
   }
 
   release(app: string): void {
-    for (const [channel, sub] of this.subscriptions) this.s.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
+    for (const [channel, sub] of this.subscriptions ?? []) this.s.ctx.router.unsubscribe(channelKeyOf(app, channel), sub);
   }
 
   /**

@@ -77,6 +77,8 @@ export class WsTransport implements WsConnectionHost {
   private readonly wss: WebSocketServer;
   /** Every accepted socket: its queue (the session's wire) and the session reading from it. */
   private readonly connections = new Map<WebSocket, { conn: WsConnection; peer: WsPeer }>();
+  /** Set by `close` while it waits for the last socket to go. */
+  private closed?: () => void;
   private readonly heartbeat: NodeJS.Timeout;
   /** Sockets with frames queued, oldest first, from `dirtyHead` on. */
   private readonly dirty: WsConnection[] = [];
@@ -102,7 +104,9 @@ export class WsTransport implements WsConnectionHost {
     this.maxPendingMessageBytes = Math.min(options.maxPendingMessageBytes ?? this.maxMessageBytes, this.maxMessageBytes);
     this.admitOnUpgrade = !options.admission;
     this.admission = options.admission ?? new Admission({ maxConnections: options.maxConnections ?? Infinity, maxPending: Infinity });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.maxMessageBytes, perMessageDeflate: false });
+    // No client tracking: `connections` already holds every accepted socket, and ws's own set would
+    // cost each idle connection an entry and a close listener more.
+    this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: this.maxMessageBytes, perMessageDeflate: false });
     this.heartbeat = setInterval(() => this.sweep(), Math.max(100, Math.floor(options.heartbeatMs / 2)));
     this.heartbeat.unref();
   }
@@ -112,7 +116,7 @@ export class WsTransport implements WsConnectionHost {
   }
 
   get connectionCount(): number {
-    return this.wss.clients.size;
+    return this.connections.size;
   }
 
   attach(server: Server): void {
@@ -150,11 +154,8 @@ export class WsTransport implements WsConnectionHost {
   /** Tell every client to reconnect elsewhere, then close. */
   async close(code: number = CloseCode.Restart, reason = 'server restarting'): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const ws of this.wss.clients) {
-      const entry = this.connections.get(ws);
-      if (entry) entry.conn.close(code, reason); // writes what is queued first
-      else ws.close(code, reason);
-    }
+    for (const { conn } of this.connections.values()) conn.close(code, reason); // writes what is queued first
+    if (this.connections.size > 0) await new Promise<void>((resolve) => (this.closed = resolve));
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
@@ -196,6 +197,7 @@ export class WsTransport implements WsConnectionHost {
       const entry = transport.connections.get(this);
       if (!entry) return;
       transport.connections.delete(this);
+      if (transport.connections.size === 0) transport.closed?.();
       entry.conn.ticket.release();
       // A client that closed with 1000 meant to leave; anything else (a dropped link, a keep-alive
       // timeout) may come back and resume. The reason lets its session tell a suspend from a leave.
