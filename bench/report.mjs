@@ -5,6 +5,8 @@ import { O, S, here, fmt, fmtRate, coresText, HUBBUB, SIO, BATCHED, SHARED, ONE_
 import { capacityModel, cpuPerWorkload } from './lib/capacity.mjs';
 
 const mib = (b) => fmt(b / 2 ** 20);
+/** The memory rows' note: bytes/conn is the second half's growth per connection; this is the whole growth over all. */
+const allIn = (m) => `bytes/conn is what the second half of the connections added, per connection; the whole RSS growth over all of them is ${fmt(m.allInBytesPerConnection)} (RSS ${mib(m.rssBase)} → ${mib(m.rssHalf)} → ${mib(m.rssLoaded)} MiB)`;
 
 /** All runs of one row, and their medians. */
 export const rows = new Map();
@@ -149,13 +151,14 @@ export function report(machine, seconds) {
     if (other > 0.3) noisy = true;
     const server = `${row.server}${other > 0.3 ? ' ⚠' : ''}`;
     lines.push(`| ${row.workload} | ${server} | ${deliveries} | ${p50} | ${p99} | ${fmt(m.cpuPerMillion, 2)} | ${fmt(m.bytesPerConnection)} | ${Number.isFinite(ratio) ? `${fmt(ratio, row.key === 'pusher' ? 2 : 1)}×` : '–'}${row.key === 'redis' || row.key === 'cluster' ? ' †' : row.key === 'pusher' ? ' ‡' : ''} | ${target(row, find, all)} |`);
+    if (row.key === 'memory' && Number.isFinite(m.allInBytesPerConnection)) where.push(`| ${row.workload} | ${row.server} | – | – | ${allIn(m)} |`);
     if (m.cores || m.missCores) {
       const extra = row.key === 'redis' && m.crossNodeDeliveriesPerSecond ? `cross-node deliveries/s: ${fmt(m.crossNodeDeliveriesPerSecond)}`
         : row.key === 'cluster' ? `nodes ${fmt(m.nodeCpuPerMillion, 2)} + Redis ${fmt(m.redisCpuPerMillion, 2)} CPU s / M deliveries; Redis ${fmt(m.redisCpuPerPublishUs, 1)} µs CPU per publish`
         : row.key === 'flood' ? `paced: ${fmtRate(m.pacedDeliveriesPerSecond)}/s at ${fmt(m.pacedCpuPerMillion, 2)} CPU s / M (cores ${coresText(m.pacedCores)}); flood publishers sent ${fmt(m.floodPublishedPerSecond)}/s, ${fmt(m.floodAckedPerSecond)}/s acked${m.floodErrors ? `, ${fmt(m.floodErrors)} refused` : ''}; RSS 2 s after the flood ${mib(m.rssAfter)} MiB`
         : row.key === 'presence' ? `${fmt(m.changesPerSecond)} changes/s made; ${fmt(m.events)} presence events seen of ${fmt(m.expectedEvents)} (changes × members per channel, the changer included); max ${fmt(m.presenceMax, 1)} ms${m.errors ? `; ${fmt(m.errors)} errors` : ''}`
         : row.key === 'storm' ? `node down ${fmt(m.downSeconds, 1)} s; p50 re-attach ${fmt(m.reattachP50Seconds, 1)} s after the kill; ${fmt(m.discontinuities)} re-attaches with discontinuity; ${fmt(m.published)} messages published in all (cores from the node's return to the last catch-up)`
-        : row.key === 'idle' ? `idle CPU: ${fmt(m.idleCoresPerMillionConns, 2)} cores per million connections`
+        : row.key === 'idle' ? `idle CPU: ${fmt(m.idleCoresPerMillionConns, 2)} cores per million connections; ${allIn(m)}`
         : row.key === 'ack' ? `e2e p99 ${fmt(m.e2eP99, 2)} ms; publisher lag p99 ${fmt(m.publisherLagP99, 1)} ms`
         : row.key === 'sustained' ? [
           m.cores ? `at ${fmt(m.rate)}/s (passed): probe lag p99 ${fmt(m.loadLag?.probeP99, 1)} ms` : '',

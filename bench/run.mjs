@@ -68,13 +68,13 @@ async function main() {
     want('memory') && {
       key: 'memory', label: `memory (${S.memoryConns} idle conns, 1 subscription each)`, each: SERVERS,
       run: (s) => memory(s, S.memoryConns),
-      say: (r) => `${fmt(r.bytesPerConnection)} bytes/conn`,
+      say: (r) => `${fmt(r.bytesPerConnection)} bytes/conn (all-in ${fmt(r.allInBytesPerConnection)})`,
     },
     want('idle') && {
       key: 'idle', label: `idle (${S.idleConns} authenticated conns, no subscription)`,
       each: SERVERS.filter((s) => ['hubbub', 'ws-shared'].includes(s.kind)),
       run: (s) => idle(s, S.idleConns),
-      say: (r) => `${fmt(r.bytesPerConnection)} bytes/conn · idle CPU ${fmt(r.idleCoresPerMillionConns, 2)} cores per million conns${r.closed ? ` · ${r.closed} closed` : ''}`,
+      say: (r) => `${fmt(r.bytesPerConnection)} bytes/conn (all-in ${fmt(r.allInBytesPerConnection)}) · idle CPU ${fmt(r.idleCoresPerMillionConns, 2)} cores per million conns${r.closed ? ` · ${r.closed} closed` : ''}`,
     },
     want('presence') && SERVERS.includes(HUBBUB) && {
       key: 'presence', label: `presence churn (${S.presenceClients} clients, ${S.presenceChannels} channels, ${S.presenceRate} changes/s)`, each: [HUBBUB],

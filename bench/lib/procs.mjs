@@ -201,7 +201,7 @@ export function child(script, cfg) {
  * opened in steps of 500 indices across all processes, so that the server sees them in about index
  * order and the probes sit spread through each channel's subscriber list, not all at one end.
  */
-export async function subscribers(server, ports, count, channels, probeEvery = 0, { procs: procCount = O.loadProcs, ...extra } = {}) {
+export async function subscribers(server, ports, count, channels, probeEvery = 0, { procs: procCount = O.loadProcs, halfway, ...extra } = {}) {
   const bulk = Array.from({ length: procCount }, () => []);
   const probes = [];
   for (let i = 0; i < count; i++) {
@@ -213,9 +213,15 @@ export async function subscribers(server, ports, count, channels, probeEvery = 0
     .map((p) => child('load/subscribers.mjs', { kind: server.kind, ports, token, channels, ...extra, ...p }));
   const t0 = performance.now();
   await Promise.all(procs.map((p) => p.next('ready')));
+  let halfwayDone = !halfway;
   for (let upTo = 500; upTo < count + 500; upTo += 500) {
     await Promise.all(procs.map((p) => (p.send({ type: 'open', upTo }), p.next('opened'))));
     progress(`  ${fmt(Math.min(upTo, count))}/${fmt(count)} subscribers`);
+    // `halfway(opened)`: once, with about half of them open and before the rest are.
+    if (!halfwayDone && upTo >= count / 2 && upTo < count) {
+      halfwayDone = true;
+      await halfway(upTo);
+    }
   }
   if (process.env.BENCH_DEBUG) log(`  ${count} subscribers ready in ${fmt(performance.now() - t0)} ms`);
   return {
