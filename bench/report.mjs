@@ -10,6 +10,12 @@ const allIn = (m) => `bytes/conn is what the second half of the connections adde
 
 /** All runs of one row, and their medians. */
 export const rows = new Map();
+const failures = [];
+/** A run that threw: left out of the medians, listed under the table, and the bench goes on. */
+export function recordFailure(workload, server, run, err) {
+  failures.push(`${workload} · ${server} · run ${run}: ${String(err?.message ?? err).split('\n')[0]}`);
+}
+
 export function record(workload, key, server, run, metrics) {
   const id = `${workload}\u0000${server}`;
   if (!rows.has(id)) rows.set(id, { workload, key, server, runs: [] });
@@ -186,6 +192,7 @@ export function report(machine, seconds) {
     '| quantity | value | from / assumption |',
     '|---|---:|---|',
     ...capacityModel(all, { subscribersPerChannel: S.manyConns / S.manyChannels, connectionsPerNode: S.manyConns / 2 }),
+    ...(failures.length ? ['', `Failed runs (left out of the medians): ${failures.length}`, '', ...failures.map((f) => `- ${f}`)] : []),
     ...(where.length ? [
       '',
       'Where the time went (medians over the measured window): CPU cores busy per process group, and the load generators\' own event-loop lag — when the generator is busy or late, the latency it measures is partly its own.',
@@ -199,7 +206,7 @@ export function report(machine, seconds) {
   console.log(table);
   mkdirSync(join(here, 'results'), { recursive: true });
   writeFileSync(join(here, `results/${O.out}.md`), `${table}\n`);
-  writeFileSync(join(here, `results/${O.out}.json`), JSON.stringify({ machine, quick: O.quick, runs: O.runs, at: new Date().toISOString(), settings: { ...S, seconds: O.seconds, loadProcs: O.loadProcs }, rows: all }, null, 2));
+  writeFileSync(join(here, `results/${O.out}.json`), JSON.stringify({ machine, quick: O.quick, runs: O.runs, at: new Date().toISOString(), settings: { ...S, seconds: O.seconds, loadProcs: O.loadProcs }, rows: all, failures }, null, 2));
   writeFileSync(join(here, `results/${O.out}.svg`), chart(all));
   log(`written: bench/results/${O.out}.{md,json,svg}`);
 }

@@ -13,7 +13,7 @@ import { memory, idle } from './workloads/memory.mjs';
 import { flood } from './workloads/flood.mjs';
 import { presence } from './workloads/presence.mjs';
 import { storm } from './workloads/storm.mjs';
-import { record, report } from './report.mjs';
+import { record, recordFailure, report } from './report.mjs';
 
 const mib = (b) => fmt(b / 2 ** 20);
 
@@ -111,7 +111,14 @@ async function main() {
       for (const s of w.each) {
         progress(`[${run}/${O.runs}] ${w.label}: ${s.name}…`);
         const t0 = performance.now();
-        const r = await w.run(s);
+        let r;
+        try {
+          r = await w.run(s);
+        } catch (err) {
+          recordFailure(w.label, s.name, run, err);
+          say(run, `${w.label} · ${s.name}`, `FAILED: ${err?.message ?? err}`);
+          continue;
+        }
         record(w.label, w.key, s.name, run, r);
         say(run, `${w.label} · ${s.name}`, `${w.say(r)} (${fmt((performance.now() - t0) / 1000, 1)} s)`);
       }
