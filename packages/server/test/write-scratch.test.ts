@@ -46,4 +46,29 @@ describe('WriteScratch', () => {
     scratch.handOver();
     expect(scratch.gather([bytes(1), bytes(2)]).buffer).toBe(grown.buffer);
   });
+
+  it('gives the sockets of one pass that queued the very same frames one buffer, made once', () => {
+    const scratch = new WriteScratch();
+    const run = [bytes(1, 2), bytes(3)];
+    expect(scratch.repeatOf(run, 3)).toBeUndefined(); // the first socket: nothing to repeat yet
+    const second = scratch.repeatOf([...run], 3);
+    expect(second && [...second]).toEqual([1, 2, 3]);
+    expect(scratch.repeatOf([...run], 3)).toBe(second);
+    // Its own memory: gathering into the scratch again leaves it as it was.
+    scratch.gather([bytes(9), bytes(9), bytes(9)]);
+    expect([...second!]).toEqual([1, 2, 3]);
+  });
+
+  it('repeats only the same pieces in the same order, not equal bytes', () => {
+    const scratch = new WriteScratch();
+    const a = bytes(1);
+    const b = bytes(2);
+    scratch.repeatOf([a, b], 2);
+    expect(scratch.repeatOf([b, a], 2)).toBeUndefined();
+    expect(scratch.repeatOf([bytes(2), bytes(1)], 2)).toBeUndefined();
+    expect(scratch.repeatOf([bytes(2), bytes(1), a], 3)).toBeUndefined();
+    const c = bytes(3);
+    scratch.repeatOf([a, c], 2);
+    expect([...scratch.repeatOf([a, c], 2)!]).toEqual([1, 3]);
+  });
 });

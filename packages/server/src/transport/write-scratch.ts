@@ -13,6 +13,30 @@ export class WriteScratch {
   private buffer?: Buffer;
   /** Whether the last gather returned the shared buffer (rather than one of its own). */
   private shared = false;
+  /** The pieces `repeatOf` saw last, and (once a second socket queued them too) their one buffer. */
+  private lastRun: Uint8Array[] = [];
+  private lastLength = 0;
+  private repeat?: Buffer;
+
+  /**
+   * For the pieces a socket is about to write: when the socket written before it had exactly the same
+   * pieces (the same frames, by identity, in the same order: every subscriber of a busy channel in one
+   * pass), one buffer of them, made once and never reused, which this socket and the next ones with
+   * the same run write as it is; else undefined, and the pieces are remembered. Copying a turn's frames
+   * once for a whole pass rather than once per socket is what a server that writes one shared buffer
+   * to every subscriber does. Frames are never changed once queued, so identity is enough.
+   */
+  repeatOf(pieces: readonly Uint8Array[], length: number): Buffer | undefined {
+    const last = this.lastRun;
+    if (length === this.lastLength && pieces.length === last.length && samePieces(pieces, last)) {
+      return (this.repeat ??= Buffer.concat(last, length));
+    }
+    last.length = 0;
+    for (const piece of pieces) last.push(piece);
+    this.lastLength = length;
+    this.repeat = undefined;
+    return undefined;
+  }
 
   /** The pieces back to back, as one buffer valid until the next call. */
   gather(pieces: readonly Uint8Array[]): Buffer {
@@ -37,4 +61,9 @@ export class WriteScratch {
   handOver(): void {
     if (this.shared) this.buffer = undefined;
   }
+}
+
+function samePieces(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

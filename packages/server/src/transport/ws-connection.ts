@@ -214,7 +214,9 @@ export class WsConnection implements Wire, Evictable {
   }
 
   /**
-   * One write of the pieces: a lone frame as it is, several gathered into the host's scratch buffer.
+   * One write of the pieces: a lone frame as it is; the same frames as the socket written before it,
+   * as the one buffer those sockets share (`WriteScratch.repeatOf`); else gathered into the host's
+   * scratch buffer.
    * The scratch serves only a plain TCP socket with nothing pending, where a write the kernel takes
    * whole leaves no reference behind (a TLS socket holds every write for a while; a socket already
    * behind would pin a whole scratch for a few bytes): elsewhere the pieces get a buffer of their own.
@@ -224,11 +226,16 @@ export class WsConnection implements Wire, Evictable {
       raw.write(pieces[0]);
       return;
     }
+    const scratch = this.host.scratch;
+    const repeat = scratch.repeatOf(pieces, length);
+    if (repeat) {
+      raw.write(repeat);
+      return;
+    }
     if (raw.writableLength > 0 || !(raw instanceof Socket) || raw instanceof TLSSocket) {
       raw.write(Buffer.concat(pieces, length));
       return;
     }
-    const scratch = this.host.scratch;
     raw.write(scratch.gather(pieces));
     if (raw.writableLength > 0) scratch.handOver();
   }
