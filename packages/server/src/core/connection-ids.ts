@@ -8,6 +8,11 @@ const MAC_BYTES = 8;
 const NONCE_CHARS = PROCESS_PREFIX.length + Math.ceil((NONCE_BYTES * 4) / 3);
 const ID_CHARS = NONCE_CHARS + Math.ceil((MAC_BYTES * 4) / 3);
 
+/** Has `id` the shape of a connection id (its length, base64url)? Says nothing of who issued it. */
+export function isConnectionIdShape(id: string): boolean {
+  return id.length === ID_CHARS && /^[A-Za-z0-9_-]+$/.test(id);
+}
+
 /**
  * Connection ids a client may resume (`resumeConnectionId`): each carries a MAC over the app and client
  * id it was issued to, keyed by a secret every node of a deployment shares (derived from the signing
@@ -28,7 +33,7 @@ export class ConnectionIds {
 
   /** Was `id` issued (by any node of this deployment) to this app and client? */
   issuedTo(id: string, app: string, clientId: string): boolean {
-    if (id.length !== ID_CHARS || !/^[A-Za-z0-9_-]+$/.test(id)) return false;
+    if (!isConnectionIdShape(id)) return false;
     const given = Buffer.from(id.slice(NONCE_CHARS), 'base64url');
     return given.length === MAC_BYTES && timingSafeEqual(given, this.mac(id.slice(0, NONCE_CHARS), app, clientId));
   }

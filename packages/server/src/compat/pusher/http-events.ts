@@ -1,4 +1,5 @@
 import { ErrorCode, HubbubError, parseJsonBody } from '@hubbub/protocol';
+import { isConnectionIdShape } from '../../core/connection-ids.js';
 import { assertPusherChannel } from './channel-names.js';
 import {
   PUSHER_MAX_BATCH_EVENTS,
@@ -25,10 +26,11 @@ export interface PusherEvent {
 
 /**
  * Pusher's socket ids (`123.456`, what pusher-js and Echo send), and Hubbub's own connection ids, so a
- * backend can leave out a Hubbub SDK connection: 27 base64url characters (core/connection-ids.ts).
- * Anything else is refused (400) as Pusher refuses it, rather than read as an id no connection has.
+ * backend can leave out a Hubbub SDK connection. Anything else is refused (400) as Pusher refuses it,
+ * rather than read as an id no connection has.
  */
-const SOCKET_ID = /^(?:\d{1,20}\.\d{1,20}|[A-Za-z0-9_-]{27})$/;
+const PUSHER_SOCKET_ID = /^\d{1,20}\.\d{1,20}$/;
+const isSocketId = (id: string) => PUSHER_SOCKET_ID.test(id) || isConnectionIdShape(id);
 
 /** Parse a request body as JSON; 400 when it is not, or nests too deep. */
 export function jsonBody(body: Buffer): unknown {
@@ -84,7 +86,7 @@ function checkedEvent(raw: Record<string, unknown>, channels: unknown[], where: 
   for (const c of channels) assertPusherChannel(c);
   const event: PusherEvent = { name, data, channels: [...new Set(channels as string[])], info: infoOf(raw.info, ['subscription_count', 'user_count'], where) as EventInfo[] };
   if (raw.socket_id !== undefined && raw.socket_id !== null) {
-    if (typeof raw.socket_id !== 'string' || !SOCKET_ID.test(raw.socket_id)) throw badRequest(`${where}: "socket_id" is not a socket id`);
+    if (typeof raw.socket_id !== 'string' || !isSocketId(raw.socket_id)) throw badRequest(`${where}: "socket_id" is not a socket id`);
     event.socketId = raw.socket_id;
   }
   return event;
