@@ -51,7 +51,7 @@ export async function memory(server, conns) {
  * server CPU those connections cost while idle (heartbeats, timers) over the measured window.
  */
 export async function idle(server, conns) {
-  const srv = await startServer(server, ['--max-connections-per-app', String(conns + 1000)]);
+  const srv = await startServer(server);
   try {
     const { subs, sizes } = await openAndMeasure(server, srv, conns, ['idle'], { idle: true, procs: Math.max(S.idleProcs, Math.ceil(conns / 9000)) });
     try {

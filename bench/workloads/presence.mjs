@@ -10,7 +10,7 @@ const PROCS = 2;
 
 export async function presence(server) {
   if (server.kind !== 'hubbub') throw new Error('presence runs on Hubbub only');
-  const srv = await startServer(server, ['--max-connections-per-app', String(S.presenceClients + 1000)]);
+  const srv = await startServer(server);
   const channels = channelNames(S.presenceChannels, 'pres-');
   const perChannel = Math.round(S.presenceClients / S.presenceChannels);
   const procs = Array.from({ length: PROCS }, (_, k) => child('load/presence.mjs', {

@@ -19,7 +19,7 @@ export async function storm(server) {
     const dataDir = mkdtempSync(join(tmpdir(), 'hubbub-bench-storm-'));
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const port = await freePort();
-    const nodeArgs = ['--redis', rs.url, '--max-connections-per-app', String(S.stormClients + 1000)];
+    const nodeArgs = ['--redis', rs.url];
     let nodeA = await startServer(server, nodeArgs, { port, dataDir });
     cleanup.unshift(() => nodeA.stop());
     const nodeB = await startServer(server, nodeArgs);
