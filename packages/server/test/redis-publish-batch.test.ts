@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisEngine } from '../src/engine/redis.js';
+import { RedisPublishBatcher } from '../src/engine/redis-publish-batch.js';
+import { PUBLISH_KEYS } from '../src/engine/redis-scripts.js';
 import type { StoredMessage } from '../src/core/engine.js';
 import { TestRedis, redisAvailable } from '../../../test/support/redis.js';
 import { TestRedisCluster, redisClusterAvailable } from '../../../test/support/redis-cluster.js';
@@ -149,4 +151,71 @@ describe.runIf(redisClusterAvailable())('Redis engine: publishes batched per tur
   afterAll(() => cluster?.stop());
 
   behavesLikeOnePublishAtATime(() => cluster.url);
+});
+
+describe('Redis engine: publishes made while a batch is at Redis', () => {
+  /** A batcher whose script calls stay unanswered until the test answers them. */
+  function gated(acrossChannels = true) {
+    const calls: Array<{ count: number; answer(): void; fail(): void }> = [];
+    const batcher = new RedisPublishBatcher({
+      acrossChannels,
+      dedupWindowMs: 1000,
+      epochCandidate: () => 'e',
+      run: (numKeys) => new Promise<number[]>((resolve, reject) => {
+        const count = numKeys / PUBLISH_KEYS;
+        calls.push({ count, answer: () => resolve(Array.from({ length: count }, (_, i) => (i + 1) * 2)), fail: () => reject(new Error('gone')) });
+      }),
+    });
+    const publish = (channelKey: string) => batcher.publish({ channelKey, keys: ['s', 'e', 'h', 'd', 'p'], body: '{}', historyLimit: 10, retentionMs: 1000, ephemeral: false });
+    return { calls, publish };
+  }
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  it('wait for it and then go together in one call, however many turns they came in', async () => {
+    const { calls, publish } = gated();
+    const first = publish('a');
+    await turn();
+    expect(calls.map((c) => c.count)).toEqual([1]);
+    const later: Array<Promise<unknown>> = [];
+    for (let t = 0; t < 3; t++) {
+      later.push(publish('a'), publish('b'));
+      await turn();
+    }
+    expect(calls.map((c) => c.count)).toEqual([1]);
+    calls[0].answer();
+    await first;
+    await turn();
+    expect(calls.map((c) => c.count)).toEqual([1, 6]);
+    calls[1].answer();
+    expect((await Promise.all(later)).length).toBe(6);
+  });
+
+  it('go out after a batch that failed, and fail or succeed on their own', async () => {
+    const { calls, publish } = gated();
+    const first = publish('a');
+    await turn();
+    const second = publish('a');
+    await turn();
+    calls[0].fail();
+    await expect(first).rejects.toMatchObject({ statusCode: 503 });
+    await turn();
+    expect(calls.map((c) => c.count)).toEqual([1, 1]);
+    calls[1].answer();
+    await expect(second).resolves.toMatchObject({ seq: 1 });
+  });
+
+  it("on a cluster wait only for their own channel's call", async () => {
+    const { calls, publish } = gated(false);
+    void publish('a');
+    await turn();
+    void publish('a');
+    void publish('b');
+    await turn();
+    // b's call goes out; a's second publish waits for a's first call.
+    expect(calls.map((c) => c.count)).toEqual([1, 1]);
+    calls[0].answer();
+    await turn();
+    await turn();
+    expect(calls.map((c) => c.count)).toEqual([1, 1, 1]);
+  });
 });

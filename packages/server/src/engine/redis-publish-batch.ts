@@ -36,49 +36,72 @@ export interface PublishBatcherOptions {
   epochCandidate(): string;
 }
 
+/** Where publishes wait their turn: all of them on one Redis, each channel's own on a cluster. */
+interface Lane {
+  id: string;
+  queue: Pending[];
+  /** Script calls of this lane sent and not yet answered. */
+  atRedis: number;
+}
+
 /**
  * The publishes of one event-loop turn go to Redis together: collected until the turn's I/O has been
  * read (setImmediate), then sent as one script call (one per channel on a cluster), so Redis runs one
  * script and writes one reply for all of them, and this node builds one command and parses one reply
  * of integers. Each publish is still one step of its own inside the call, in the order `publish` was
  * called: a channel's serials follow that order, and a resend in the same turn is seen as one.
+ *
+ * While a lane's call is at Redis, what is published meanwhile waits and goes in the next call, sent
+ * when the answer comes: an idle node sends at once, a busy one sends fewer, larger calls, so that
+ * Redis runs one script per round trip instead of one per turn, and the messages come back on the
+ * subscriber link in larger groups, fanned out in fewer, larger turns.
  */
 export class RedisPublishBatcher {
-  private queue: Pending[] = [];
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes with publishes to send at the next flush. */
+  private due = new Set<Lane>();
   private scheduled = false;
 
   constructor(private readonly options: PublishBatcherOptions) {}
 
   publish(p: BatchedPublish): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
-      this.queue.push({ p, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flush);
-      }
+      const lane = this.laneOf(p.channelKey);
+      lane.queue.push({ p, resolve, reject });
+      if (lane.atRedis === 0) this.schedule(lane);
     });
+  }
+
+  private laneOf(channelKey: string): Lane {
+    const id = this.options.acrossChannels ? '' : channelKey;
+    let lane = this.lanes.get(id);
+    if (lane === undefined) {
+      lane = { id, queue: [], atRedis: 0 };
+      this.lanes.set(id, lane);
+    }
+    return lane;
+  }
+
+  private schedule(lane: Lane): void {
+    this.due.add(lane);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    const queue = this.queue;
-    this.queue = [];
-    if (this.options.acrossChannels) {
-      for (let i = 0; i < queue.length; i += MAX_PUBLISH_BATCH) this.send(queue.slice(i, i + MAX_PUBLISH_BATCH));
-      return;
-    }
-    const byChannel = new Map<string, Pending[]>();
-    for (const pending of queue) {
-      const list = byChannel.get(pending.p.channelKey);
-      if (list) list.push(pending);
-      else byChannel.set(pending.p.channelKey, [pending]);
-    }
-    for (const list of byChannel.values()) {
-      for (let i = 0; i < list.length; i += MAX_PUBLISH_BATCH) this.send(list.slice(i, i + MAX_PUBLISH_BATCH));
+    const due = this.due;
+    this.due = new Set();
+    for (const lane of due) {
+      const queue = lane.queue;
+      lane.queue = [];
+      for (let i = 0; i < queue.length; i += MAX_PUBLISH_BATCH) this.send(lane, queue.slice(i, i + MAX_PUBLISH_BATCH));
     }
   };
 
-  private send(batch: Pending[]): void {
+  private send(lane: Lane, batch: Pending[]): void {
     const keys: string[] = [];
     const args: Array<string | number> = [this.options.epochCandidate(), this.options.dedupWindowMs];
     for (const { p } of batch) {
@@ -93,15 +116,25 @@ export class RedisPublishBatcher {
         return Promise.reject(err as Error);
       }
     };
+    lane.atRedis++;
     run().then(
       (results) => {
+        this.answered(lane);
         for (let i = 0; i < batch.length; i++) settle(batch[i], results[i]);
       },
       (err: Error) => {
+        this.answered(lane);
         const failure = unavailable(err);
         for (const pending of batch) pending.reject(failure);
       },
     );
+  }
+
+  private answered(lane: Lane): void {
+    if (--lane.atRedis > 0) return;
+    if (lane.queue.length > 0) this.schedule(lane);
+    // A cluster has a lane per channel: one that has nothing left is not kept.
+    else if (lane.id !== '') this.lanes.delete(lane.id);
   }
 }
 
