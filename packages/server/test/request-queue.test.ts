@@ -103,3 +103,104 @@ describe('RequestQueue backpressure', () => {
     expect(queue.paused).toBe(false);
   });
 });
+
+describe('RequestQueue pipelined requests (publishes)', () => {
+  /** A pipelined request: `begun` once it started, answered (its reply run) in `log` when the test settles it. */
+  function pipelined(name: string, log: string[]) {
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const result = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    const r = {
+      begun: false,
+      begin: () => {
+        r.begun = true;
+        log.push(`begin ${name}`);
+        return result.then(() => () => void log.push(`reply ${name}`));
+      },
+      resolve: () => resolve(),
+      reject: (err: Error) => reject(err),
+    };
+    return r;
+  }
+
+  it('begin one after another without waiting for the answers, and reply in arrival order whatever order they settle in', async () => {
+    const log: string[] = [];
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => pipelined(n, log));
+    for (const r of [a, b, c]) queue.pushPipelined(r.begin, 1, () => log.push('failed'));
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b', 'begin c']);
+    c.resolve();
+    b.resolve();
+    await settle();
+    expect(log, 'b and c wait for a').toEqual(['begin a', 'begin b', 'begin c']);
+    expect(queue.backlog).toBe(3);
+    a.resolve();
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b', 'begin c', 'reply a', 'reply b', 'reply c']);
+    expect(queue.backlog).toBe(0);
+  });
+
+  it('a request that is not pipelined runs once every earlier one has replied, and holds back the pipelined ones after it', async () => {
+    const log: string[] = [];
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const a = pipelined('a', log);
+    const b = pipelined('b', log);
+    const slow = gate();
+    queue.pushPipelined(a.begin, 1, () => {});
+    queue.push(async () => {
+      log.push('begin sub');
+      await slow.task();
+      log.push('reply sub');
+    }, 1, () => {});
+    queue.pushPipelined(b.begin, 1, () => {});
+    await settle();
+    expect(log).toEqual(['begin a']);
+    a.resolve();
+    await settle();
+    expect(log).toEqual(['begin a', 'reply a', 'begin sub']);
+    slow.open();
+    await settle();
+    expect(log).toEqual(['begin a', 'reply a', 'begin sub', 'reply sub', 'begin b']);
+    b.resolve();
+    await settle();
+    expect(log.at(-1)).toBe('reply b');
+  });
+
+  it('answers a failure, thrown at once or later, through its handler in its turn, and goes on', async () => {
+    const log: string[] = [];
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const a = pipelined('a', log);
+    const c = pipelined('c', log);
+    queue.pushPipelined(a.begin, 1, (err) => log.push(`failed a: ${(err as Error).message}`));
+    queue.pushPipelined(() => {
+      log.push('begin b');
+      throw new Error('refused');
+    }, 1, (err) => log.push(`failed b: ${(err as Error).message}`));
+    queue.pushPipelined(c.begin, 1, (err) => log.push(`failed c: ${(err as Error).message}`));
+    await settle();
+    // c fails before a is answered: its answer still waits for a's and b's.
+    c.reject(new Error('gone'));
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b', 'begin c']);
+    a.resolve();
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b', 'begin c', 'reply a', 'failed b: refused', 'failed c: gone']);
+    expect(queue.backlog).toBe(0);
+  });
+
+  it('counts a pipelined request against the bounds until it has replied', async () => {
+    const wire = recordingWire();
+    const log: string[] = [];
+    const queue = new RequestQueue(wire, { inputBacklogFrames: 4, inputBacklogBytes: 1 << 20 });
+    const rs = Array.from({ length: 5 }, (_, i) => pipelined(String(i), log));
+    for (const r of rs) queue.pushPipelined(r.begin, 1, () => {});
+    await settle();
+    expect(rs.every((r) => r.begun)).toBe(true);
+    expect(wire.calls).toEqual(['pause']);
+    for (const r of rs) r.resolve();
+    await settle();
+    expect(queue.backlog).toBe(0);
+    expect(wire.calls).toEqual(['pause', 'resume']);
+  });
+});

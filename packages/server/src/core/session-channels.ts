@@ -1,7 +1,7 @@
 import { ErrorCode, HubbubError, allows, assertAllowed, type Capability, type FetchFrame, type HistoryFrame, type MessageFrame, type PublishFrame, type SubscribeFrame } from '@hubbub/protocol';
 import { CloseCode } from './close-codes.js';
 import { REPLAY_DRAIN_TIMEOUT_MS } from './defaults.js';
-import type { Recovery, StoredMessage } from './engine.js';
+import type { PublishResult, Recovery, StoredMessage } from './engine.js';
 import { channelKeyOf, messageFrame } from './outbound.js';
 import { recoveryPages } from './recovery-pages.js';
 import { goLive, type Subscription } from './router.js';
@@ -101,7 +101,12 @@ export class SessionChannels {
     return true;
   }
 
-  async publish(frame: PublishFrame): Promise<void> {
+  /**
+   * A publish, checked and given to the engine at once (so a connection's publishes reach it in the
+   * order they came, without waiting for each other's answers); resolves with what answers it, for the
+   * session to send in its turn.
+   */
+  beginPublish(frame: PublishFrame): Promise<() => void> {
     const { s } = this;
     const { app, clientId, capability } = s.identity;
     assertAllowed(capability, frame.channel, 'publish');
@@ -109,7 +114,7 @@ export class SessionChannels {
     const key = s.key(frame.channel);
     const started = performance.now();
     // One fixed shape for every draft (no conditional spreads): cheaper to build and to read.
-    const result = await s.ctx.engine.publish(key, {
+    const publishing = s.ctx.engine.publish(key, {
       name: frame.name,
       data: frame.data,
       messageId: frame.messageId,
@@ -119,7 +124,14 @@ export class SessionChannels {
       messages: frame.messages,
       ephemeral: frame.ephemeral === true ? true : undefined,
     });
-    s.ctx.stats?.engineCall(performance.now() - started);
+    return publishing.then((result) => {
+      s.ctx.stats?.engineCall(performance.now() - started);
+      return () => this.published(frame, key, app, clientId, result);
+    });
+  }
+
+  private published(frame: PublishFrame, key: string, app: string, clientId: string | undefined, result: PublishResult): void {
+    const { s } = this;
     if (!result.duplicate) {
       s.ctx.stats?.published(key, app);
       s.ctx.notify?.(app, 'message.published', {

@@ -1,4 +1,5 @@
 import { ErrorCode, HubbubError, allows, assertAllowed, type Capability, type PresenceFrame, type ServerFrame } from '@hubbub/protocol';
+import { processLog } from './log.js';
 import { channelKeyOf } from './outbound.js';
 import { clientOutcome, presentFrame, type ClientOutcome } from './presence-views.js';
 import { TokenBucket } from './rate-limit.js';
@@ -119,9 +120,20 @@ export class SessionPresence {
     return ended;
   }
 
-  /** The connection went: stop watching (its memberships are the session's to end or keep). */
-  release(app: string): void {
-    for (const channel of this.watching ?? []) this.s.ctx.router.unsubscribePresence(channelKeyOf(app, channel), this.s);
+  /**
+   * The connection went: stop watching, and end its memberships, or, after an `abrupt` drop of a
+   * dialect that resumes presence, keep them `presenceResumeMs` for the client to resume.
+   */
+  release(app: string, clientId: string, abrupt: boolean): void {
+    const { s } = this;
+    for (const channel of this.watching ?? []) s.ctx.router.unsubscribePresence(channelKeyOf(app, channel), s);
+    const held = this.heldChannels;
+    const leave = () => {
+      for (const channel of held) this.leave(channel).catch((err) => (s.ctx.log ?? processLog).error({ err, channel }, 'presence leave after a disconnect failed'));
+    };
+    const keepFor = s.ctx.limits.presenceResumeMs;
+    if (abrupt && s.dialect.policy.resumesPresence && held.length > 0 && keepFor > 0) s.ctx.sessions.park(s.connectionId, app, clientId, held, keepFor, leave);
+    else leave();
   }
 }
 

@@ -32,7 +32,8 @@ export type SessionEvent = 'client.connected' | 'client.disconnected' | 'presenc
 
 /**
  * What a session's parts (channels, presence, topics) share of it: the authenticated connection,
- * its dialect and its wire. They are called only after authentication, one frame at a time.
+ * its dialect and its wire. They are called only after authentication, one frame at a time (a
+ * publish may begin before the one before it is answered: RequestQueue.pushPipelined).
  */
 export interface SessionScope extends Peer {
   readonly ctx: SessionContext;

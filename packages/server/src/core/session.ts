@@ -1,11 +1,11 @@
-import { ErrorCode, FrameError, HubbubError, type AuthFrame, type ClientFrame, type ServerFrame } from '@hubbub/protocol';
+import { ErrorCode, FrameError, HubbubError, type AuthFrame, type ClientFrame, type PublishFrame, type ServerFrame } from '@hubbub/protocol';
 import { CloseCode } from './close-codes.js';
 import { processConnectionIds } from './connection-ids.js';
 import { pause } from './cooperative.js';
 import { MAX_FRAMES_BEHIND_AUTH, MAX_FRAMES_PER_MESSAGE, MAX_OVERSIZE_REFUSALS } from './defaults.js';
 import type { Dialect } from './dialect.js';
 import type { Identity } from './identity.js';
-import { processLog, type Log } from './log.js';
+import { processLog } from './log.js';
 import { channelKeyOf, type Outbound } from './outbound.js';
 import { TokenBucket } from './rate-limit.js';
 import { RequestQueue } from './request-queue.js';
@@ -36,7 +36,7 @@ export class Session implements SessionScope, LiveSession {
   private refused = false;
   /** Messages received after the auth frame but before its answer. */
   private waitingForAuth = 0;
-  /** Frames are handled one at a time, in arrival order, so per-channel order is kept; a full backlog pauses reading. */
+  /** Frames are handled in arrival order (publishes begin before earlier ones are answered); a full backlog pauses reading. */
   private readonly requests: RequestQueue;
   private readonly channels = new SessionChannels(this);
   private readonly presence = new SessionPresence(this);
@@ -166,6 +166,7 @@ export class Session implements SessionScope, LiveSession {
   /** Handled in turn, errors answered in turn; a message's bytes count against the backlog until its last frame is done. */
   private enqueue(frame: ClientFrame | FrameError, bytes: number): void {
     if (frame instanceof FrameError) return this.requests.push(() => this.fail(frame, frame.requestId), bytes, (err) => this.fail(err, frame.requestId));
+    if (frame.t === 'pub') return this.requests.pushPipelined(() => this.beginPublish(frame), bytes, (err) => this.fail(err, frame.id));
     this.requests.push(() => this.handle(frame), bytes, (err) => this.fail(err, requestIdOf(frame)));
   }
 
@@ -217,15 +218,8 @@ export class Session implements SessionScope, LiveSession {
     const { app, clientId } = this.authed;
     this.ctx.notify?.(app, 'client.disconnected', { clientId, connectionId: this.connectionId });
     this.channels.release(app);
-    this.presence.release(app);
+    this.presence.release(app, clientId, abrupt);
     this.topics.release(app, clientId);
-    const held = this.presence.heldChannels;
-    const leave = () => {
-      for (const channel of held) this.presence.leave(channel).catch((err) => this.log.error({ err, channel }, 'presence leave after a disconnect failed'));
-    };
-    const keepFor = this.ctx.limits.presenceResumeMs;
-    if (abrupt && this.chosen!.policy.resumesPresence && held.length > 0 && keepFor > 0) this.ctx.sessions.park(this.connectionId, app, clientId, held, keepFor, leave);
-    else leave();
   }
 
   key(channel: string): string {
@@ -245,10 +239,6 @@ export class Session implements SessionScope, LiveSession {
     }
   }
 
-  private get log(): Log {
-    return this.ctx.log ?? processLog;
-  }
-
   slowConsumer(why: string): HubbubError {
     this.close(CloseCode.SlowConsumer, `slow consumer: ${why}`);
     return new HubbubError(ErrorCode.Unavailable, `slow consumer: ${why}`);
@@ -261,15 +251,12 @@ export class Session implements SessionScope, LiveSession {
     if (this.closed) return;
     if (frame.t === 'auth') return this.auth(frame);
     if (frame.t === 'ping') return void this.send(frame.id === undefined ? { t: 'pong' } : { t: 'pong', id: frame.id });
-    if (!this.authed) throw new HubbubError(ErrorCode.BadAuth, 'send an auth frame first');
-    if (this.expiry.expired) throw new HubbubError(ErrorCode.AuthExpired, 'token expired: send a fresh auth frame before anything else');
+    this.assertSignedIn();
     switch (frame.t) {
       case 'sub':
         return this.channels.subscribe(frame);
       case 'unsub':
         return this.unsubscribe(frame.channel, frame.id);
-      case 'pub':
-        return this.channels.publish(frame);
       case 'pres':
         return this.presence.change(frame);
       case 'presSub':
@@ -288,6 +275,19 @@ export class Session implements SessionScope, LiveSession {
       case 'dm':
         return this.topics.directMessage(frame);
     }
+  }
+
+  /** A publish, checked as `handle` checks every request, begun (see RequestQueue.pushPipelined). */
+  private beginPublish(frame: PublishFrame): Promise<() => void> {
+    if (this.closed) return Promise.resolve(() => {});
+    this.assertSignedIn();
+    return this.channels.beginPublish(frame);
+  }
+
+  /** What every request but `auth` and `ping` needs. */
+  private assertSignedIn(): void {
+    if (!this.authed) throw new HubbubError(ErrorCode.BadAuth, 'send an auth frame first');
+    if (this.expiry.expired) throw new HubbubError(ErrorCode.AuthExpired, 'token expired: send a fresh auth frame before anything else');
   }
 
   private async unsubscribe(channel: string, id: number): Promise<void> {
@@ -390,7 +390,7 @@ export class Session implements SessionScope, LiveSession {
     const message = known ? err.message : 'internal server error';
     this.ctx.stats?.error(code, message);
     this.send(id === undefined ? { t: 'err', code, message } : { t: 'err', id, code, message });
-    if (!known) this.log.error({ err }, 'a frame failed');
+    if (!known) (this.ctx.log ?? processLog).error({ err }, 'a frame failed');
   }
 }
 
