@@ -49,7 +49,8 @@ for i = 0, #KEYS / ${PUBLISH_KEYS} - 1 do
     redis.call('PEXPIRE', KEYS[k + 1], retention * 2)
     redis.call('PEXPIRE', KEYS[k + 2], retention * 2)
     if kept then
-      redis.call('SET', KEYS[k + 4], seq, 'PX', window)
+      -- A window of 0 keeps no record (Redis refuses an expiry of 0).
+      if window ~= '0' then redis.call('SET', KEYS[k + 4], seq, 'PX', window) end
       redis.call('${fanOut}', KEYS[k + 5], 'm' .. body)
       out[i + 1] = seq * 2
     else

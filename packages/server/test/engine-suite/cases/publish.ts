@@ -61,6 +61,14 @@ export function publishCases(test: DefineCase): void {
     expect(await n.received(CH, 2)).toHaveLength(2);
   });
 
+  test('with a dedup window of 0 collapses nothing, and publishes still work', {}, async ({ node }) => {
+    const n = await node({ dedupWindowMs: 0 });
+    await n.engine.listen(CH);
+    expect(await n.engine.publish(CH, draft({ messageId: 'again' }))).toEqual({ seq: 1, duplicate: false });
+    expect(await n.engine.publish(CH, draft({ messageId: 'again' }))).toEqual({ seq: 2, duplicate: false });
+    expect(await n.received(CH, 2)).toHaveLength(2);
+  });
+
   test('dedups per client and per channel only', {}, async ({ node }) => {
     const { engine } = await node();
     expect(await engine.publish(CH, draft({ messageId: 'same', clientId: 'alice' }))).toEqual({ seq: 1, duplicate: false });
