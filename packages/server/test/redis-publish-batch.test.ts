@@ -141,6 +141,22 @@ describe.runIf(redisAvailable())('Redis engine: publishes batched per turn, on o
       await close();
     }
   });
+
+  it("fails only the publish whose keys Redis refuses (a serial key that is not a number), not the others of its batch", async () => {
+    const { a, prefix, close } = await pair(redis.url);
+    const admin = new Redis(redis.url);
+    try {
+      await a.publish('app/a', draft(400));
+      await admin.set(`${prefix}:{app/a}:seq`, 'not a number');
+      const settled = await Promise.allSettled([a.publish('app/b', draft(401)), a.publish('app/a', draft(402)), a.publish('app/c', draft(403))]);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ statusCode: 503, message: expect.stringContaining('wrong type') });
+      expect((settled[2] as PromiseFulfilledResult<unknown>).value).toEqual({ seq: 1, duplicate: false });
+    } finally {
+      admin.disconnect();
+      await close();
+    }
+  });
 });
 
 describe.runIf(redisClusterAvailable())('Redis engine: publishes batched per turn and channel, on a Redis Cluster', () => {

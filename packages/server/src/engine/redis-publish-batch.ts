@@ -140,7 +140,8 @@ export class RedisPublishBatcher {
 
 function settle(pending: Pending, result: number | undefined): void {
   if (typeof result !== 'number' || result < 0) {
-    pending.reject(new HubbubError(ErrorCode.Bootstrap, 'engine unavailable: the channel history refused the message (its stream is ahead of its serial)', 503));
+    const why = result === -1 ? 'the channel history refused the message (its stream is ahead of its serial)' : "Redis refused a command of the publish (one of the channel's keys holds a value of the wrong type)";
+    pending.reject(new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${why}`, 503));
     return;
   }
   const seq = Math.floor(result / 2);

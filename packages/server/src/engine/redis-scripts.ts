@@ -19,44 +19,40 @@ export const PUBLISH_ARGS = 4;
  * channel's publishes only).
  * ARGV: epoch candidate, dedup window ms; then per publish: message JSON without seq, history limit,
  * retention ms, ephemeral (0/1).
- * Returns one integer per publish: seq * 2 + duplicate (seq 0 for ephemeral), or -1 when its history
- * entry was refused (the stream is ahead of the serial): only that publish fails, nothing of it was sent.
+ * Returns one integer per publish: seq * 2 + duplicate (seq 0 for ephemeral), -1 when its history
+ * entry was refused (the stream is ahead of the serial), or -2 when Redis refused another of its
+ * commands (a key of the wrong type): only that publish fails, and it was not sent to subscribers.
  * The reply is integers alone, the cheapest for every node to read; the epoch is not in it: a publisher
  * never needs it.
  */
 export const publishBatchScript = (fanOut: FanOutCommand): string => `
-local out = {}
 local window = ARGV[2]
-for i = 0, #KEYS / ${PUBLISH_KEYS} - 1 do
-  local k = i * ${PUBLISH_KEYS}
-  local a = 2 + i * ${PUBLISH_ARGS}
+local function step(k, a)
   local seen = redis.call('GET', KEYS[k + 4])
-  if seen then
-    out[i + 1] = tonumber(seen) * 2 + 1
-  else
-    redis.call('SET', KEYS[k + 2], ARGV[1], 'NX')
-    local retention = tonumber(ARGV[a + 3])
-    local seq = 0
-    local body = ARGV[a + 1]
-    local kept = true
-    if ARGV[a + 4] == '0' then
-      seq = redis.call('INCR', KEYS[k + 1])
-      body = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
-      local added = redis.pcall('XADD', KEYS[k + 3], 'MAXLEN', ARGV[a + 2], seq .. '-0', 'm', body)
-      kept = type(added) ~= 'table' or added.err == nil
-      if kept then redis.call('PEXPIRE', KEYS[k + 3], retention) end
-    end
-    redis.call('PEXPIRE', KEYS[k + 1], retention * 2)
-    redis.call('PEXPIRE', KEYS[k + 2], retention * 2)
-    if kept then
-      -- A window of 0 keeps no record (Redis refuses an expiry of 0).
-      if window ~= '0' then redis.call('SET', KEYS[k + 4], seq, 'PX', window) end
-      redis.call('${fanOut}', KEYS[k + 5], 'm' .. body)
-      out[i + 1] = seq * 2
-    else
-      out[i + 1] = -1
-    end
+  if seen then return tonumber(seen) * 2 + 1 end
+  redis.call('SET', KEYS[k + 2], ARGV[1], 'NX')
+  local retention = tonumber(ARGV[a + 3])
+  local seq = 0
+  local body = ARGV[a + 1]
+  if ARGV[a + 4] == '0' then
+    seq = redis.call('INCR', KEYS[k + 1])
+    body = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
+    local added = redis.pcall('XADD', KEYS[k + 3], 'MAXLEN', ARGV[a + 2], seq .. '-0', 'm', body)
+    if type(added) == 'table' and added.err ~= nil then return -1 end
+    redis.call('PEXPIRE', KEYS[k + 3], retention)
   end
+  redis.call('PEXPIRE', KEYS[k + 1], retention * 2)
+  redis.call('PEXPIRE', KEYS[k + 2], retention * 2)
+  -- A window of 0 keeps no record (Redis refuses an expiry of 0).
+  if window ~= '0' then redis.call('SET', KEYS[k + 4], seq, 'PX', window) end
+  redis.call('${fanOut}', KEYS[k + 5], 'm' .. body)
+  return seq * 2
+end
+local out = {}
+for i = 0, #KEYS / ${PUBLISH_KEYS} - 1 do
+  -- A command Redis refuses (a key of the wrong type) fails that publish alone, not the call.
+  local ok, result = pcall(step, i * ${PUBLISH_KEYS}, 2 + i * ${PUBLISH_ARGS})
+  if ok then out[i + 1] = result else out[i + 1] = -2 end
 end
 return out
 `;
