@@ -69,6 +69,23 @@ function behaves(start: () => Promise<RunningServer>) {
     }
   });
 
+  it('a subscriber that unsubscribes right behind its own publishes, in the same burst, still gets every one of them', async () => {
+    const raw = await RawClient.connect(server.url);
+    try {
+      await raw.auth(token);
+      const channel = `echo-${Math.random().toString(36).slice(2)}`;
+      raw.send({ t: 'sub', id: 1, channel });
+      await raw.reply(1);
+      const burst = publishes(channel, 2).slice(0, 20);
+      for (const f of burst) raw.send(f);
+      raw.send({ t: 'unsub', id: 100, channel });
+      await raw.reply(100);
+      expect(raw.frames.filter((f) => f.t === 'msg').map((f) => (f as { seq: number }).seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    } finally {
+      raw.close();
+    }
+  });
+
   it("the SDK's publishes made at once resolve in order, each with its serial", async () => {
     const channel = client(server.url, { token }).channels.get(`sdk-${Math.random().toString(36).slice(2)}`);
     const results = await Promise.all(Array.from({ length: N }, (_, i) => channel.publish('n', i)));

@@ -17,6 +17,12 @@ export const EMBED_HEARTBEAT_MS = 30_000;
 
 /** With the Redis engine: members held through a node silent this long leave. */
 export const REDIS_NODE_TTL_MS = 15_000;
+/**
+ * How long a publish's answer waits for its message to be delivered to this node's own subscribers
+ * on Redis (it comes back by pub/sub); past it (the subscriber link is away, catch-up delivers later)
+ * the publish is answered anyway.
+ */
+export const REDIS_DELIVERY_WAIT_MS = 1_000;
 
 /** A WebSocket message (one frame, or a batch) over this size is refused. */
 export const MAX_PAYLOAD_BYTES = 64 * KiB;

@@ -1,3 +1,4 @@
+import { REDIS_DELIVERY_WAIT_MS } from '../core/defaults.js';
 import type { EngineEvents, StoredMessage } from '../core/engine.js';
 import type { Log } from '../core/log.js';
 import type { RedisSubscriber } from './redis-clients.js';
@@ -17,6 +18,15 @@ interface ListenState {
   /** Links of `chain` not yet run: while there are any, a message joins the chain instead of going out at once. */
   waiting: number;
   ready: Promise<void>;
+  /** This node's publishes whose answers wait for their message to be delivered here (see `delivered`). */
+  waiters?: Waiter[];
+  waitersTimer?: NodeJS.Timeout;
+}
+
+interface Waiter {
+  seq: number;
+  deadline: number;
+  resolve(): void;
 }
 
 /**
@@ -60,6 +70,7 @@ export class RedisListener {
       .then((p) => {
         state.lastSeq = p.seq;
         state.epoch = p.epoch;
+        this.releaseWaiters(state);
       })
       .catch((err) => this.log.debug({ err, channelKey }, 'listen incomplete (Redis did not answer): the subscriber link subscribes again when it reconnects'))
       .finally(() => state.waiting--);
@@ -67,7 +78,55 @@ export class RedisListener {
     return state.ready;
   }
 
+  /**
+   * Resolves once this node has delivered the channel's messages through `seq` to its subscribers,
+   * or after REDIS_DELIVERY_WAIT_MS should that message not come; undefined when there is nothing
+   * to wait for (the channel is not listened to here, or its message is already delivered).
+   */
+  delivered(channelKey: string, seq: number): Promise<void> | undefined {
+    const state = this.listening.get(channelKey);
+    if (state === undefined || state.lastSeq >= seq) return undefined;
+    return new Promise<void>((resolve) => {
+      (state.waiters ??= []).push({ seq, deadline: performance.now() + REDIS_DELIVERY_WAIT_MS, resolve });
+      state.waitersTimer ??= setTimeout(() => this.expireWaiters(state), REDIS_DELIVERY_WAIT_MS);
+    });
+  }
+
+  /** Answer the waiters whose message has been delivered (all of them once the channel is not listened to). */
+  private releaseWaiters(state: ListenState, all = false): void {
+    const left: Waiter[] = [];
+    for (const w of state.waiters ?? []) {
+      if (all || w.seq <= state.lastSeq) w.resolve();
+      else left.push(w);
+    }
+    this.keepWaiters(state, left);
+  }
+
+  /** Answer the waiters whose message did not come in time. */
+  private expireWaiters(state: ListenState): void {
+    state.waitersTimer = undefined;
+    const now = performance.now();
+    const left: Waiter[] = [];
+    for (const w of state.waiters ?? []) {
+      if (w.deadline <= now + 1) w.resolve();
+      else left.push(w);
+    }
+    this.keepWaiters(state, left);
+  }
+
+  private keepWaiters(state: ListenState, left: Waiter[]): void {
+    state.waiters = left.length > 0 ? left : undefined;
+    if (state.waiters === undefined) {
+      clearTimeout(state.waitersTimer);
+      state.waitersTimer = undefined;
+    } else {
+      state.waitersTimer ??= setTimeout(() => this.expireWaiters(state), Math.max(1, left[0]!.deadline - performance.now()));
+    }
+  }
+
   unlisten(channelKey: string): void {
+    const state = this.listening.get(channelKey);
+    if (state) this.releaseWaiters(state, true);
     if (!this.listening.delete(channelKey)) return;
     const pubsub = this.keys.channel(channelKey).pubsub;
     this.byPubsub.delete(pubsub);
@@ -128,6 +187,7 @@ export class RedisListener {
     if (message.seq <= state.lastSeq) return;
     state.lastSeq = message.seq;
     this.events?.message(state.channelKey, message);
+    if (state.waiters) this.releaseWaiters(state);
   }
 
   private async deliverInOrder(state: ListenState, message: StoredMessage): Promise<void> {
@@ -136,7 +196,7 @@ export class RedisListener {
   }
 
   /** Deliver, from history, what this node missed on a channel (e.g. while its Redis link was down). */
-  private async fillGap(channelKey: string, state: { lastSeq: number }, upTo?: number): Promise<void> {
+  private async fillGap(channelKey: string, state: ListenState, upTo?: number): Promise<void> {
     const end = upTo === undefined ? '+' : `${upTo}-0`;
     const missed = await this.history.read(channelKey, `${state.lastSeq + 1}-0`, end).catch(() => []);
     for (const m of missed) {
@@ -144,10 +204,11 @@ export class RedisListener {
       state.lastSeq = m.seq!;
       this.events?.message(channelKey, m);
     }
+    if (state.waiters) this.releaseWaiters(state);
   }
 
   /** Fetch what was published while the subscriber link was away. */
-  private async catchUp(channelKey: string, state: { lastSeq: number; epoch?: string }): Promise<void> {
+  private async catchUp(channelKey: string, state: ListenState): Promise<void> {
     const pos = await this.history.position(channelKey).catch((err) => {
       this.log.debug({ err, channelKey }, 'catch-up skipped (Redis did not answer): the gap is fetched when the next message shows it');
       return undefined;

@@ -166,7 +166,7 @@ export class RedisEngine implements Engine {
     } catch (err) {
       return Promise.reject(err as Error); // data JSON cannot hold: the caller hears it as from any publish
     }
-    return this.publishes.publish({
+    const publishing = this.publishes.publish({
       channelKey,
       // Neither a client id nor a dedup scope holds `|`: the first one ends the scope.
       keys: [keys.seq, keys.epoch, keys.history, `${keys.dedup}${dedupScope ?? draft.clientId ?? ''}|${draft.messageId}`, keys.pubsub],
@@ -174,6 +174,12 @@ export class RedisEngine implements Engine {
       historyLimit: bounds.historyLimit,
       retentionMs: Math.max(bounds.historyTtlMs, 1000),
       ephemeral: draft.ephemeral === true,
+    });
+    // Answered once this node's own subscribers have the message, as on the embedded engine: a
+    // connection that unsubscribes right behind its answered publishes still gets them.
+    return publishing.then((result) => {
+      const delivered = result.seq !== undefined && !result.duplicate ? this.listener.delivered(channelKey, result.seq) : undefined;
+      return delivered ? delivered.then(() => result) : result;
     });
   }
 
