@@ -1,4 +1,5 @@
 import type { Wire } from './wire.js';
+import { attempt } from './attempt.js';
 import { pause } from './cooperative.js';
 
 /** The two bounds of a connection's backlog (`SessionLimits.inputBacklogFrames`/`Bytes`). */
@@ -111,14 +112,5 @@ export class RequestQueue {
       this.stopped = false;
       this.wire.resume?.();
     }
-  }
-}
-
-/** `begin()`, a synchronous throw included, as a promise. */
-function attempt<T>(begin: () => Promise<T>): Promise<T> {
-  try {
-    return begin();
-  } catch (err) {
-    return Promise.reject(err);
   }
 }

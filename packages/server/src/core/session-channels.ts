@@ -130,7 +130,7 @@ export class SessionChannels {
     });
   }
 
-  private published(frame: PublishFrame, key: string, app: string, clientId: string | undefined, result: PublishResult): void {
+  private published(frame: PublishFrame, key: string, app: string, clientId: string, result: PublishResult): void {
     const { s } = this;
     if (!result.duplicate) {
       s.ctx.stats?.published(key, app);

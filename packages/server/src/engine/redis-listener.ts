@@ -94,27 +94,22 @@ export class RedisListener {
 
   /** Answer the waiters whose message has been delivered (all of them once the channel is not listened to). */
   private releaseWaiters(state: ListenState, all = false): void {
-    const left: Waiter[] = [];
-    for (const w of state.waiters ?? []) {
-      if (all || w.seq <= state.lastSeq) w.resolve();
-      else left.push(w);
-    }
-    this.keepWaiters(state, left);
+    this.answerWaiters(state, (w) => all || w.seq <= state.lastSeq);
   }
 
   /** Answer the waiters whose message did not come in time. */
   private expireWaiters(state: ListenState): void {
     state.waitersTimer = undefined;
     const now = performance.now();
-    const left: Waiter[] = [];
-    for (const w of state.waiters ?? []) {
-      if (w.deadline <= now + 1) w.resolve();
-      else left.push(w);
-    }
-    this.keepWaiters(state, left);
+    this.answerWaiters(state, (w) => w.deadline <= now + 1);
   }
 
-  private keepWaiters(state: ListenState, left: Waiter[]): void {
+  private answerWaiters(state: ListenState, done: (w: Waiter) => boolean): void {
+    const left: Waiter[] = [];
+    for (const w of state.waiters ?? []) {
+      if (done(w)) w.resolve();
+      else left.push(w);
+    }
     state.waiters = left.length > 0 ? left : undefined;
     if (state.waiters === undefined) {
       clearTimeout(state.waitersTimer);
@@ -126,8 +121,9 @@ export class RedisListener {
 
   unlisten(channelKey: string): void {
     const state = this.listening.get(channelKey);
-    if (state) this.releaseWaiters(state, true);
-    if (!this.listening.delete(channelKey)) return;
+    if (state === undefined) return;
+    this.releaseWaiters(state, true);
+    this.listening.delete(channelKey);
     const pubsub = this.keys.channel(channelKey).pubsub;
     this.byPubsub.delete(pubsub);
     void this.sub

@@ -1,3 +1,4 @@
+import { attempt } from '../core/attempt.js';
 import type { PublishResult } from '../core/engine.js';
 import { HubbubError, ErrorCode } from '@hubbub/protocol';
 import { unavailable } from './redis-clients.js';
@@ -108,16 +109,9 @@ export class RedisPublishBatcher {
       keys.push(...p.keys);
       args.push(p.body, p.historyLimit, p.retentionMs, p.ephemeral ? 1 : 0);
     }
-    const run = (): Promise<number[]> => {
-      // A synchronous throw (a client in a state it refuses commands in) fails the batch like a refusal.
-      try {
-        return this.options.run(batch.length * PUBLISH_KEYS, ...keys, ...args);
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
-    };
     lane.atRedis++;
-    run().then(
+    // A synchronous throw (a client in a state it refuses commands in) fails the batch like a refusal.
+    attempt(() => this.options.run(batch.length * PUBLISH_KEYS, ...keys, ...args)).then(
       (results) => {
         this.answered(lane);
         for (let i = 0; i < batch.length; i++) settle(batch[i], results[i]);
