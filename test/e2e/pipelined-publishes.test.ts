@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ServerFrame } from '@hubbub/protocol';
-import { cleanup, devtoken, startServer, type RunningServer } from '../support/server.js';
+import { cleanup, devtoken, runCli, startServer, type RunningServer } from '../support/server.js';
 import { RawClient, client, closeClients } from '../support/clients.js';
 import { TestRedis, redisAvailable } from '../support/redis.js';
 
@@ -106,23 +106,35 @@ describe.runIf(redisAvailable())('publishes sent without waiting, on Redis', () 
 
   behaves(() => startServer(['--redis', redis.url]));
 
-  it("share the connection's round trips to Redis instead of taking one each", async () => {
-    const server = await startServer(['--redis', redis.url]);
+  /** Script calls Redis ran for a burst of N publishes from one connection of a server started with `args`. */
+  async function scriptCallsFor(channel: string, args: string[] = []): Promise<number> {
+    const server = await startServer(['--redis', redis.url, ...args]);
     const admin = new Redis(redis.url);
     const raw = await RawClient.connect(server.url);
     try {
       await raw.auth(await devtoken('foony', 'writer'));
       const scriptCalls = async () => [...(await admin.info('commandstats')).matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
       const before = await scriptCalls();
-      for (const f of publishes('shared-trips')) raw.send(f);
+      for (const f of publishes(channel)) raw.send(f);
       const got = await replies(raw, Array.from({ length: N }, (_, i) => i + 1));
-      expect(got.every((f) => f.t === 'ack')).toBe(true);
-      // One at a time they took N script calls; shared, a few (the first alone, the rest together).
-      expect((await scriptCalls()) - before).toBeLessThanOrEqual(5);
+      expect(got.map((f) => [f.t, (f as { seq?: number }).seq])).toEqual(Array.from({ length: N }, (_, i) => ['ack', i + 1]));
+      return (await scriptCalls()) - before;
     } finally {
       raw.close();
       admin.disconnect();
       await cleanup(server);
     }
+  }
+
+  it("share the connection's round trips to Redis instead of taking one each", async () => {
+    // One at a time they took N script calls; shared, a few (the first alone, the rest together).
+    expect(await scriptCallsFor('shared-trips')).toBeLessThanOrEqual(5);
+  });
+
+  it('a connection has at most --max-publishes-in-flight publishes at the engine at once (HUBBUB_MAX_PUBLISHES_IN_FLIGHT)', async () => {
+    // At most 4 of its publishes in each call: at least N / 4 calls, every publish still answered in order.
+    expect(await scriptCallsFor('four-at-once', ['--max-publishes-in-flight', '4'])).toBeGreaterThanOrEqual(N / 4);
+    const help = await runCli(['serve', '--help']);
+    expect(help.stdout).toMatch(/--max-publishes-in-flight[^\n]*HUBBUB_MAX_PUBLISHES_IN_FLIGHT|HUBBUB_MAX_PUBLISHES_IN_FLIGHT[^\n]*--max-publishes-in-flight/);
   });
 });

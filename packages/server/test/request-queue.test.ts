@@ -20,7 +20,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 describe('RequestQueue backpressure', () => {
   it('pauses once past the frame bound, once, and resumes only at a quarter of it', async () => {
     const wire = recordingWire();
-    const queue = new RequestQueue(wire, { inputBacklogFrames: 8, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue(wire, { inputBacklogFrames: 8, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const gates = Array.from({ length: 12 }, gate);
     for (const g of gates.slice(0, 8)) queue.push(g.task, 10, () => {});
     expect(wire.calls, 'at the bound, still reading').toEqual([]);
@@ -53,7 +53,7 @@ describe('RequestQueue backpressure', () => {
 
   it('pauses on bytes too, and resumes only once both are down to a quarter', async () => {
     const wire = recordingWire();
-    const queue = new RequestQueue(wire, { inputBacklogFrames: 100, inputBacklogBytes: 1000 });
+    const queue = new RequestQueue(wire, { inputBacklogFrames: 100, inputBacklogBytes: 1000, publishesInFlight: 1000 });
     const big = gate();
     const small = Array.from({ length: 4 }, gate);
     queue.push(big.task, 900, () => {});
@@ -70,7 +70,7 @@ describe('RequestQueue backpressure', () => {
 
   it('keeps arrival order, answers a failure through its handler, and counts a failed request as handled', async () => {
     const wire = recordingWire();
-    const queue = new RequestQueue(wire, { inputBacklogFrames: 1, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue(wire, { inputBacklogFrames: 1, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const ran: string[] = [];
     const failures: unknown[] = [];
     const slow = gate();
@@ -94,7 +94,7 @@ describe('RequestQueue backpressure', () => {
   });
 
   it('works with a wire that cannot pause', async () => {
-    const queue = new RequestQueue({}, { inputBacklogFrames: 1, inputBacklogBytes: 1 });
+    const queue = new RequestQueue({}, { inputBacklogFrames: 1, inputBacklogBytes: 1, publishesInFlight: 1000 });
     const ran: number[] = [];
     for (let i = 0; i < 5; i++) queue.push(() => void ran.push(i), 10, () => {});
     expect(queue.paused).toBe(true);
@@ -125,7 +125,7 @@ describe('RequestQueue pipelined requests (publishes)', () => {
 
   it('begin one after another without waiting for the answers, and reply in arrival order whatever order they settle in', async () => {
     const log: string[] = [];
-    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const [a, b, c] = ['a', 'b', 'c'].map((n) => pipelined(n, log));
     for (const r of [a, b, c]) queue.pushPipelined(r.begin, 1, () => log.push('failed'));
     await settle();
@@ -143,7 +143,7 @@ describe('RequestQueue pipelined requests (publishes)', () => {
 
   it('a request that is not pipelined runs once every earlier one has replied, and holds back the pipelined ones after it', async () => {
     const log: string[] = [];
-    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const a = pipelined('a', log);
     const b = pipelined('b', log);
     const slow = gate();
@@ -169,7 +169,7 @@ describe('RequestQueue pipelined requests (publishes)', () => {
 
   it('answers a failure, thrown at once or later, through its handler in its turn, and goes on', async () => {
     const log: string[] = [];
-    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const a = pipelined('a', log);
     const c = pipelined('c', log);
     queue.pushPipelined(a.begin, 1, (err) => log.push(`failed a: ${(err as Error).message}`));
@@ -192,7 +192,7 @@ describe('RequestQueue pipelined requests (publishes)', () => {
   it('counts a pipelined request against the bounds until it has replied', async () => {
     const wire = recordingWire();
     const log: string[] = [];
-    const queue = new RequestQueue(wire, { inputBacklogFrames: 4, inputBacklogBytes: 1 << 20 });
+    const queue = new RequestQueue(wire, { inputBacklogFrames: 4, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
     const rs = Array.from({ length: 5 }, (_, i) => pipelined(String(i), log));
     for (const r of rs) queue.pushPipelined(r.begin, 1, () => {});
     await settle();
@@ -202,5 +202,76 @@ describe('RequestQueue pipelined requests (publishes)', () => {
     await settle();
     expect(queue.backlog).toBe(0);
     expect(wire.calls).toEqual(['pause', 'resume']);
+  });
+
+  it('begins at most publishesInFlight before the first of them has been answered, and the next as each is', async () => {
+    const log: string[] = [];
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20, publishesInFlight: 2 });
+    const rs = ['a', 'b', 'c', 'd'].map((n) => pipelined(n, log));
+    for (const r of rs) queue.pushPipelined(r.begin, 1, () => {});
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b']);
+    // b answered first is still not answered: it waits for a, and so does c.
+    rs[1]!.resolve();
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b']);
+    rs[0]!.resolve();
+    await settle();
+    expect(log).toEqual(['begin a', 'begin b', 'reply a', 'reply b', 'begin c', 'begin d']);
+    rs[2]!.resolve();
+    rs[3]!.resolve();
+    await settle();
+    expect(log.slice(-2)).toEqual(['reply c', 'reply d']);
+    expect(queue.backlog).toBe(0);
+  });
+
+  it('begins a long run of requests that answer at once over several turns of the event loop, not in one', async () => {
+    const queue = new RequestQueue({}, { inputBacklogFrames: 1 << 20, inputBacklogBytes: 1 << 30, publishesInFlight: 1000 });
+    const turns = new Set<number>();
+    let turn = 0;
+    const ticking = setInterval(() => turn++, 0);
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    let answered = 0;
+    const all = new Promise<void>((resolve) => {
+      for (let i = 0; i < 40; i++) {
+        queue.pushPipelined(() => {
+          busy(1);
+          turns.add(turn);
+          return Promise.resolve(() => void (++answered === 40 && resolve()));
+        }, 1, () => {});
+      }
+    });
+    await all;
+    clearInterval(ticking);
+    // 40 ms of work in 4-ms slices: timers ran between them.
+    expect(turns.size).toBeGreaterThan(3);
+  });
+
+  it('a failure handler that throws is called once', async () => {
+    const queue = new RequestQueue({}, { inputBacklogFrames: 100, inputBacklogBytes: 1 << 20, publishesInFlight: 1000 });
+    let calls = 0;
+    const rejections: unknown[] = [];
+    const onRejection = (err: unknown) => rejections.push(err);
+    process.on('unhandledRejection', onRejection);
+    try {
+      queue.pushPipelined(() => Promise.resolve(() => {
+        throw new Error('reply failed');
+      }), 1, () => {
+        calls++;
+        throw new Error('handler failed');
+      });
+      const after: string[] = [];
+      queue.push(() => void after.push('next'), 1, () => {});
+      await settle();
+      await settle();
+      expect(calls).toBe(1);
+      expect(after, 'the queue goes on').toEqual(['next']);
+      expect(rejections.map((e) => (e as Error).message)).toEqual(['handler failed']);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
   });
 });

@@ -114,6 +114,7 @@ async function serve(argv: string[]): Promise<number> {
       maxPresenceBytes: v['max-presence-data'] as number,
       inputBacklogFrames: v['max-input-backlog'] as number,
       inputBacklogBytes: v['max-input-backlog-bytes'] as number,
+      publishesInFlight: v['max-publishes-in-flight'] as number,
       authGraceMs: parseDuration(v['auth-grace'], '--auth-grace'),
       presenceResumeMs: parseDuration(v['presence-resume'], '--presence-resume'),
     },

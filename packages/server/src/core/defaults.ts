@@ -52,3 +52,11 @@ export const MAX_FRAMES_PER_MESSAGE = 512;
  */
 export const MAX_INPUT_BACKLOG_FRAMES = 256;
 export const MAX_INPUT_BACKLOG_BYTES = 1 * MiB;
+
+/**
+ * Publishes of one connection the engine may be working on at once (begun, not yet answered). On
+ * Redis they share round trips up to this many; past it the next waits for the first to be answered,
+ * so one flooding connection fills at most this much of a batch call and of the node's memory, and a
+ * neighbour's publish does not queue behind hundreds of its.
+ */
+export const MAX_PUBLISHES_IN_FLIGHT = 64;

@@ -1,4 +1,4 @@
-import { HEARTBEAT_MS, MAX_INPUT_BACKLOG_BYTES, MAX_INPUT_BACKLOG_FRAMES, MAX_PAYLOAD_BYTES } from './defaults.js';
+import { HEARTBEAT_MS, MAX_INPUT_BACKLOG_BYTES, MAX_INPUT_BACKLOG_FRAMES, MAX_PAYLOAD_BYTES, MAX_PUBLISHES_IN_FLIGHT } from './defaults.js';
 
 /** What one connection may make the server hold or do; every bound has a flag (docs/server.md). */
 export interface SessionLimits {
@@ -40,6 +40,8 @@ export interface SessionLimits {
    */
   inputBacklogFrames: number;
   inputBacklogBytes: number;
+  /** Publishes begun and not yet answered, past which the next waits for the first to be answered. */
+  publishesInFlight: number;
 }
 
 export const DEFAULT_LIMITS: SessionLimits = {
@@ -60,4 +62,5 @@ export const DEFAULT_LIMITS: SessionLimits = {
   presenceResumeMs: 5_000,
   inputBacklogFrames: MAX_INPUT_BACKLOG_FRAMES,
   inputBacklogBytes: MAX_INPUT_BACKLOG_BYTES,
+  publishesInFlight: MAX_PUBLISHES_IN_FLIGHT,
 };
