@@ -86,6 +86,30 @@ function behaves(start: () => Promise<RunningServer>) {
     }
   });
 
+  it('an ephemeral publish is answered once its own subscriber has it: sub, publish, unsub, publish in one burst delivers exactly the first', async () => {
+    const raw = await RawClient.connect(server.url);
+    try {
+      await raw.auth(token);
+      const channel = `typing-${Math.random().toString(36).slice(2)}`;
+      const rounds = 20;
+      let id = 1;
+      for (let r = 0; r < rounds; r++) {
+        raw.send({ t: 'sub', id: id++, channel });
+        raw.send({ t: 'pub', id: id++, channel, name: 'typing', data: r, messageId: `in-${r}`, ephemeral: true });
+        raw.send({ t: 'unsub', id: id++, channel });
+        raw.send({ t: 'pub', id: id++, channel, name: 'typing', data: r, messageId: `out-${r}`, ephemeral: true });
+      }
+      await raw.reply(id - 1);
+      // Sent after everything above and answered after it: nothing more can come for the channel.
+      raw.send({ t: 'ping', id });
+      await raw.reply(id);
+      const got = raw.frames.filter((f) => f.t === 'msg').map((f) => (f as { messageId: string }).messageId);
+      expect(got).toEqual(Array.from({ length: rounds }, (_, r) => `in-${r}`));
+    } finally {
+      raw.close();
+    }
+  });
+
   it("the SDK's publishes made at once resolve in order, each with its serial", async () => {
     const channel = client(server.url, { token }).channels.get(`sdk-${Math.random().toString(36).slice(2)}`);
     const results = await Promise.all(Array.from({ length: N }, (_, i) => channel.publish('n', i)));

@@ -23,8 +23,10 @@ interface ListenState {
   waitersTimer?: NodeJS.Timeout;
 }
 
+/** A publish of this node's waiting for its message: a stored one by its serial, an ephemeral one (no serial) by its body. */
 interface Waiter {
-  seq: number;
+  seq?: number;
+  body?: string;
   deadline: number;
   resolve(): void;
 }
@@ -79,22 +81,25 @@ export class RedisListener {
   }
 
   /**
-   * Resolves once this node has delivered the channel's messages through `seq` to its subscribers,
-   * or after REDIS_DELIVERY_WAIT_MS should that message not come; undefined when there is nothing
-   * to wait for (the channel is not listened to here, or its message is already delivered).
+   * Resolves once this node has delivered the message this node published to its subscribers: a
+   * stored message by its serial (delivered once every serial through it is), an ephemeral one by the
+   * body it was published with; or after REDIS_DELIVERY_WAIT_MS should that message not come.
+   * Undefined when there is nothing to wait for (the channel is not listened to here, or its message
+   * is already delivered).
    */
-  delivered(channelKey: string, seq: number): Promise<void> | undefined {
+  delivered(channelKey: string, seq: number | undefined, body: string): Promise<void> | undefined {
     const state = this.listening.get(channelKey);
-    if (state === undefined || state.lastSeq >= seq) return undefined;
+    if (state === undefined || (seq !== undefined && state.lastSeq >= seq)) return undefined;
     return new Promise<void>((resolve) => {
-      (state.waiters ??= []).push({ seq, deadline: performance.now() + REDIS_DELIVERY_WAIT_MS, resolve });
+      const deadline = performance.now() + REDIS_DELIVERY_WAIT_MS;
+      (state.waiters ??= []).push(seq !== undefined ? { seq, deadline, resolve } : { body, deadline, resolve });
       state.waitersTimer ??= setTimeout(() => this.expireWaiters(state), REDIS_DELIVERY_WAIT_MS);
     });
   }
 
-  /** Answer the waiters whose message has been delivered (all of them once the channel is not listened to). */
+  /** Answer the waiters whose stored message has been delivered (all of them once the channel is not listened to). */
   private releaseWaiters(state: ListenState, all = false): void {
-    this.answerWaiters(state, (w) => all || w.seq <= state.lastSeq);
+    this.answerWaiters(state, (w) => all || (w.seq !== undefined && w.seq <= state.lastSeq));
   }
 
   /** Answer the waiters whose message did not come in time. */
@@ -161,12 +166,13 @@ export class RedisListener {
       return;
     }
     // One parse per message on this node; the object is what fan-out encodes for every subscriber.
-    const message = JSON.parse(payload.slice(1)) as StoredMessage;
+    const body = payload.slice(1);
+    const message = JSON.parse(body) as StoredMessage;
     // The usual case: nothing waits for Redis and the serial is the next one, so it goes out at once,
     // in the turn it arrived in, without a promise.
     if (state.waiting === 0 && (message.seq === undefined || message.seq <= state.lastSeq + 1 || state.lastSeq === 0)) {
       try {
-        this.deliverNow(state, message);
+        this.deliverNow(state, message, body);
       } catch (err) {
         // Thrown back into the Redis client it would break its reading of the link for every channel.
         this.deliveryFailed(state, err);
@@ -174,21 +180,25 @@ export class RedisListener {
       return;
     }
     // Keep delivery in serial order when a gap must first be fetched from history, or while earlier work waits.
-    this.enqueue(state, () => this.deliverInOrder(state, message));
+    this.enqueue(state, () => this.deliverInOrder(state, message, body));
   }
 
   /** A message that needs no fetch first: delivered unless already delivered. */
-  private deliverNow(state: ListenState, message: StoredMessage): void {
-    if (message.seq === undefined) return this.events?.message(state.channelKey, message);
+  private deliverNow(state: ListenState, message: StoredMessage, body: string): void {
+    if (message.seq === undefined) {
+      this.events?.message(state.channelKey, message);
+      if (state.waiters) this.answerWaiters(state, (w) => w.body === body);
+      return;
+    }
     if (message.seq <= state.lastSeq) return;
     state.lastSeq = message.seq;
     this.events?.message(state.channelKey, message);
     if (state.waiters) this.releaseWaiters(state);
   }
 
-  private async deliverInOrder(state: ListenState, message: StoredMessage): Promise<void> {
+  private async deliverInOrder(state: ListenState, message: StoredMessage, body: string): Promise<void> {
     if (message.seq !== undefined && message.seq > state.lastSeq + 1 && state.lastSeq > 0) await this.fillGap(state.channelKey, state, message.seq - 1);
-    this.deliverNow(state, message);
+    this.deliverNow(state, message, body);
   }
 
   /** Deliver, from history, what this node missed on a channel (e.g. while its Redis link was down). */

@@ -178,7 +178,7 @@ export class RedisEngine implements Engine {
     // Answered once this node's own subscribers have the message, as on the embedded engine: a
     // connection that unsubscribes right behind its answered publishes still gets them.
     return publishing.then((result) => {
-      const delivered = result.seq !== undefined && !result.duplicate ? this.listener.delivered(channelKey, result.seq) : undefined;
+      const delivered = result.duplicate ? undefined : this.listener.delivered(channelKey, result.seq, body);
       return delivered ? delivered.then(() => result) : result;
     });
   }
