@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError, helpText, parseArgs, type OptionSpec } from '../src/cli/args.js';
+import { UsageError, checkValue, helpText, parseArgs, type OptionSpec } from '../src/cli/args.js';
 
 const SPECS: OptionSpec[] = [
   { name: 'port', env: 'PORT', type: 'number', default: 3000, help: 'Port to listen on' },
@@ -179,6 +179,20 @@ describe('one schema: ranges, enums, durations and list items, every problem at 
     expect(usageError(() => parseArgs(['--port', '1.5'], SCHEMA, {})).message).toContain('--port: 1.5 is not a whole number');
     expect(usageError(() => parseArgs(['--history-limit=-5'], SCHEMA, {})).message).toContain('--history-limit: -5 is less than 0');
     expect(parseArgs(['--port', '65535'], SCHEMA, {}).values.port).toBe(65535);
+  });
+
+  it('reads a number as written in decimal, and a whole number only as one it can hold exactly', () => {
+    for (const odd of ['0x10', '1e3', ' 5', '5 ', '+', '.']) {
+      expect(usageError(() => parseArgs(['--history-limit', odd], SCHEMA, {})).message, JSON.stringify(odd)).toContain(`--history-limit must be a number written in decimal, got ${JSON.stringify(odd)}`);
+    }
+    for (const huge of ['9007199254740993', '99999999999999999999']) {
+      expect(usageError(() => parseArgs(['--history-limit', huge], SCHEMA, {})).message).toContain('is more than the largest whole number a number here can hold (9007199254740991)');
+    }
+    expect(usageError(() => parseArgs([], SCHEMA, { HISTORY_LIMIT: '1e3' })).message).toContain('HISTORY_LIMIT');
+    expect(parseArgs(['--history-limit', '+7'], SCHEMA, {}).values['history-limit']).toBe(7);
+    expect(parseArgs(['--history-limit', '007'], SCHEMA, {}).values['history-limit']).toBe(7);
+    // A JSON file's number is a number; the same exactness applies.
+    expect(checkValue(SCHEMA[2]!, 1e300, false)).toMatchObject({ problem: expect.stringContaining('largest whole number') });
   });
 
   it('refuses a value outside an enum, listing the choices', () => {

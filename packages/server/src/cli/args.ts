@@ -140,7 +140,9 @@ export function checkValue(spec: OptionSpec, raw: unknown, asText: boolean): { v
       return { problem: `must be true or false, ${got}` };
     }
     case 'number': {
-      const n = typeof raw === 'number' ? raw : asText && String(raw).trim() !== '' ? Number(raw) : NaN;
+      // Text is read as written in decimal: `Number()` would also take hex, exponents and spaces.
+      if (asText && typeof raw === 'string' && !DECIMAL.test(raw)) return { problem: `must be a number written in decimal, ${got}` };
+      const n = typeof raw === 'number' ? raw : asText ? Number(raw) : NaN;
       if (!Number.isFinite(n)) return { problem: `must be a number, ${got}` };
       const bad = outOfBounds(spec, n, String(n));
       return bad ? { problem: bad } : { value: n };
@@ -172,8 +174,12 @@ export function checkValue(spec: OptionSpec, raw: unknown, asText: boolean): { v
   }
 }
 
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 function outOfBounds(spec: OptionSpec, n: number, shown: string, unit: (n: number) => string = String): string | undefined {
   if (spec.integer && !Number.isInteger(n)) return `${shown} is not a whole number`;
+  // Past this a whole number is not held exactly: 9007199254740993 would be read as ...992.
+  if (spec.integer && !Number.isSafeInteger(n)) return `${shown} is more than the largest whole number a number here can hold (${Number.MAX_SAFE_INTEGER})`;
   const { min, max } = spec;
   if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
     if (min !== undefined && max !== undefined) return `${shown} is out of range ${unit(min)}-${unit(max)}`;
