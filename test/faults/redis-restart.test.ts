@@ -28,8 +28,8 @@ describe.runIf(redisAvailable())('Redis killed and restarted', () => {
     await redis.stop();
   });
 
-  async function node(): Promise<RunningServer> {
-    const s = await startServer(['--redis', redis.url, '--history-limit', '10000', '--publish-rate', '1000']);
+  async function node(extra: string[] = []): Promise<RunningServer> {
+    const s = await startServer(['--redis', redis.url, '--history-limit', '10000', '--publish-rate', '1000', ...extra]);
     servers.push(s);
     return s;
   }
@@ -118,6 +118,39 @@ describe.runIf(redisAvailable())('Redis killed and restarted', () => {
     // Nothing acked is lost from history either (AOF with fsync on every write).
     const history = (await pub.channels.get('outage').history({ limit: 1000 })).map((m) => m.data);
     expect(load.acked.filter((n) => !history.includes(n))).toEqual([]);
+    expect((await fetch(`${a.http}/readyz`)).status).toBe(200);
+  });
+
+  it('Redis frozen (SIGSTOP): publishes and /readyz fail with 50001 (HTTP 503) after --redis-command-timeout instead of hanging; after SIGCONT every acked message is delivered once', async () => {
+    const a = await node(['--redis-command-timeout', '1s']);
+    const sub = await subscriber(a, 'sub', 'frozen');
+    const pub = client(a.url, { token: await devtoken('foony', 'pub') });
+    const load = traffic(pub, 'frozen');
+    await until(() => load.acked.length >= 30, 'traffic flowing');
+
+    redis.proc!.kill('SIGSTOP');
+    try {
+      await until(() => load.failed.length >= 2, 'publishes failing while Redis is frozen', 10_000);
+      expect(new Set(load.failed.map((f) => f.code))).toEqual(new Set([50001]));
+      const started = performance.now();
+      const rest = await fetch(`${a.http}/channels/frozen/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await devtoken('foony', 'rest')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'n', data: 'rest-while-frozen' }),
+      });
+      expect(rest.status).toBe(503);
+      expect(((await rest.json()) as { error: { code: number; message: string } }).error).toMatchObject({ code: 50001, message: expect.stringContaining('did not answer') });
+      expect((await fetch(`${a.http}/readyz`)).status).toBe(503);
+      expect(performance.now() - started, 'answered within the timeouts, not hung').toBeLessThan(5_000);
+    } finally {
+      redis.proc!.kill('SIGCONT');
+    }
+    const before = load.acked.length;
+    await until(() => load.acked.length >= before + 30, 'traffic again once Redis goes on', 15_000);
+    await load.stop();
+    await until(() => load.acked.every((n) => sub.got.some((m) => m.data === n)), 'every acked message at the subscriber');
+    expect(sub.states).not.toContain('disconnected');
+    expectExactlyOnce(sub.got, load.acked, 'subscriber');
     expect((await fetch(`${a.http}/readyz`)).status).toBe(200);
   });
 

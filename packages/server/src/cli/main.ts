@@ -71,7 +71,7 @@ async function serve(argv: string[]): Promise<number> {
     maxHistoryBytesPerApp: v['max-history-per-app'] as number,
   };
   const engine = v.redis
-    ? new RedisEngine({ url: v.redis as string, prefix: v['redis-prefix'] as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), log: logger, ...retention })
+    ? new RedisEngine({ url: v.redis as string, prefix: v['redis-prefix'] as string, nodeTtlMs: parseDuration(v['node-ttl'], '--node-ttl'), commandTimeoutMs: parseDuration(v['redis-command-timeout'], '--redis-command-timeout'), log: logger, ...retention })
     : new MemoryEngine(retention);
   const server = await HubbubServer.start({
     engine,

@@ -4,7 +4,7 @@
  */
 import { DEFAULT_LIMITS } from '../core/session-limits.js';
 import { PUSHER_MAX_PRESENCE_MEMBERS } from '../compat/pusher/defaults.js';
-import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, REDIS_NODE_TTL_MS } from '../core/defaults.js';
+import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_PAYLOAD_BYTES, REDIS_COMMAND_TIMEOUT_MS, REDIS_NODE_TTL_MS } from '../core/defaults.js';
 import { DEFAULT_REDIS_PREFIX } from '../engine/redis.js';
 import { redisUrlProblem } from '../engine/redis-url.js';
 import { DEFAULT_RETENTION } from '../engine/retention.js';
@@ -47,6 +47,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'webhook-max-data', env: 'HUBBUB_WEBHOOK_MAX_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes, value: 'BYTES', help: 'A message.published webhook whose message data is larger (as JSON) is sent without it, with dataOmitted: true and dataBytes' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: redisUrlProblem, help: 'Scale out: share fan-out, presence, history and dedup through this Redis (redis://, rediss://) or Redis Cluster (redis+cluster://host:port,host:port…: some of its nodes; sharded pub/sub, Redis 7) (unset: in-memory engine)' },
   { name: 'redis-prefix', env: 'HUBBUB_REDIS_PREFIX', type: 'string', default: DEFAULT_REDIS_PREFIX, value: 'PREFIX', check: redisPrefixProblem, help: 'With --redis: what every key starts with, so deployments can share one Redis' },
+  { name: 'redis-command-timeout', env: 'HUBBUB_REDIS_COMMAND_TIMEOUT', type: 'duration', min: 1, default: formatDuration(REDIS_COMMAND_TIMEOUT_MS), value: 'DURATION', help: 'With --redis: a command Redis has not answered within this long fails (50001; over HTTP 503, /readyz 503), so a stalled Redis fails publishes instead of leaving them unanswered; one that went through meanwhile is kept (a resend with the same messageId is a duplicate)' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: formatDuration(REDIS_NODE_TTL_MS), value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'duration', min: 100, default: formatDuration(HEARTBEAT_MS), value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two, and a quiet SSE stream gets a comment line' },
   { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', integer: true, min: 1, default: MAX_PAYLOAD_BYTES, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },

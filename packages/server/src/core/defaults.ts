@@ -23,6 +23,12 @@ export const REDIS_NODE_TTL_MS = 15_000;
  * the publish is answered anyway.
  */
 export const REDIS_DELIVERY_WAIT_MS = 1_000;
+/**
+ * With the Redis engine: a command Redis has not answered within this long fails (50001, over HTTP a
+ * 503), so a Redis that is stalled but still holds its connections open (stopped, swapping, behind a
+ * proxy that lost its peer) fails publishes and /readyz instead of leaving them unanswered.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
 
 /** A WebSocket message (one frame, or a batch) over this size is refused. */
 export const MAX_PAYLOAD_BYTES = 64 * KiB;

@@ -43,8 +43,13 @@ export interface RedisLinks {
   publish(channel: string, payload: string): Promise<unknown>;
 }
 
+/** How the links behave: see RedisEngineOptions. */
+export interface RedisLinkOptions {
+  commandTimeoutMs: number;
+}
+
 /** Makes the links for a `--redis` URL. */
-export type RedisLinksFactory = (url: string) => RedisLinks;
+export type RedisLinksFactory = (url: string, options: RedisLinkOptions) => RedisLinks;
 
 /** Backoff between reconnect attempts while Redis is away. */
 export const redisRetryDelay = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), 5000);
@@ -67,7 +72,7 @@ export function defineScripts(cmd: Redis | Cluster, fanOut: FanOutCommand): Redi
  * One Redis: two links, commands and a subscriber (a subscribed link can issue nothing else), classic
  * pub/sub. Neither connects until asked to.
  */
-export function createSingleLinks(url: string): RedisLinks {
+export function createSingleLinks(url: string, options: RedisLinkOptions): RedisLinks {
   const common: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -77,7 +82,7 @@ export function createSingleLinks(url: string): RedisLinks {
   };
   const { Redis: Client } = loadIoredis();
   // Commands issued in the same tick (many connections publishing at once) go out as one write.
-  const cmd = defineScripts(new Client(url, { ...common, enableAutoPipelining: true }), 'PUBLISH') as RedisCommands & Redis;
+  const cmd = defineScripts(new Client(url, { ...common, enableAutoPipelining: true, commandTimeout: options.commandTimeoutMs }), 'PUBLISH') as RedisCommands & Redis;
   const sub = new Client(url, { ...common, autoResubscribe: true });
   // Without a listener ioredis prints every link error to stderr; the requests that fail report it themselves.
   for (const client of [cmd, sub]) client.on('error', () => {});
@@ -109,5 +114,7 @@ export async function orUnavailable<T>(fn: () => Promise<T>): Promise<T> {
 
 /** The error a caller hears when Redis failed it (see `orUnavailable`). */
 export function unavailable(err: Error): HubbubError {
-  return new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${err.message}`, 503);
+  // ioredis's words for a command past `commandTimeout`.
+  const why = err.message === 'Command timed out' ? 'Redis did not answer within --redis-command-timeout' : err.message;
+  return new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${why}`, 503);
 }

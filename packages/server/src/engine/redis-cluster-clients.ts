@@ -1,5 +1,5 @@
 import type { ClusterOptions } from 'ioredis';
-import { defineScripts, loadIoredis, redisRetryDelay, type RedisLinks } from './redis-clients.js';
+import { defineScripts, loadIoredis, redisRetryDelay, type RedisLinkOptions, type RedisLinks } from './redis-clients.js';
 import { parseClusterUrl } from './redis-url.js';
 
 /** How often the slot map is asked for again (ioredis's default is 5 s): bounds how long a failover goes unseen. */
@@ -15,7 +15,7 @@ const SLOTS_REFRESH_MS = 1000;
  * periodic refresh), moves the subscriptions to the new master and says `subscribersReady`: the
  * engine then fetches from the streams what was published while they moved.
  */
-export function createClusterLinks(url: string): RedisLinks {
+export function createClusterLinks(url: string, linkOptions: RedisLinkOptions): RedisLinks {
   const target = parseClusterUrl(url);
   if (typeof target === 'string') throw new Error(`--redis ${target}`);
   const { Cluster } = loadIoredis();
@@ -34,6 +34,7 @@ export function createClusterLinks(url: string): RedisLinks {
     slotsRefreshInterval: SLOTS_REFRESH_MS,
     redisOptions: {
       maxRetriesPerRequest: 1,
+      commandTimeout: linkOptions.commandTimeoutMs,
       ...(target.username ? { username: target.username } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
       ...(target.tls ? { tls: {} } : {}),

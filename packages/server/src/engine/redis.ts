@@ -12,7 +12,7 @@ import { RedisPresence } from './redis-presence.js';
 import { RedisPublishBatcher } from './redis-publish-batch.js';
 import { isClusterUrl } from './redis-url.js';
 import { redactUrl } from '../core/redact-url.js';
-import { REDIS_NODE_TTL_MS } from '../core/defaults.js';
+import { REDIS_COMMAND_TIMEOUT_MS, REDIS_NODE_TTL_MS } from '../core/defaults.js';
 
 export { DEFAULT_REDIS_PREFIX } from './redis-keys.js';
 
@@ -27,6 +27,8 @@ export interface RedisEngineOptions extends Partial<RetentionOptions> {
   prefix?: string;
   /** `start()` gives up (50001) when Redis has not answered within this long. Default 5 s. */
   startTimeoutMs?: number;
+  /** A command Redis has not answered within this long fails (50001). Default REDIS_COMMAND_TIMEOUT_MS, 5 s. */
+  commandTimeoutMs?: number;
   /** Where failures no caller hears of go (at debug: each is retried or harmless). Default `processLog`. */
   log?: Log;
 }
@@ -35,7 +37,7 @@ export interface RedisEngineOptions extends Partial<RetentionOptions> {
 const CLOSE_WAIT_MS = 3000;
 
 /** One Redis, or a Redis Cluster for a `redis+cluster://` URL: the same engine on either. */
-export const redisLinksFor: RedisLinksFactory = (url) => (isClusterUrl(url) ? createClusterLinks(url) : createSingleLinks(url));
+export const redisLinksFor: RedisLinksFactory = (url, options) => (isClusterUrl(url) ? createClusterLinks(url, options) : createSingleLinks(url, options));
 
 /**
  * Many nodes, one Redis or one Redis Cluster: pub/sub for fan-out (one delivery per node,
@@ -72,7 +74,7 @@ export class RedisEngine implements Engine {
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_NODE_TTL_MS;
     this.keys = new RedisKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.log = options.log ?? processLog;
-    this.links = (options.links ?? redisLinksFor)(options.url);
+    this.links = (options.links ?? redisLinksFor)(options.url, { commandTimeoutMs: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS });
     this.cmd = this.links.cmd;
     this.messageHistory = new RedisHistory(this.cmd, this.keys, this.retention);
     this.presence = new RedisPresence(this.cmd, this.keys, { nodeId: this.nodeId, nodeTtlMs: this.nodeTtlMs, log: this.log, publish: this.links.publish });
