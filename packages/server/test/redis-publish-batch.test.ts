@@ -171,10 +171,11 @@ describe.runIf(redisClusterAvailable())('Redis engine: publishes batched per tur
 
 describe('Redis engine: publishes made while a batch is at Redis', () => {
   /** A batcher whose script calls stay unanswered until the test answers them. */
-  function gated(acrossChannels = true) {
+  function gated(acrossChannels = true, deadlineMs = 60_000) {
     const calls: Array<{ count: number; answer(): void; fail(): void }> = [];
     const batcher = new RedisPublishBatcher({
       acrossChannels,
+      deadlineMs,
       dedupWindowMs: 1000,
       epochCandidate: () => 'e',
       run: (numKeys) => new Promise<number[]>((resolve, reject) => {
@@ -233,5 +234,24 @@ describe('Redis engine: publishes made while a batch is at Redis', () => {
     await turn();
     await turn();
     expect(calls.map((c) => c.count)).toEqual([1, 1, 1]);
+  });
+
+  it('fail with 50001 once they have waited the deadline, at Redis or behind a call at Redis; those not yet sent are not sent', async () => {
+    const { calls, publish } = gated(true, 50);
+    const started = performance.now();
+    const first = publish('a');
+    await turn();
+    const queued = publish('a');
+    await expect(first).rejects.toMatchObject({ code: 50001, statusCode: 503, message: expect.stringContaining('--redis-command-timeout') });
+    await expect(queued).rejects.toMatchObject({ code: 50001 });
+    expect(performance.now() - started).toBeLessThan(500);
+    // Redis answers at last: the first call's late answer changes nothing, and the expired publish behind it is dropped.
+    calls[0].answer();
+    await turn();
+    expect(calls.map((c) => c.count)).toEqual([1]);
+    const after = publish('a');
+    await turn();
+    calls[1].answer();
+    await expect(after).resolves.toMatchObject({ seq: 1 });
   });
 });

@@ -17,6 +17,9 @@ import { DEFAULT_MAX_PENDING_CONNECTIONS } from '../transport/admission.js';
 import type { OptionSpec } from './args.js';
 import { appIdProblem, namespaceHistoryProblem, notEmpty, redisPrefixProblem, urlCheck, watchTableProblem } from './option-checks.js';
 
+
+/** Under the longest delay Node's timers take (2^31 - 1 ms, about 24.8 days), past which one fires at once. */
+const MAX_TIMER_MS = 24 * 86_400_000;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export const KEY_FORMATS = ['hubbub', 'pusher'] as const;
 
@@ -47,7 +50,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'webhook-max-data', env: 'HUBBUB_WEBHOOK_MAX_DATA', type: 'number', integer: true, min: 0, default: DEFAULT_WEBHOOK_LIMITS.maxMessageDataBytes, value: 'BYTES', help: 'A message.published webhook whose message data is larger (as JSON) is sent without it, with dataOmitted: true and dataBytes' },
   { name: 'redis', env: 'REDIS_URL', type: 'string', value: 'URL', check: redisUrlProblem, help: 'Scale out: share fan-out, presence, history and dedup through this Redis (redis://, rediss://) or Redis Cluster (redis+cluster://host:port,host:port…: some of its nodes; sharded pub/sub, Redis 7) (unset: in-memory engine)' },
   { name: 'redis-prefix', env: 'HUBBUB_REDIS_PREFIX', type: 'string', default: DEFAULT_REDIS_PREFIX, value: 'PREFIX', check: redisPrefixProblem, help: 'With --redis: what every key starts with, so deployments can share one Redis' },
-  { name: 'redis-command-timeout', env: 'HUBBUB_REDIS_COMMAND_TIMEOUT', type: 'duration', min: 1, default: formatDuration(REDIS_COMMAND_TIMEOUT_MS), value: 'DURATION', help: 'With --redis: a command Redis has not answered within this long fails (50001; over HTTP 503, /readyz 503), so a stalled Redis fails publishes instead of leaving them unanswered; one that went through meanwhile is kept (a resend with the same messageId is a duplicate)' },
+  { name: 'redis-command-timeout', env: 'HUBBUB_REDIS_COMMAND_TIMEOUT', type: 'duration', min: 100, max: MAX_TIMER_MS, default: formatDuration(REDIS_COMMAND_TIMEOUT_MS), value: 'DURATION', help: 'With --redis: a command Redis has not answered within this long fails (50001; over HTTP 503, /readyz 503), so a stalled Redis fails publishes instead of leaving them unanswered; one that went through meanwhile is kept (a resend with the same messageId is a duplicate)' },
   { name: 'node-ttl', env: 'HUBBUB_NODE_TTL', type: 'duration', min: 1000, default: formatDuration(REDIS_NODE_TTL_MS), value: 'DURATION', help: 'With --redis: members held through a node silent this long leave' },
   { name: 'heartbeat', env: 'HUBBUB_HEARTBEAT', type: 'duration', min: 100, default: formatDuration(HEARTBEAT_MS), value: 'DURATION', help: 'Heartbeat interval; a silent peer is dropped after two, and a quiet SSE stream gets a comment line' },
   { name: 'max-payload', env: 'HUBBUB_MAX_PAYLOAD', type: 'number', integer: true, min: 1, default: MAX_PAYLOAD_BYTES, value: 'BYTES', help: 'Largest frame or HTTP body accepted' },

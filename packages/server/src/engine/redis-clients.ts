@@ -112,9 +112,22 @@ export async function orUnavailable<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** ioredis's words for a command past `commandTimeout`; the same for a wait this engine bounds itself. */
+const TIMED_OUT = 'Command timed out';
+
+/** The error of a wait on Redis that took longer than --redis-command-timeout. */
+export const timedOut = (): HubbubError => unavailable(new Error(TIMED_OUT));
+
+/** `promise`, or the timed-out error should it take longer than `ms`. */
+export function answeredWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timedOut()), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The error a caller hears when Redis failed it (see `orUnavailable`). */
 export function unavailable(err: Error): HubbubError {
-  // ioredis's words for a command past `commandTimeout`.
-  const why = err.message === 'Command timed out' ? 'Redis did not answer within --redis-command-timeout' : err.message;
+  if (err instanceof HubbubError) return err;
+  const why = err.message === TIMED_OUT ? 'Redis did not answer within --redis-command-timeout' : err.message;
   return new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${why}`, 503);
 }

@@ -1,7 +1,7 @@
 import { REDIS_DELIVERY_WAIT_MS } from '../core/defaults.js';
 import type { EngineEvents, StoredMessage } from '../core/engine.js';
 import type { Log } from '../core/log.js';
-import type { RedisSubscriber } from './redis-clients.js';
+import { answeredWithin, type RedisSubscriber } from './redis-clients.js';
 import type { RedisHistory } from './redis-history.js';
 import type { RedisKeys } from './redis-keys.js';
 import { decodePresenceChange } from './redis-presence-wire.js';
@@ -48,6 +48,8 @@ export class RedisListener {
     private readonly keys: RedisKeys,
     private readonly history: RedisHistory,
     private readonly log: Log,
+    /** How long a subscribe on the subscriber link may take before the listen goes on without it (--redis-command-timeout). */
+    private readonly subscribeTimeoutMs: number,
   ) {}
 
   /** Deliver what the subscriber link receives to `events` from now on. */
@@ -67,7 +69,9 @@ export class RedisListener {
     // Subscribe first, then read the position: anything published after that read arrives by pub/sub,
     // and a later jump in serials is recognised as a gap to fetch.
     state.ready = (connected ?? Promise.resolve())
-      .then(() => this.sub.subscribe([pubsub]))
+      // A stalled Redis must not hold a subscribe (or an auth) for as long as it lasts: the subscribe,
+      // once sent, takes effect when Redis goes on; what is published meanwhile cannot be stored.
+      .then(() => answeredWithin(this.sub.subscribe([pubsub]), this.subscribeTimeoutMs))
       .then(() => this.history.position(channelKey))
       .then((p) => {
         state.lastSeq = p.seq;

@@ -1,7 +1,7 @@
 import { attempt } from '../core/attempt.js';
 import type { PublishResult } from '../core/engine.js';
 import { HubbubError, ErrorCode } from '@hubbub/protocol';
-import { unavailable } from './redis-clients.js';
+import { timedOut, unavailable } from './redis-clients.js';
 import { PUBLISH_KEYS } from './redis-scripts.js';
 
 /** Publishes one script call holds at most: bounds how long Redis runs one call (about 10 µs each). */
@@ -23,6 +23,10 @@ interface Pending {
   p: BatchedPublish;
   resolve(result: PublishResult): void;
   reject(err: Error): void;
+  /** Fails the publish once it has waited `deadlineMs`, wherever it waits (its lane, or Redis). */
+  deadline: NodeJS.Timeout;
+  /** Failed by its deadline before it was sent: it is not sent. */
+  expired?: boolean;
 }
 
 /** Runs the batch script: `numkeys`, keys, then arguments; one integer per publish back. */
@@ -35,6 +39,12 @@ export interface PublishBatcherOptions {
   dedupWindowMs: number;
   /** A new stream's epoch, should a publish of the call start one. */
   epochCandidate(): string;
+  /**
+   * How long a publish may wait for its answer, queued behind a call at Redis and then at Redis
+   * itself (--redis-command-timeout): a stalled Redis fails publishes after this, not after the calls
+   * ahead of them have each timed out in turn.
+   */
+  deadlineMs: number;
 }
 
 /** Where publishes wait their turn: all of them on one Redis, each channel's own on a cluster. */
@@ -68,7 +78,16 @@ export class RedisPublishBatcher {
   publish(p: BatchedPublish): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
       const lane = this.laneOf(p.channelKey);
-      lane.queue.push({ p, resolve, reject });
+      const pending: Pending = {
+        p,
+        resolve,
+        reject,
+        deadline: setTimeout(() => {
+          pending.expired = true;
+          reject(timedOut());
+        }, this.options.deadlineMs),
+      };
+      lane.queue.push(pending);
       if (lane.atRedis === 0) this.schedule(lane);
     });
   }
@@ -96,8 +115,10 @@ export class RedisPublishBatcher {
     const due = this.due;
     this.due = new Set();
     for (const lane of due) {
-      const queue = lane.queue;
+      // What failed by its deadline while it waited was answered as not published: it is not sent.
+      const queue = lane.queue.filter((pending) => !pending.expired);
       lane.queue = [];
+      if (queue.length === 0 && lane.atRedis === 0 && lane.id !== '') this.lanes.delete(lane.id);
       for (let i = 0; i < queue.length; i += MAX_PUBLISH_BATCH) this.send(lane, queue.slice(i, i + MAX_PUBLISH_BATCH));
     }
   };
@@ -119,7 +140,10 @@ export class RedisPublishBatcher {
       (err: Error) => {
         this.answered(lane);
         const failure = unavailable(err);
-        for (const pending of batch) pending.reject(failure);
+        for (const pending of batch) {
+          clearTimeout(pending.deadline);
+          pending.reject(failure);
+        }
       },
     );
   }
@@ -133,6 +157,7 @@ export class RedisPublishBatcher {
 }
 
 function settle(pending: Pending, result: number | undefined): void {
+  clearTimeout(pending.deadline);
   if (typeof result !== 'number' || result < 0) {
     const why = result === -1 ? 'the channel history refused the message (its stream is ahead of its serial)' : "Redis refused a command of the publish (one of the channel's keys holds a value of the wrong type)";
     pending.reject(new HubbubError(ErrorCode.Bootstrap, `engine unavailable: ${why}`, 503));

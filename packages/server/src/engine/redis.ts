@@ -74,12 +74,14 @@ export class RedisEngine implements Engine {
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_NODE_TTL_MS;
     this.keys = new RedisKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.log = options.log ?? processLog;
-    this.links = (options.links ?? redisLinksFor)(options.url, { commandTimeoutMs: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS });
+    const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
+    this.links = (options.links ?? redisLinksFor)(options.url, { commandTimeoutMs });
     this.cmd = this.links.cmd;
     this.messageHistory = new RedisHistory(this.cmd, this.keys, this.retention);
     this.presence = new RedisPresence(this.cmd, this.keys, { nodeId: this.nodeId, nodeTtlMs: this.nodeTtlMs, log: this.log, publish: this.links.publish });
-    this.listener = new RedisListener(this.links.sub, this.keys, this.messageHistory, this.log);
+    this.listener = new RedisListener(this.links.sub, this.keys, this.messageHistory, this.log, commandTimeoutMs);
     this.publishes = new RedisPublishBatcher({
+      deadlineMs: commandTimeoutMs,
       run: (...args) => this.cmd.hubbubPublishBatch(...args),
       acrossChannels: this.links.batchAcrossChannels,
       dedupWindowMs: this.retention.dedupWindowMs,
