@@ -86,7 +86,7 @@ function behaves(start: () => Promise<RunningServer>) {
     }
   });
 
-  it('an ephemeral publish is answered once its own subscriber has it: sub, publish, unsub, publish in one burst delivers exactly the first', async () => {
+  it('an ephemeral publish is answered once its own subscriber has it: sub, publish, unsub, publish in one burst delivers every first one, in order', async () => {
     const raw = await RawClient.connect(server.url);
     try {
       await raw.auth(token);
@@ -104,7 +104,16 @@ function behaves(start: () => Promise<RunningServer>) {
       raw.send({ t: 'ping', id });
       await raw.reply(id);
       const got = raw.frames.filter((f) => f.t === 'msg').map((f) => (f as { messageId: string }).messageId);
-      expect(got).toEqual(Array.from({ length: rounds }, (_, r) => `in-${r}`));
+      expect(got.filter((m) => m.startsWith('in-'))).toEqual(Array.from({ length: rounds }, (_, r) => `in-${r}`));
+      // One published while unsubscribed has no serial to be told apart by: on Redis it may still reach the
+      // next round's subscription (docs/scale-out.md), never the round it was published in, and never twice.
+      for (const [i, m] of got.entries()) {
+        if (!m.startsWith('out-')) continue;
+        const r = Number(m.slice(4));
+        expect(got.slice(0, i), `${m} comes after the next round's subscribe`).toContain(`in-${r}`);
+        expect(got.indexOf(m), `${m} once`).toBe(i);
+        expect(r, `${m} before a later subscribe`).toBeLessThan(rounds - 1);
+      }
     } finally {
       raw.close();
     }
