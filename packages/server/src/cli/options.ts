@@ -17,9 +17,9 @@ import { DEFAULT_MAX_PENDING_CONNECTIONS } from '../transport/admission.js';
 import type { OptionSpec } from './args.js';
 import { appIdProblem, namespaceHistoryProblem, notEmpty, redisPrefixProblem, urlCheck, watchTableProblem } from './option-checks.js';
 
-
 /** Under the longest delay Node's timers take (2^31 - 1 ms, about 24.8 days), past which one fires at once. */
 const MAX_TIMER_MS = 24 * 86_400_000;
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export const KEY_FORMATS = ['hubbub', 'pusher'] as const;
 

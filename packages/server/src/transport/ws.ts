@@ -207,11 +207,11 @@ export class WsTransport implements WsConnectionHost {
    * slice once the event loop has run this turn's I/O callbacks (setImmediate), so what every frame
    * read in the turn sends one socket goes out in one write; the rest after the loop has read what
    * arrived meanwhile. Writing after each callback instead (process.nextTick) cost a write per
-   * callback: on many small channels 1.3-1.6x the CPU per delivery, and acks no faster. A fan-out to thousands of
-   * sockets takes tens of milliseconds of writes; a message published during it joins the queues of
-   * the sockets not yet written, so it goes out in this pass for them and the next for the others,
-   * instead of waiting for the whole pass to end before its own begins. Acks queue behind the
-   * deliveries their publish caused, which keeps a publisher from outrunning the writes.
+   * callback: on many small channels 1.3-1.6x the CPU per delivery, and acks no faster. A fan-out to
+   * thousands of sockets takes tens of milliseconds of writes; a message published during it joins
+   * the queues of the sockets not yet written, so it goes out in this pass for them and the next for
+   * the others, instead of waiting for the whole pass to end before its own begins. Acks queue behind
+   * the deliveries their publish caused, which keeps a publisher from outrunning the writes.
    */
   markDirty(conn: WsConnection): void {
     this.dirty.push(conn);
