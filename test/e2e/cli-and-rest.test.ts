@@ -51,6 +51,18 @@ describe('hubbub CLI', () => {
     expect(bad.stderr).toContain('unknown option --colour');
   });
 
+  it('refuses a duration a timer cannot wait (past ~24.8 days fires at once) for every flag that becomes one', async () => {
+    const timed = ['--heartbeat', '--auth-grace', '--presence-resume', '--webhook-retry', '--webhook-max-delay', '--node-ttl', '--redis-command-timeout'];
+    const args = timed.flatMap((flag) => [flag, '25d']);
+    const refused = await runCli(['serve', ...args, '--port', '0', '--data-dir', server.dataDir]);
+    expect(refused.code).toBe(2);
+    const said = (flag: string) => refused.stderr.split('\n').find((line) => line.includes(`${flag}: "25d"`));
+    for (const flag of timed) expect(said(flag), flag).toMatch(/24d$/);
+    const env = await runCli(['serve', '--port', '0', '--data-dir', server.dataDir], { HUBBUB_HEARTBEAT: '30d' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('HUBBUB_HEARTBEAT');
+  });
+
   it('mints a dev token with the single-dash spelling too', async () => {
     const single = await runCli(['devtoken', '-app', 'foony', '-client', 'alice']);
     expect(single.code).toBe(0);
