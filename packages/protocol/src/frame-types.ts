@@ -35,7 +35,7 @@ const CLIENT_FRAMES: { [T in ClientFrame['t']]: RequestDoc<FrameOf<ClientFrame, 
   },
   unsub: { description: 'unsubscribe from a channel', fields: { id: '', channel: '' }, reply: '`ack`' },
   pub: {
-    description: 'publish one message, or a batch (`messages`) under one `messageId`, the client-chosen dedup id',
+    description: 'publish one message, or a batch (`messages`: 1-100 messages here, 1-1000 on the binary dialect and over HTTP; more is 40001) under one `messageId`, the client-chosen dedup id',
     fields: { id: '', channel: '', name: '', data: '', messageId: '', encoding: '?', messages: '?', ephemeral: '?' },
     reply: '`ack { seq, duplicate? }` (no `seq` when `ephemeral`)',
   },
