@@ -171,8 +171,11 @@ export function decodeServerFrame(text: string): ServerFrame {
   return frame;
 }
 
+/** Most messages one JSON `pub` frame may batch. */
+export const MAX_JSON_BATCH = 100;
+
 function batch(value: unknown, bad: (why: string) => never): BatchMember[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > 100) bad('"messages" must be an array of 1-100 messages');
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_JSON_BATCH) bad(`"messages" must be an array of 1-${MAX_JSON_BATCH} messages`);
   return (value as unknown[]).map((m) => {
     if (m === null || typeof m !== 'object' || typeof (m as BatchMember).name !== 'string') {
       bad('each batch message needs a string "name"');

@@ -1,3 +1,5 @@
+import { MAX_BINARY_BATCH } from './binary/client-decode.js';
+import { MAX_JSON_BATCH } from './codec.js';
 import type { ClientFrame, ServerFrame } from './frames.js';
 
 /**
@@ -35,7 +37,7 @@ const CLIENT_FRAMES: { [T in ClientFrame['t']]: RequestDoc<FrameOf<ClientFrame, 
   },
   unsub: { description: 'unsubscribe from a channel', fields: { id: '', channel: '' }, reply: '`ack`' },
   pub: {
-    description: 'publish one message, or a batch (`messages`: 1-100 messages here, 1-1000 on the binary dialect and over HTTP; more is 40001) under one `messageId`, the client-chosen dedup id',
+    description: `publish one message, or a batch (\`messages\`: 1-${MAX_JSON_BATCH} messages here, 1-${MAX_BINARY_BATCH} on the binary dialect; more is 40001) under one \`messageId\`, the client-chosen dedup id`,
     fields: { id: '', channel: '', name: '', data: '', messageId: '', encoding: '?', messages: '?', ephemeral: '?' },
     reply: '`ack { seq, duplicate? }` (no `seq` when `ephemeral`)',
   },
