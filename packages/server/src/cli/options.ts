@@ -41,7 +41,7 @@ export const SERVE: OptionSpec[] = [
   { name: 'watch-table', env: 'HUBBUB_WATCH_TABLE', type: 'list', value: 'TABLE=TOPIC', check: watchTableProblem, help: 'With --postgres: turn inserts, updates and deletes of TABLE into events on TOPIC (comma-separated for several)' },
   { name: 'watch-app', env: 'HUBBUB_WATCH_APP', type: 'string', default: 'default', value: 'APP', check: appIdProblem, help: 'App whose clients receive the table events' },
   { name: 'config', env: 'HUBBUB_CONFIG', type: 'string', value: 'FILE', help: 'JSON config file (default ./hubbub.config.json if present): any option below in camelCase, plus watchTables and webhooks; flags and env win' },
-  { name: 'webhook-retry', env: 'HUBBUB_WEBHOOK_RETRY', type: 'duration', min: 1, max: MAX_TIMER_MS, default: '1s', value: 'DURATION', help: 'First webhook retry delay; doubles per attempt up to 5m' },
+  { name: 'webhook-retry', env: 'HUBBUB_WEBHOOK_RETRY', type: 'duration', min: 1, max: MAX_TIMER_MS, default: '1s', value: 'DURATION', help: 'First webhook retry delay; doubles per attempt up to --webhook-max-delay' },
   { name: 'webhook-max-delay', env: 'HUBBUB_WEBHOOK_MAX_DELAY', type: 'duration', min: 1, max: MAX_TIMER_MS, default: '5m', value: 'DURATION', help: 'Longest wait between two webhook retries' },
   { name: 'webhook-allow-private', env: 'HUBBUB_WEBHOOK_ALLOW_PRIVATE', type: 'boolean', default: false, help: 'Let webhooks go to loopback, private and link-local addresses (refused by default, see SECURITY.md)' },
   { name: 'webhook-allow', env: 'HUBBUB_WEBHOOK_ALLOW', type: 'list', value: 'LIST', help: 'Hosts, addresses or CIDRs webhooks may reach although private (e.g. "hooks.internal,10.0.5.0/24"); narrower than --webhook-allow-private' },
